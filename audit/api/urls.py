@@ -1,0 +1,12 @@
+from django.urls import path
+
+from audit.api.views import AuditEntryItemApi, AuditEntryListApi
+
+urlpatterns = [
+    path("v1/entries", AuditEntryListApi.as_view(), name="audit-entry-list"),
+    path(
+        "v1/entries/<str:entry_id>",
+        AuditEntryItemApi.as_view(),
+        name="audit-entry-item",
+    ),
+]

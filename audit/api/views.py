@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.api.serializers import AuditEntryOutput
+from audit.filters import AuditEntryFilter
+from audit.selectors import audit_entries_visible_to
+from backoffice import roles
+from backoffice.api_docs import COMMON_ERRORS, error, parse_path_id
+from backoffice.permissions import RolePermission
+
+AUDIT_READ = (roles.VIEW_AUDIT, roles.VIEW_OWN_AUDIT)
+
+
+class AuditPagination(CursorPagination):
+    """Cursor pages: no ``count(*)`` over millions of entries, stable under concurrent inserts."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class AuditEntryListApi(APIView):
+    permission_classes = [RolePermission]
+    required_perms = {"GET": AUDIT_READ}
+
+    @extend_schema(
+        operation_id="list-audit-entries",
+        summary="List audit entries",
+        filters=True,
+        responses={200: AuditEntryOutput(many=True), **COMMON_ERRORS},
+        tags=["Audit"],
+    )
+    def get(self, request: Request) -> Response:
+        filterset = AuditEntryFilter(request.query_params, queryset=audit_entries_visible_to(request.user))
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
+        paginator = AuditPagination()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        return paginator.get_paginated_response(AuditEntryOutput(page, many=True).data)
+
+
+class AuditEntryItemApi(APIView):
+    permission_classes = [RolePermission]
+    required_perms = {"GET": AUDIT_READ}
+
+    @extend_schema(
+        operation_id="get-audit-entry",
+        summary="Read one audit entry",
+        responses={200: AuditEntryOutput, **COMMON_ERRORS, 404: error("Not found")},
+        tags=["Audit"],
+    )
+    def get(self, request: Request, entry_id: str) -> Response:
+        pk = parse_path_id(entry_id, "id")
+        entry = audit_entries_visible_to(request.user).filter(pk=pk).first()
+        if entry is None:
+            raise exceptions.NotFound("Audit entry not found")
+        return Response(AuditEntryOutput(entry).data)

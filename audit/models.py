@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.TextChoices):
+    PHONE_CREATION = "phone_creation", "Phone created"
+    PHONE_CHANGE = "phone_change", "Phone changed"
+
+
+class Origin(models.TextChoices):
+    CRM = "CRM", "CRM (backoffice)"
+    API = "API", "API client"
+    COMMAND = "COMMAND", "Management command"
+    TASK = "TASK", "Background task"
+
+
+class AuditImmutableError(Exception):
+    """Audit entries are append-only."""
+
+
+def _refuse(*_: Any, **__: Any) -> NoReturn:
+    raise AuditImmutableError("Audit entries are append-only: they cannot be changed or deleted.")
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    update = _refuse
+    delete = _refuse
+    _raw_delete = _refuse
+    bulk_update = _refuse
+    update_or_create = _refuse
+
+
+class AuditEntry(models.Model):
+    """One audited change: the contract event (``payload``) plus who, where and what changed.
+
+    Append-only: the model and queryset refuse updates and deletes, and on PostgreSQL a trigger
+    refuses them as well. Each phone's entries form an HMAC chain (``prev_hash`` -> ``hash``), so
+    an edited, removed or forged entry is detectable (``manage.py audit_verify``).
+    The operator FK has no database constraint and never cascades: the snapshot
+    (``operator_email``, ``operator_roles``) outlives the operator.
+    """
+
+    event = models.CharField(max_length=40, choices=AuditEvent.choices)
+    domain = models.CharField(max_length=20, default="audit", editable=False)
+    version = models.PositiveSmallIntegerField(default=1, editable=False)
+    payload = models.JSONField()
+    changes = models.JSONField(default=dict)
+    phone = models.ForeignKey(
+        "phones.Phone",
+        on_delete=models.PROTECT,
+        related_name="audit_entries",
+        null=True,
+        blank=True,
+    )
+    account_id = models.BigIntegerField(null=True, blank=True)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    operator_email = models.CharField(max_length=254)
+    operator_roles = models.JSONField(default=list)
+    origin = models.CharField(max_length=20, choices=Origin.choices)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit entries"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["phone", "-id"], name="audit_phone_idx"),
+            models.Index(fields=["account_id", "-id"], name="audit_account_idx"),
+            models.Index(fields=["operator_email", "-id"], name="audit_email_idx"),
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+            models.Index(fields=["event", "-id"], name="audit_event_idx"),
+        ]
+        permissions = [("view_own_auditentry", "Can view own audit entries")]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.pk} by {self.operator_email}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            _refuse()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse()

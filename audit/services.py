@@ -1,0 +1,120 @@
+"""The only writer of audit entries. Callers are services that already hold a transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.events import build_payload
+from audit.models import AuditEntry
+from backoffice.auth import operator_roles
+
+if TYPE_CHECKING:
+    from backoffice.models import User
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Where a change came from: origin (``CRM``, ``API``, ...), request id, client address."""
+
+    origin: str
+    request_id: str = ""
+    ip_address: str | None = None
+
+    @classmethod
+    def from_request(cls, request: HttpRequest, *, origin: str) -> AuditContext:
+        return cls(
+            origin=origin,
+            request_id=getattr(request, "request_id", ""),
+            ip_address=getattr(request, "client_ip", None),
+        )
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def entry_digest(
+    *,
+    prev_hash: str,
+    event: str,
+    phone_id: int | None,
+    account_id: int | None,
+    operator_id: int | None,
+    operator_email: str,
+    operator_roles: list[str],
+    origin: str,
+    request_id: str,
+    ip_address: str | None,
+    created_at: datetime,
+    payload: dict[str, Any],
+    changes: dict[str, Any],
+) -> str:
+    """HMAC-SHA256 over everything an entry says, chained to the phone's previous entry."""
+    material = _canonical(
+        [
+            prev_hash,
+            event,
+            phone_id,
+            account_id,
+            operator_id,
+            operator_email,
+            operator_roles,
+            origin,
+            request_id,
+            ip_address,
+            created_at.isoformat(),
+            payload,
+            changes,
+        ]
+    )
+    return hmac.new(settings.AUDIT_HMAC_KEY.encode(), material, hashlib.sha256).hexdigest()
+
+
+def audit_record(
+    *,
+    actor: User,
+    event: str,
+    context: AuditContext,
+    obj: dict[str, Any],
+    changes: dict[str, list[Any]],
+    phone_id: int | None,
+    account_id: int | None,
+    prev_hash: str,
+) -> AuditEntry:
+    """Append one audit entry. Must run inside the caller's transaction (the change's own).
+
+    ``prev_hash`` is the hash of the phone's latest entry ("" for its first), read by the caller
+    while it holds the phone's row lock, so each phone's chain stays linear.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must run in the transaction of the change it records")
+    roles = operator_roles(actor)
+    email = actor.email
+    payload = build_payload(event=event, email=email, roles=roles, origin=context.origin, obj=obj)
+    created_at = timezone.now()
+    fields = {
+        "event": event,
+        "phone_id": phone_id,
+        "account_id": account_id,
+        "operator_id": actor.pk,
+        "operator_email": email,
+        "operator_roles": roles,
+        "origin": context.origin,
+        "request_id": context.request_id,
+        "ip_address": context.ip_address,
+        "created_at": created_at,
+        "payload": payload,
+        "changes": changes,
+    }
+    digest = entry_digest(prev_hash=prev_hash, **fields)
+    return AuditEntry.objects.create(prev_hash=prev_hash, hash=digest, **fields)

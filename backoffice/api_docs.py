@@ -1,0 +1,42 @@
+"""Shared pieces of the API and its OpenAPI description."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+
+from phones.errors import PhoneValidationError
+
+INT64_MAX = 2**63 - 1
+
+SimpleError = inline_serializer("SimpleError", {"message": serializers.CharField()})
+BadRequestError = inline_serializer(
+    "BadRequestError",
+    {"message": serializers.CharField(), "field": serializers.CharField()},
+)
+
+
+def error(description: str, *, bad_request: bool = False) -> OpenApiResponse:
+    return OpenApiResponse(BadRequestError if bad_request else SimpleError, description=description)
+
+
+COMMON_ERRORS = {
+    400: error("Bad request: the first ill-formatted field", bad_request=True),
+    401: error("Missing, invalid or expired token"),
+    403: error("The operator's roles do not allow this"),
+    500: error("Internal server error"),
+}
+
+
+def parse_path_id(value: str, field: str) -> int:
+    """Path ids are int64 >= 1; anything else is a 400 naming the parameter."""
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= INT64_MAX:
+        raise PhoneValidationError(field, f"Ensure this value is an integer between 1 and {INT64_MAX}.")
+    return int(value)
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500

@@ -1,0 +1,65 @@
+"""Every API error in the contract's shapes: 400 ``{"message", "field"}``, others ``{"message"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from phones.errors import PhoneError, PhoneValidationError
+
+logger = logging.getLogger("backoffice.api")
+
+GENERIC_500 = "Internal server error"
+
+
+def first_error(detail: Any, path: str = "") -> tuple[str, str]:
+    """The first (field, message) of a DRF error tree, fields joined with dots."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field = path if key in ("non_field_errors", "detail") else (f"{path}.{key}" if path else str(key))
+            return first_error(value, field)
+        return path or "body", "Invalid input."
+    if isinstance(detail, list):
+        if not detail:
+            return path or "body", "Invalid input."
+        return first_error(detail[0], path)
+    return path or "body", str(detail)
+
+
+def bad_request(field: str, message: str) -> Response:
+    return Response({"message": message, "field": field}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, PhoneValidationError):
+        return bad_request(exc.field, exc.message)
+    if isinstance(exc, PhoneError):
+        return Response({"message": exc.message}, status=exc.status)
+    if isinstance(exc, exceptions.ParseError):
+        return bad_request("body", f"Malformed JSON: {exc.detail}")
+    if isinstance(exc, exceptions.ValidationError):
+        field, message = first_error(exc.detail)
+        return bad_request(field, message)
+    if isinstance(exc, Http404):
+        return Response({"message": "Not found"}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        data = response.data
+        message = str(data["detail"]) if isinstance(data, dict) and "detail" in data else first_error(data)[1]
+        response.data = {"message": message}
+        return response
+    # Anything else is a bug: log it with the stack, answer the contract's text, never the trace.
+    view = context.get("view")
+    logger.exception("unhandled error in %s", type(view).__name__ if view else "API")
+    request = context.get("request")
+    messages = getattr(view, "server_error_messages", {})
+    message = messages.get(getattr(request, "method", ""), GENERIC_500)
+    return Response({"message": message}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from audit.models import Origin
+from audit.services import AuditContext
+from backoffice.models import User
+from backoffice.roles import ROLES
+from backoffice.services import operator_upsert
+from phones.errors import PhoneAlreadyExists
+from phones.models import Phone
+from phones.services import phone_create
+
+DEMO_DOMAIN = "demo.local"
+DEMO_PHONES = [
+    (1001, 501, "91234-5678", "MOBILE", 11, 55),
+    (1001, 501, "3456-7890", "RESIDENTIAL", 11, 55),
+    (1002, 502, "98765-4321", "MOBILE", 21, 55),
+    (1002, None, "3003-1234", "COMMERCIAL", 21, 55),
+    (1003, 503, "2025550143", "MOBILE", None, 1),
+    (1004, 504, "7700900123", "MOBILE", None, 44),
+]
+
+
+def demo_password(role: str) -> str:
+    return f"demo-{role}"
+
+
+class Command(BaseCommand):
+    help = "Seed demo operators (one per role) and a few demo phones. Idempotent; local use only."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--quiet-logins", action="store_true", help="do not print the logins")
+
+    def handle(self, *args: Any, quiet_logins: bool = False, **_: Any) -> None:
+        logins = []
+        for role in ROLES:
+            email = f"{role}@{DEMO_DOMAIN}"
+            operator_upsert(email=email, roles=[role], password=demo_password(role), full_name=role)
+            logins.append((email, demo_password(role), role))
+        admin_email = f"admin@{DEMO_DOMAIN}"
+        if not User.objects.filter(email=admin_email).exists():
+            User.objects.create_superuser(admin_email, "demo-admin")
+        logins.append((admin_email, "demo-admin", "superuser"))
+
+        seeder = User.objects.get(email=f"backoffice-operator@{DEMO_DOMAIN}")
+        context = AuditContext(origin=Origin.COMMAND)
+        created = 0
+        if not Phone.objects.exists():
+            for account_id, customer_id, number, kind, area, country in DEMO_PHONES:
+                try:
+                    phone_create(
+                        actor=seeder,
+                        context=context,
+                        account_id=account_id,
+                        customer_id=customer_id,
+                        number=number,
+                        type=kind,
+                        area_code=area,
+                        country_code=country,
+                    )
+                    created += 1
+                except PhoneAlreadyExists:
+                    pass
+        self.stdout.write(f"Demo phones created: {created}")
+        if not quiet_logins:
+            self.stdout.write("Demo logins (email / password / role):")
+            for email, password, role in logins:
+                self.stdout.write(f"  {email:38} {password:30} {role}")

@@ -1,0 +1,43 @@
+"""The role matrix of DESIGN.md section 5: roles are Django groups holding these permissions.
+
+The matrix is seeded by a migration and stays editable by an admin afterwards; code checks
+permissions, never role names, so an edited matrix takes effect everywhere at once.
+"""
+
+from __future__ import annotations
+
+VIEW_PHONE = "phones.view_phone"
+ADD_PHONE = "phones.add_phone"
+CHANGE_PHONE = "phones.change_phone"
+MANAGE_PROVIDER_LINK = "phones.manage_provider_link"
+RESYNC_PHONE = "phones.resync_phone"
+VIEW_AUDIT = "audit.view_auditentry"
+VIEW_OWN_AUDIT = "audit.view_own_auditentry"
+MANAGE_OPERATORS = (
+    "backoffice.view_user",
+    "backoffice.add_user",
+    "backoffice.change_user",
+    "auth.view_group",
+)
+
+_WRITE = (ADD_PHONE, CHANGE_PHONE)
+_PROVIDER = (MANAGE_PROVIDER_LINK, RESYNC_PHONE)
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "crm-operator": (VIEW_PHONE, *_WRITE, VIEW_OWN_AUDIT),
+    "backoffice-operator": (VIEW_PHONE, *_WRITE, *_PROVIDER, VIEW_AUDIT),
+    "itibackoffice-operator": (VIEW_PHONE, *_PROVIDER, VIEW_AUDIT),
+    "itibackoffice-master": (
+        VIEW_PHONE,
+        *_WRITE,
+        *_PROVIDER,
+        VIEW_AUDIT,
+        *MANAGE_OPERATORS,
+    ),
+    "itinivel1-operator": (VIEW_PHONE, RESYNC_PHONE),
+    "inspetoria-operator": (VIEW_PHONE, VIEW_AUDIT),
+    "inspetoria-master": (VIEW_PHONE, VIEW_AUDIT),
+    "treasury-operator": (VIEW_PHONE,),
+    "geroficios-operator": (VIEW_PHONE,),
+}
+ROLES: tuple[str, ...] = tuple(ROLE_PERMISSIONS)

@@ -1,0 +1,164 @@
+"""Phones API: the Pismo contract's create and update, plus reads. Parse, call, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import Origin
+from audit.services import AuditContext
+from backoffice import roles
+from backoffice.api_docs import COMMON_ERRORS, StandardPagination, error, parse_path_id
+from backoffice.permissions import RolePermission
+from phones import selectors, services
+from phones.api.serializers import (
+    PhoneCreateInput,
+    PhoneIdOutput,
+    PhoneOutput,
+    PhoneUpdateInput,
+)
+from phones.errors import PhoneValidationError
+from phones.filters import PhoneFilter
+
+ACCOUNT_ID = OpenApiParameter("accountId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="Account ID")
+PHONE_ID = OpenApiParameter("phoneId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="Phone ID")
+CUSTOMER_ID = OpenApiParameter(
+    "x-customer-id",
+    OpenApiTypes.INT64,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Customer ID",
+)
+
+
+def _customer_id(request: Request) -> int | None:
+    raw = request.headers.get("x-customer-id")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 2**63 - 1:
+        raise PhoneValidationError(
+            "x-customer-id",
+            "Ensure this value is an integer between 1 and 9223372036854775807.",
+        )
+    return int(raw)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict):
+        raise PhoneValidationError("body", "Expected a JSON object.")
+    return data
+
+
+class PhoneCollectionApi(APIView):
+    permission_classes = [RolePermission]
+    required_perms = {"GET": roles.VIEW_PHONE, "POST": roles.ADD_PHONE}
+    server_error_messages = {
+        "POST": "Error creating phone number",
+        "GET": "Error listing phone numbers",
+    }
+
+    @extend_schema(
+        operation_id="list-account-phones",
+        summary="List an account's phones",
+        parameters=[ACCOUNT_ID],
+        filters=True,
+        responses={200: PhoneOutput(many=True), **COMMON_ERRORS},
+        tags=["Phones"],
+    )
+    def get(self, request: Request, account_id: str) -> Response:
+        account = parse_path_id(account_id, "accountId")
+        queryset = selectors.access_phones_by_account(user=request.user, account_id=account)
+        filterset = PhoneFilter(request.query_params, queryset=queryset)
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(filterset.qs.order_by("id"), request, view=self)
+        return paginator.get_paginated_response(PhoneOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="post-accounts-v1-accounts-accountId-phones",
+        summary="Create phone",
+        parameters=[ACCOUNT_ID, CUSTOMER_ID],
+        request=PhoneCreateInput,
+        responses={
+            200: PhoneIdOutput,
+            **COMMON_ERRORS,
+            409: error("Phone number already exists"),
+            500: error("Error creating phone number"),
+        },
+        tags=["Phones"],
+    )
+    def post(self, request: Request, account_id: str) -> Response:
+        account = parse_path_id(account_id, "accountId")
+        customer_id = _customer_id(request)
+        serializer = PhoneCreateInput(data=_body(request))
+        serializer.is_valid(raise_exception=True)
+        phone = services.phone_create(
+            actor=request.user,
+            context=AuditContext.from_request(request, origin=Origin.API),
+            account_id=account,
+            customer_id=customer_id,
+            **serializer.validated_data,
+        )
+        return Response({"id": phone.pk})
+
+
+class PhoneItemApi(APIView):
+    permission_classes = [RolePermission]
+    required_perms = {"GET": roles.VIEW_PHONE, "PATCH": roles.CHANGE_PHONE}
+    server_error_messages = {
+        "PATCH": "Error updating phone number",
+        "GET": "Error reading phone number",
+    }
+
+    @extend_schema(
+        operation_id="get-account-phone",
+        summary="Read one phone",
+        parameters=[ACCOUNT_ID, PHONE_ID],
+        responses={200: PhoneOutput, **COMMON_ERRORS, 404: error("Phone not found")},
+        tags=["Phones"],
+    )
+    def get(self, request: Request, account_id: str, phone_id: str) -> Response:
+        phone = selectors.access_phone_by_id(
+            user=request.user,
+            account_id=parse_path_id(account_id, "accountId"),
+            phone_id=parse_path_id(phone_id, "phoneId"),
+        )
+        return Response(PhoneOutput(phone).data)
+
+    @extend_schema(
+        operation_id="patch-accounts-v1-accounts-accountId-phones-phoneId",
+        summary="Update phone",
+        parameters=[ACCOUNT_ID, PHONE_ID],
+        request=PhoneUpdateInput,
+        responses={
+            200: PhoneIdOutput,
+            **COMMON_ERRORS,
+            404: error("Phone not found"),
+            409: error("Phone number already exists"),
+            422: error("Can't update an inactive phone number"),
+            500: error("Error updating phone number"),
+        },
+        tags=["Phones"],
+    )
+    def patch(self, request: Request, account_id: str, phone_id: str) -> Response:
+        account = parse_path_id(account_id, "accountId")
+        phone_pk = parse_path_id(phone_id, "phoneId")
+        serializer = PhoneUpdateInput(data=_body(request), partial=True)
+        serializer.is_valid(raise_exception=True)
+        phone = services.phone_update(
+            actor=request.user,
+            context=AuditContext.from_request(request, origin=Origin.API),
+            account_id=account,
+            phone_id=phone_pk,
+            data=serializer.validated_data,
+        )
+        return Response({"id": phone.pk})

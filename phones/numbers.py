@@ -1,0 +1,51 @@
+"""Phone-number normalisation shared by the model, the services and the search."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+# What an operator may type around the digits: "(11) 91234-5678", "91234 5678", "9.1234.5678".
+_ALLOWED = re.compile(r"^[0-9\s().\-]+$")
+_NON_DIGITS = re.compile(r"\D")
+
+
+def digits_only(value: str | None) -> str:
+    return _NON_DIGITS.sub("", value or "")
+
+
+def number_problem(value: str) -> str | None:
+    """Why ``value`` is not an acceptable phone number, or None."""
+    if not value.strip():
+        return "This field may not be blank."
+    if not _ALLOWED.match(value):
+        return "Only digits, spaces and ( ) . - are allowed."
+    if not digits_only(value):
+        return "A phone number needs at least one digit."
+    return None
+
+
+def to_e164(*, country_code: int | None, area_code: int | None, number: str) -> str | None:
+    """The E.164 form, via libphonenumber; None when the parts cannot form a phone number."""
+    national = f"{area_code if area_code is not None else ''}{digits_only(number)}"
+    if country_code is None or not national:
+        return None
+    try:
+        parsed = phonenumbers.parse(f"+{country_code}{national}", None)
+    except phonenumbers.NumberParseException:
+        return None
+    formatted = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    # E.164 caps the whole number at 15 digits.
+    return formatted if len(formatted) <= 16 else None
+
+
+def format_international(e164: str | None) -> str:
+    """Human form for operators, e.g. "+55 11 91234-5678"."""
+    if not e164:
+        return ""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

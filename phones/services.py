@@ -1,0 +1,239 @@
+"""All writes to phones. Each service is one transaction holding the change and its audit entry.
+
+Views, serializers, admin forms, commands and tasks parse their input, call a service and
+render; nothing else saves a ``Phone``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
+
+from audit.models import AuditEntry, AuditEvent
+from audit.services import AuditContext, audit_record
+from backoffice import roles
+from backoffice.auth import log_denied
+from phones.errors import (
+    OperatorNotAllowed,
+    PhoneAlreadyExists,
+    PhoneInactive,
+    PhoneNotFound,
+    PhoneValidationError,
+)
+from phones.models import DUPLICATE_CONSTRAINT, Phone, PhoneType
+from phones.numbers import number_problem
+
+if TYPE_CHECKING:
+    from backoffice.models import User
+
+EDITABLE_FIELDS = ("number", "type", "area_code", "country_code", "extension", "active")
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+# Hooks run (inside the transaction) after a phone changed: provider sync registers here to
+# write its outbox row in the same transaction. Signature: (phone, changed_fields, actor, context).
+after_phone_change: list[Callable[[Phone, set[str], Any, AuditContext], None]] = []
+
+
+def _require(actor: User, permission: str) -> None:
+    if not actor.has_perm(permission):
+        log_denied(None, actor, permission, "service")
+        raise OperatorNotAllowed()
+
+
+def _validate(field: str, value: Any) -> Any:
+    """Domain rules shared by every entry point; returns the cleaned value."""
+    if field == "number":
+        value = value.strip() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            raise PhoneValidationError(field, "A valid string is required.")
+        if len(value) > 15:
+            raise PhoneValidationError(field, "Ensure this field has no more than 15 characters.")
+        if problem := number_problem(value):
+            raise PhoneValidationError(field, problem)
+    elif field == "type":
+        if value not in PhoneType.values:
+            raise PhoneValidationError(field, f'"{value}" is not a valid choice.')
+    elif field == "area_code":
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT32_MAX):
+            raise PhoneValidationError(field, f"Ensure this value is between 0 and {INT32_MAX}.")
+    elif field == "country_code":
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 99999:
+            raise PhoneValidationError(field, "Ensure this value is between 0 and 99999.")
+    elif field == "extension":
+        if value is not None and not isinstance(value, str):
+            raise PhoneValidationError(field, "A valid string is required.")
+        value = (value or "").strip() or None
+        if value is not None and len(value) > 10:
+            raise PhoneValidationError(field, "Ensure this field has no more than 10 characters.")
+    elif field == "active" and not isinstance(value, bool):
+        raise PhoneValidationError(field, "Must be a valid boolean.")
+    return value
+
+
+def _validate_account(account_id: Any) -> int:
+    if not isinstance(account_id, int) or isinstance(account_id, bool) or not 1 <= account_id <= INT64_MAX:
+        raise PhoneValidationError("accountId", f"Ensure this value is between 1 and {INT64_MAX}.")
+    return account_id
+
+
+def audit_object(phone: Phone) -> dict[str, Any]:
+    """The phone as the contract's audit ``object``: area and country codes as strings."""
+    return {
+        "account_id": phone.account_id,
+        "customer_id": phone.customer_id,
+        "area_code": "" if phone.area_code is None else str(phone.area_code),
+        "number": phone.number,
+        "type": phone.type,
+        "extension": phone.extension,
+        "active": phone.active,
+        "country_code": str(phone.country_code),
+    }
+
+
+def _is_duplicate(error: IntegrityError) -> bool:
+    return DUPLICATE_CONSTRAINT in str(error) or "UNIQUE constraint failed" in str(error)
+
+
+def _run_hooks(phone: Phone, changed: set[str], actor: User, context: AuditContext) -> None:
+    for hook in after_phone_change:
+        hook(phone, changed, actor, context)
+
+
+def phone_create(
+    *,
+    actor: User,
+    context: AuditContext,
+    account_id: int,
+    number: str,
+    type: str,
+    area_code: int | None = None,
+    country_code: int = 55,
+    extension: str | None = None,
+    active: bool = True,
+    customer_id: int | None = None,
+) -> Phone:
+    """Create a phone and its ``phone_creation`` audit entry in one transaction.
+
+    Raises ``PhoneValidationError`` (400), ``PhoneAlreadyExists`` (409, decided by the partial
+    unique index, so concurrent creates cannot both win) or ``OperatorNotAllowed`` (403).
+    Side effects registered in ``after_phone_change`` write inside the same transaction.
+    """
+    _require(actor, roles.ADD_PHONE)
+    account_id = _validate_account(account_id)
+    if customer_id is not None and (not isinstance(customer_id, int) or not 1 <= customer_id <= INT64_MAX):
+        raise PhoneValidationError("x-customer-id", f"Ensure this value is between 1 and {INT64_MAX}.")
+    values = {
+        field: _validate(field, value)
+        for field, value in (
+            ("number", number),
+            ("type", type),
+            ("area_code", area_code),
+            ("country_code", country_code),
+            ("extension", extension),
+            ("active", active),
+        )
+    }
+    phone = Phone(account_id=account_id, customer_id=customer_id, **values)
+    phone.derive()
+    try:
+        with transaction.atomic():
+            phone.save(force_insert=True)
+            obj = audit_object(phone)
+            audit_record(
+                actor=actor,
+                event=AuditEvent.PHONE_CREATION,
+                context=context,
+                obj=obj,
+                changes={key: [None, value] for key, value in obj.items() if key != "account_id"},
+                phone_id=phone.pk,
+                account_id=account_id,
+                prev_hash="",
+            )
+            _run_hooks(phone, {"created", *values}, actor, context)
+    except IntegrityError as error:
+        if _is_duplicate(error):
+            raise PhoneAlreadyExists() from error
+        raise
+    return phone
+
+
+def _lock_phone(*, account_id: int, phone_id: int) -> Phone:
+    latest_hash = AuditEntry.objects.filter(phone=OuterRef("pk")).order_by("-id").values("hash")[:1]
+    try:
+        return (
+            Phone.objects.select_for_update(of=("self",))
+            .annotate(audit_head=Subquery(latest_hash))
+            .get(pk=phone_id, account_id=account_id)
+        )
+    except Phone.DoesNotExist:
+        raise PhoneNotFound() from None
+
+
+def phone_update(
+    *,
+    actor: User,
+    context: AuditContext,
+    account_id: int,
+    phone_id: int,
+    data: Mapping[str, Any],
+) -> Phone:
+    """Apply a partial update (``data``: a subset of ``EDITABLE_FIELDS``) under a row lock.
+
+    One transaction: lock, compare, save the changed fields, one ``phone_change`` audit entry.
+    Nothing changed means no write and no entry. An inactive phone cannot be updated (422);
+    ``{"active": False}`` is the inactivation. Raises ``PhoneNotFound`` (404) for a phone that
+    is not in ``account_id``, ``PhoneAlreadyExists`` (409) when the result would duplicate an
+    active phone of the account, ``PhoneValidationError`` (400).
+    """
+    _require(actor, roles.CHANGE_PHONE)
+    if not data:
+        raise PhoneValidationError("body", "At least one field must be given.")
+    unknown = [field for field in data if field not in EDITABLE_FIELDS]
+    if unknown:
+        raise PhoneValidationError(unknown[0], "Unknown field.")
+    cleaned = {field: _validate(field, value) for field, value in data.items()}
+    try:
+        with transaction.atomic():
+            phone = _lock_phone(account_id=account_id, phone_id=phone_id)
+            if not phone.active:
+                raise PhoneInactive()
+            before = audit_object(phone)
+            changed = [field for field, value in cleaned.items() if getattr(phone, field) != value]
+            if not changed:
+                return phone
+            for field in changed:
+                setattr(phone, field, cleaned[field])
+            derived = phone.derive()
+            phone.save(update_fields=[*changed, *derived, "updated_at"])
+            after = audit_object(phone)
+            audit_record(
+                actor=actor,
+                event=AuditEvent.PHONE_CHANGE,
+                context=context,
+                obj=after,
+                changes={key: [before[key], after[key]] for key in after if before[key] != after[key]},
+                phone_id=phone.pk,
+                account_id=phone.account_id,
+                prev_hash=phone.audit_head or "",
+            )
+            _run_hooks(phone, set(changed), actor, context)
+    except IntegrityError as error:
+        if _is_duplicate(error):
+            raise PhoneAlreadyExists() from error
+        raise
+    return phone
+
+
+def phone_inactivate(*, actor: User, context: AuditContext, account_id: int, phone_id: int) -> Phone:
+    """Inactivation is the only "delete": ``phone_update`` with ``active=False``."""
+    return phone_update(
+        actor=actor,
+        context=context,
+        account_id=account_id,
+        phone_id=phone_id,
+        data={"active": False},
+    )
