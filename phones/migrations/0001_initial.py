@@ -5,34 +5,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Phone',
+            name="Phone",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account_id', models.BigIntegerField(db_index=True)),
-                ('customer_id', models.BigIntegerField(blank=True, null=True)),
-                ('number', models.CharField(max_length=15)),
-                ('number_digits', models.CharField(editable=False, max_length=15)),
-                ('type', models.CharField(choices=[('RESIDENTIAL', 'Residential'), ('COMMERCIAL', 'Commercial'), ('MOBILE', 'Mobile')], max_length=11)),
-                ('area_code', models.IntegerField(blank=True, null=True)),
-                ('country_code', models.IntegerField(default=55)),
-                ('extension', models.CharField(blank=True, max_length=10, null=True)),
-                ('active', models.BooleanField(default=True)),
-                ('e164', models.CharField(blank=True, editable=False, max_length=16, null=True, verbose_name='E.164')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("account_id", models.BigIntegerField(db_index=True)),
+                ("customer_id", models.BigIntegerField(blank=True, null=True)),
+                ("number", models.CharField(max_length=15)),
+                ("number_digits", models.CharField(editable=False, max_length=15)),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[("RESIDENTIAL", "Residential"), ("COMMERCIAL", "Commercial"), ("MOBILE", "Mobile")],
+                        max_length=11,
+                    ),
+                ),
+                ("area_code", models.IntegerField(blank=True, null=True)),
+                ("country_code", models.IntegerField(default=55)),
+                ("extension", models.CharField(blank=True, max_length=10, null=True)),
+                ("active", models.BooleanField(default=True)),
+                ("e164", models.CharField(blank=True, editable=False, max_length=16, null=True, verbose_name="E.164")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'permissions': [('manage_provider_link', 'Can link phones to provider numbers'), ('resync_phone', 'Can re-sync phones with their provider')],
-                'indexes': [models.Index(fields=['e164'], name='phone_e164_idx'), models.Index(fields=['number_digits'], name='phone_number_digits_idx'), models.Index(fields=['customer_id'], name='phone_customer_idx')],
-                'constraints': [models.UniqueConstraint(models.F('account_id'), models.F('country_code'), django.db.models.functions.comparison.Coalesce('area_code', -1), models.F('number_digits'), condition=models.Q(('active', True)), name='phone_unique_active_number_per_account'), models.CheckConstraint(condition=models.Q(('account_id__gte', 1)), name='phone_account_id_positive'), models.CheckConstraint(condition=models.Q(('country_code__gte', 0), ('country_code__lte', 99999)), name='phone_country_code_range')],
+                "permissions": [
+                    ("manage_provider_link", "Can link phones to provider numbers"),
+                    ("resync_phone", "Can re-sync phones with their provider"),
+                ],
+                "indexes": [
+                    models.Index(fields=["e164"], name="phone_e164_idx"),
+                    models.Index(fields=["number_digits"], name="phone_number_digits_idx"),
+                    models.Index(fields=["customer_id"], name="phone_customer_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        models.F("account_id"),
+                        models.F("country_code"),
+                        django.db.models.functions.comparison.Coalesce("area_code", -1),
+                        models.F("number_digits"),
+                        condition=models.Q(("active", True)),
+                        name="phone_unique_active_number_per_account",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("account_id__gte", 1)), name="phone_account_id_positive"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("country_code__gte", 0), ("country_code__lte", 99999)),
+                        name="phone_country_code_range",
+                    ),
+                ],
             },
         ),
     ]
