@@ -113,3 +113,9 @@ def api_client_for() -> Callable[[object], object]:
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: object) -> None:
+    # PBKDF2's deliberate slowness is for production; tests make hundreds of operators.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

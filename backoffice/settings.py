@@ -19,7 +19,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 # The fallback key is only acceptable while DEBUG is on; production must provide its own.
-SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "insecure-local-development-key")
+_LOCAL_KEY = "insecure-local-development-key-change-me-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else _LOCAL_KEY)
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
