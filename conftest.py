@@ -94,7 +94,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 # --- Operators and API clients ---------------------------------------------------------------
 @pytest.fixture
 def make_operator(db: None) -> Callable[..., object]:
+    from backoffice.roles import seed_role_matrix
     from backoffice.tests.factories import OperatorFactory
+
+    # Transactional tests flush the groups the migration seeded.
+    seed_role_matrix()
 
     def make(*roles: str, **kwargs: object) -> object:
         return OperatorFactory(roles=list(roles), **kwargs)

@@ -40,3 +40,15 @@ class StandardPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+def paginated(name: str, item: type[serializers.Serializer], *, with_count: bool = True) -> serializers.Serializer:
+    """OpenAPI shape of a page: DRF's ``count``/``next``/``previous``/``results``."""
+    fields: dict[str, serializers.Field] = {
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": item(many=True),
+    }
+    if with_count:
+        fields = {"count": serializers.IntegerField(), **fields}
+    return inline_serializer(name, fields)

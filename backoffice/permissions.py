@@ -20,6 +20,8 @@ class RolePermission(BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
+        if request.method not in view.allowed_methods:
+            return True  # let the view answer 405, which says more than a 403
         needed = getattr(view, "required_perms", {}).get(request.method)
         if request.method in ("HEAD", "OPTIONS") and needed is None:
             needed = getattr(view, "required_perms", {}).get("GET")

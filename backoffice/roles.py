@@ -41,3 +41,24 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "geroficios-operator": (VIEW_PHONE,),
 }
 ROLES: tuple[str, ...] = tuple(ROLE_PERMISSIONS)
+
+
+def seed_role_matrix(*, reset: bool = False) -> None:
+    """Create missing roles with the default matrix; ``reset`` also restores edited ones.
+
+    The migration seeds the same matrix on a new database; this is for tests (whose flushes
+    empty the groups) and for an admin who wants the defaults back.
+    """
+    from django.contrib.auth.models import Group, Permission
+    from django.db import transaction
+
+    with transaction.atomic():
+        existing = set(Group.objects.filter(name__in=ROLES).values_list("name", flat=True))
+        for role, perms in ROLE_PERMISSIONS.items():
+            if role in existing and not reset:
+                continue
+            group, _ = Group.objects.get_or_create(name=role)
+            wanted = [perm.split(".") for perm in perms]
+            group.permissions.set(
+                [Permission.objects.get(content_type__app_label=app, codename=code) for app, code in wanted]
+            )

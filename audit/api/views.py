@@ -11,7 +11,7 @@ from audit.api.serializers import AuditEntryOutput
 from audit.filters import AuditEntryFilter
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from backoffice.api_docs import COMMON_ERRORS, error, parse_path_id
+from backoffice.api_docs import COMMON_ERRORS, error, paginated, parse_path_id
 from backoffice.permissions import RolePermission
 
 AUDIT_READ = (roles.VIEW_AUDIT, roles.VIEW_OWN_AUDIT)
@@ -34,7 +34,7 @@ class AuditEntryListApi(APIView):
         operation_id="list-audit-entries",
         summary="List audit entries",
         filters=True,
-        responses={200: AuditEntryOutput(many=True), **COMMON_ERRORS},
+        responses={200: paginated("PaginatedAuditEntryList", AuditEntryOutput, with_count=False), **COMMON_ERRORS},
         tags=["Audit"],
     )
     def get(self, request: Request) -> Response:

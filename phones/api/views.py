@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
-from backoffice.api_docs import COMMON_ERRORS, StandardPagination, error, parse_path_id
+from backoffice.api_docs import COMMON_ERRORS, StandardPagination, error, paginated, parse_path_id
 from backoffice.permissions import RolePermission
 from phones import selectors, services
 from phones.api.serializers import (
@@ -70,7 +70,7 @@ class PhoneCollectionApi(APIView):
         summary="List an account's phones",
         parameters=[ACCOUNT_ID],
         filters=True,
-        responses={200: PhoneOutput(many=True), **COMMON_ERRORS},
+        responses={200: paginated("PaginatedPhoneList", PhoneOutput), **COMMON_ERRORS},
         tags=["Phones"],
     )
     def get(self, request: Request, account_id: str) -> Response:
