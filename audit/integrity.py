@@ -1,0 +1,77 @@
+"""Tamper detection over the append-only audit trail.
+
+Each phone's entries form an HMAC chain: an entry's ``hash`` covers everything it says plus the
+previous entry's hash. Recomputing the chain finds an edited entry (hash mismatch), a removed or
+inserted one (broken ``prev_hash`` link), and a removed latest change (the phone no longer
+matches its latest recorded state). Forging a consistent chain needs ``AUDIT_HMAC_KEY``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from audit.models import AuditEntry, AuditEvent
+from audit.services import entry_digest
+
+STATE_EVENTS = (AuditEvent.PHONE_CREATION, AuditEvent.PHONE_CHANGE)
+
+
+@dataclass(frozen=True)
+class IntegrityProblem:
+    phone_id: int | None
+    entry_id: int | None
+    problem: str
+
+
+def _digest(entry: AuditEntry, prev_hash: str) -> str:
+    return entry_digest(
+        prev_hash=prev_hash,
+        event=entry.event,
+        phone_id=entry.phone_id,
+        account_id=entry.account_id,
+        operator_id=entry.operator_id,
+        operator_email=entry.operator_email,
+        operator_roles=entry.operator_roles,
+        origin=entry.origin,
+        request_id=entry.request_id,
+        ip_address=entry.ip_address,
+        created_at=entry.created_at,
+        payload=entry.payload,
+        changes=entry.changes,
+    )
+
+
+def audit_verify(*, phone_ids: Iterable[int] | None = None) -> Iterator[IntegrityProblem]:
+    """Yield every problem found; streams entries in (phone, id) order, memory stays flat."""
+    from phones.models import Phone
+    from phones.services import audit_object
+
+    entries = AuditEntry.objects.filter(phone_id__isnull=False).order_by("phone_id", "id")
+    if phone_ids is not None:
+        entries = entries.filter(phone_id__in=list(phone_ids))
+    current_phone: int | None = None
+    prev_hash = ""
+    last_state: dict | None = None
+
+    def finish(phone_id: int | None, state: dict | None) -> Iterator[IntegrityProblem]:
+        if phone_id is None:
+            return
+        phone = Phone.objects.filter(pk=phone_id).first()
+        if phone is None:
+            yield IntegrityProblem(phone_id, None, "entries reference a phone that does not exist")
+        elif state != audit_object(phone):
+            yield IntegrityProblem(phone_id, None, "the phone differs from its latest audited state")
+
+    for entry in entries.iterator(chunk_size=2000):
+        if entry.phone_id != current_phone:
+            yield from finish(current_phone, last_state)
+            current_phone, prev_hash, last_state = entry.phone_id, "", None
+        if entry.prev_hash != prev_hash:
+            yield IntegrityProblem(entry.phone_id, entry.pk, "chain broken: an entry before it was removed or added")
+        if _digest(entry, entry.prev_hash) != entry.hash:
+            yield IntegrityProblem(entry.phone_id, entry.pk, "hash mismatch: the entry was altered")
+        prev_hash = entry.hash
+        if entry.event in STATE_EVENTS:
+            last_state = entry.payload.get("object")
+    yield from finish(current_phone, last_state)
