@@ -18,6 +18,14 @@ SCHEMA_FILES = {
 OPERATIONS = {
     AuditEvent.PHONE_CREATION: ("POST", "/v1/accounts/:accountId/phones"),
     AuditEvent.PHONE_CHANGE: ("PATCH", "/v1/accounts/:accountId/phones/:phoneId"),
+    # Provider sync (not in the contract; same envelope). Outcomes written by workers name the
+    # sync operation, whatever caused the job.
+    AuditEvent.PHONE_LINK_CHANGE: ("PUT", "/v1/accounts/:accountId/phones/:phoneId/provider-link"),
+    AuditEvent.PHONE_UNLINK: ("DELETE", "/v1/accounts/:accountId/phones/:phoneId/provider-link"),
+    AuditEvent.PHONE_SYNC_REQUESTED: ("POST", "/v1/accounts/:accountId/phones/:phoneId/sync"),
+    AuditEvent.PHONE_SYNC_SUCCEEDED: ("POST", "/v1/accounts/:accountId/phones/:phoneId/sync"),
+    AuditEvent.PHONE_SYNC_FAILED: ("POST", "/v1/accounts/:accountId/phones/:phoneId/sync"),
+    AuditEvent.PHONE_PROVISIONING_FINISHED: ("POST", "/v1/accounts/:accountId/phones/:phoneId/sync"),
 }
 
 

@@ -9,6 +9,12 @@ from django.db import models
 class AuditEvent(models.TextChoices):
     PHONE_CREATION = "phone_creation", "Phone created"
     PHONE_CHANGE = "phone_change", "Phone changed"
+    PHONE_LINK_CHANGE = "phone_link_change", "Provider link changed"
+    PHONE_UNLINK = "phone_unlink", "Provider link removed"
+    PHONE_SYNC_REQUESTED = "phone_sync_requested", "Provider re-sync requested"
+    PHONE_SYNC_SUCCEEDED = "phone_sync_succeeded", "Provider sync succeeded"
+    PHONE_SYNC_FAILED = "phone_sync_failed", "Provider sync failed"
+    PHONE_PROVISIONING_FINISHED = "phone_provisioning_finished", "Provider provisioning finished"
 
 
 class Origin(models.TextChoices):

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 logger = logging.getLogger("backoffice.api")
 
 API_PREFIXES = ("/accounts/v1/", "/audit/v1/", "/auth/")
+LOCKED_OUT = "Too many failed login attempts: this account is locked for a while. Try again later."
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
@@ -62,6 +63,8 @@ class ApiErrorMiddleware:
             and response.status_code >= 400
             and not response.get("Content-Type", "").startswith("application/json")
         ):
+            if getattr(request, "axes_locked_out", False):
+                return JsonResponse({"message": LOCKED_OUT}, status=response.status_code)
             return self._json(response.status_code)
         return response
 

@@ -100,6 +100,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Unfold's login page posts no "next": without this an operator would land on /accounts/profile/.
+LOGIN_REDIRECT_URL = "admin:index"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -203,6 +205,35 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 
+# --- Provider sync (phones/sync.py) ------------------------------------------------------------
+# Defaults point at the local provider simulator (manage.py run_provider_simulator), never at a
+# real provider: production sets the real base URLs and credentials explicitly.
+SINCH_NUMBERS_BASE_URL = env.str("SINCH_NUMBERS_BASE_URL", default="http://127.0.0.1:8765")
+SINCH_PROJECT_ID = env.str("SINCH_PROJECT_ID", default="sim-project")
+SINCH_KEY_ID = env.str("SINCH_KEY_ID", default="sim-key-id")
+SINCH_KEY_SECRET = env.str("SINCH_KEY_SECRET", default="sim-key-secret")
+SINCH_CALLBACK_SECRET = env.str("SINCH_CALLBACK_SECRET", default="sim-callback-secret")
+PLIVO_BASE_URL = env.str("PLIVO_BASE_URL", default="http://127.0.0.1:8765")
+PLIVO_AUTH_ID = env.str("PLIVO_AUTH_ID", default="MASIMULATOR000000001")
+PLIVO_AUTH_TOKEN = env.str("PLIVO_AUTH_TOKEN", default="sim-plivo-token")
+PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=10.0)
+SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
+SYNC_BACKOFF_BASE_SECONDS = env.float("SYNC_BACKOFF_BASE_SECONDS", default=5.0)
+SYNC_BACKOFF_MAX_SECONDS = env.float("SYNC_BACKOFF_MAX_SECONDS", default=900.0)
+# A claimed job belongs to its worker until the lease ends; then the sweeper hands it to another.
+# It must outlast one push (up to three provider calls, each bounded by the timeout).
+SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=max(60.0, 4 * PROVIDER_TIMEOUT_SECONDS))
+SYNC_PROVISIONING_POLL_SECONDS = env.float("SYNC_PROVISIONING_POLL_SECONDS", default=5.0)
+SYNC_PROVISIONING_TIMEOUT_SECONDS = env.float("SYNC_PROVISIONING_TIMEOUT_SECONDS", default=6 * 3600.0)
+# The sweeper leaves a just-due job to the task queued on commit for this long before re-queuing.
+SYNC_SWEEP_GRACE_SECONDS = env.float("SYNC_SWEEP_GRACE_SECONDS", default=10.0)
+SYNC_SWEEP_INTERVAL_SECONDS = env.float("SYNC_SWEEP_INTERVAL_SECONDS", default=30.0)
+SYNC_RECONCILE_INTERVAL_SECONDS = env.float("SYNC_RECONCILE_INTERVAL_SECONDS", default=3600.0)
+CELERY_BEAT_SCHEDULE = {
+    "provider-sync-sweep": {"task": "phones.sync_sweep", "schedule": SYNC_SWEEP_INTERVAL_SECONDS},
+    "provider-sync-reconcile": {"task": "phones.sync_reconcile", "schedule": SYNC_RECONCILE_INTERVAL_SECONDS},
+}
+
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -213,3 +244,23 @@ LOGGING = {
     "loggers": {"django.request": {"level": "ERROR"}, "axes": {"level": "WARNING"}},
 }
 AXES_USERNAME_CALLABLE = "backoffice.auth.axes_username"
+# A locked-out operator sees a themed page that says why and for how long.
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+
+# --- Admin theme (django-unfold) ---------------------------------------------------------------
+# Each sidebar entry carries the permission check of the page it opens: what a role may not do,
+# it does not see.
+UNFOLD = {
+    "SITE_TITLE": "Phone backoffice",
+    "SITE_HEADER": "Phone backoffice",
+    "SITE_SUBHEADER": "Customer phone numbers",
+    "SITE_SYMBOL": "call",
+    "SHOW_HISTORY": False,  # Django's LogEntry history; the audit trail is the record instead
+    "SHOW_VIEW_ON_SITE": False,
+    "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        "navigation": "backoffice.dashboard.sidebar_navigation",
+    },
+}

@@ -2,12 +2,16 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenRefreshView
+
+from backoffice.api_auth import TokenObtainView
+from phones.callbacks import sinch_callback
 
 urlpatterns = [
     path("accounts/", include("phones.api.urls")),
     path("audit/", include("audit.api.urls")),
-    path("auth/token", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("providers/sinch/callback", sinch_callback, name="sinch-callback"),
+    path("auth/token", TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh", TokenRefreshView.as_view(), name="token-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

@@ -39,3 +39,8 @@ class PhoneInactive(PhoneError):
 class OperatorNotAllowed(PhoneError):
     status = 403
     message = "You do not have permission to perform this action."
+
+
+class PhoneNotLinked(PhoneError):
+    status = 409
+    message = "Phone is not linked to a provider number"

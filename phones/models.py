@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
@@ -79,3 +80,168 @@ class Phone(models.Model):
             self.e164 = e164
             changed.append("e164")
         return changed
+
+
+# --- Provider sync -------------------------------------------------------------------------------
+
+
+class Provider(models.TextChoices):
+    SINCH = "sinch", "Sinch"
+    PLIVO = "plivo", "Plivo"
+
+
+class SyncState(models.TextChoices):
+    """What operators see on a linked phone."""
+
+    PENDING = "pending", "Pending"
+    IN_PROGRESS = "in_progress", "In progress"
+    PROVISIONING = "provisioning", "Provisioning"
+    SYNCED = "synced", "Synced"
+    FAILED = "failed", "Failed"
+
+
+class SyncJobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_PROGRESS = "in_progress", "In progress"
+    PROVISIONING = "provisioning", "Provisioning"
+    SYNCED = "synced", "Synced"
+    FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+# Jobs that still have work to do; the others are final and never pushed again.
+OPEN_JOB_STATUSES = (SyncJobStatus.PENDING, SyncJobStatus.IN_PROGRESS, SyncJobStatus.PROVISIONING)
+
+
+class SyncReason(models.TextChoices):
+    LINK = "link", "Phone linked"
+    LINK_CHANGE = "link_change", "Link changed"
+    UNLINK = "unlink", "Phone unlinked"
+    PHONE_CHANGE = "phone_change", "Phone changed"
+    INACTIVATION = "inactivation", "Phone inactivated"
+    RELEASE = "release", "Previous number released"
+    RESYNC = "resync", "Re-sync requested"
+
+
+class ProviderLink(models.Model):
+    """A phone's number at a provider and the settings we want it to hold there.
+
+    Written only by ``phones.sync`` services. ``settings`` holds the provider's dataclass fields
+    (``SinchSettings``/``PlivoSettings``), validated per provider. ``remote_number`` empty means
+    "the phone's own E.164", so a number change follows the phone.
+    """
+
+    phone = models.OneToOneField(Phone, on_delete=models.PROTECT, related_name="provider_link")
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    remote_number = models.CharField(
+        "number at the provider", max_length=16, blank=True, default="", help_text="E.164; empty: the phone's"
+    )
+    settings = models.JSONField(default=dict, blank=True)
+    # False once unlinked: the number was released from its services and is no longer reconciled.
+    linked = models.BooleanField(default=True)
+    sync_state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.PENDING)
+    last_status = models.IntegerField("provider status", null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_codes = models.JSONField(default=list, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    # What the provider last confirmed from us: tells the Sinch adapter which free-text values we own.
+    pushed_settings = models.JSONField(null=True, blank=True)
+    # Reconciliation: {field: {"ours": ..., "theirs": ...}}; never applied to either side silently.
+    drift = models.JSONField(default=dict, blank=True)
+    drift_detected_at = models.DateTimeField(null=True, blank=True)
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "provider link"
+        indexes = [
+            models.Index(fields=["provider", "remote_number"], name="plink_provider_number_idx"),
+            models.Index(fields=["sync_state"], name="plink_sync_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.number_e164}"
+
+    @property
+    def number_e164(self) -> str:
+        return self.remote_number or (self.phone.e164 or "")
+
+
+class SyncJob(models.Model):
+    """Outbox row: one desired state to bring to one provider number, committed with its change.
+
+    A job is worked by one worker at a time (row lock + lease). Jobs of one link run oldest
+    first; a newer job for the same target supersedes the open older ones (newest state wins).
+    """
+
+    link = models.ForeignKey(ProviderLink, on_delete=models.PROTECT, related_name="jobs")
+    phone = models.ForeignKey(Phone, on_delete=models.PROTECT, related_name="sync_jobs")
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    number = models.CharField(max_length=16)
+    reason = models.CharField(max_length=16, choices=SyncReason.choices)
+    desired = models.JSONField()
+    # The state we pushed before: the Sinch adapter clears free-text values only when we owned them.
+    previous = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=SyncJobStatus.choices, default=SyncJobStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    polls = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    provisioning_started_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.IntegerField("provider status", null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_codes = models.JSONField(default=list, blank=True)
+    # The operator whose change caused the job (snapshot: outcomes are audited in their name).
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    operator_email = models.CharField(max_length=254)
+    operator_roles = models.JSONField(default=list)
+    origin = models.CharField(max_length=20)
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sync job"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="syncjob_due_idx"),
+            models.Index(fields=["link", "status"], name="syncjob_link_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sync #{self.pk} {self.provider} {self.number} ({self.status})"
+
+
+class SyncAttempt(models.Model):
+    """One HTTP call to a provider made by a job, as the operator may inspect it (secrets masked)."""
+
+    job = models.ForeignKey(SyncJob, on_delete=models.CASCADE, related_name="http_attempts")
+    try_number = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=8, default="push")  # push | poll
+    method = models.CharField(max_length=8)
+    url = models.CharField(max_length=500)
+    request_headers = models.JSONField(default=dict, blank=True)
+    request_body = models.JSONField(null=True, blank=True)
+    response_status = models.IntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True, default="")
+    duration_ms = models.FloatField(default=0)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "sync attempt"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url} -> {self.response_status or self.error}"

@@ -6,11 +6,10 @@ render; nothing else saves a ``Phone``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
 
 from audit.models import AuditEntry, AuditEvent
 from audit.services import AuditContext, audit_record
@@ -25,6 +24,7 @@ from phones.errors import (
 )
 from phones.models import DUPLICATE_CONSTRAINT, Phone, PhoneType
 from phones.numbers import number_problem
+from phones.outbox import sync_after_phone_change
 
 if TYPE_CHECKING:
     from backoffice.models import User
@@ -32,10 +32,6 @@ if TYPE_CHECKING:
 EDITABLE_FIELDS = ("number", "type", "area_code", "country_code", "extension", "active")
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
-
-# Hooks run (inside the transaction) after a phone changed: provider sync registers here to
-# write its outbox row in the same transaction. Signature: (phone, changed_fields, actor, context).
-after_phone_change: list[Callable[[Phone, set[str], Any, AuditContext], None]] = []
 
 
 def _require(actor: User, permission: str) -> None:
@@ -98,11 +94,6 @@ def _is_duplicate(error: IntegrityError) -> bool:
     return DUPLICATE_CONSTRAINT in str(error) or "UNIQUE constraint failed" in str(error)
 
 
-def _run_hooks(phone: Phone, changed: set[str], actor: User, context: AuditContext) -> None:
-    for hook in after_phone_change:
-        hook(phone, changed, actor, context)
-
-
 def phone_create(
     *,
     actor: User,
@@ -120,7 +111,7 @@ def phone_create(
 
     Raises ``PhoneValidationError`` (400), ``PhoneAlreadyExists`` (409, decided by the partial
     unique index, so concurrent creates cannot both win) or ``OperatorNotAllowed`` (403).
-    Side effects registered in ``after_phone_change`` write inside the same transaction.
+    A new phone has no provider link yet, so there is nothing to sync.
     """
     _require(actor, roles.ADD_PHONE)
     account_id = _validate_account(account_id)
@@ -153,7 +144,6 @@ def phone_create(
                 account_id=account_id,
                 prev_hash="",
             )
-            _run_hooks(phone, {"created", *values}, actor, context)
     except IntegrityError as error:
         if _is_duplicate(error):
             raise PhoneAlreadyExists() from error
@@ -162,15 +152,20 @@ def phone_create(
 
 
 def _lock_phone(*, account_id: int, phone_id: int) -> Phone:
-    latest_hash = AuditEntry.objects.filter(phone=OuterRef("pk")).order_by("-id").values("hash")[:1]
+    """Lock the phone row, then read the head of its audit chain into ``phone.audit_head``.
+
+    Two statements on purpose: under READ COMMITTED a subquery in the locking SELECT keeps the
+    snapshot taken before it waited for the lock, and would miss the entry the previous lock
+    holder just committed, forking the chain.
+    """
     try:
-        return (
-            Phone.objects.select_for_update(of=("self",))
-            .annotate(audit_head=Subquery(latest_hash))
-            .get(pk=phone_id, account_id=account_id)
-        )
+        phone = Phone.objects.select_for_update().get(pk=phone_id, account_id=account_id)
     except Phone.DoesNotExist:
         raise PhoneNotFound() from None
+    phone.audit_head = (
+        AuditEntry.objects.filter(phone_id=phone.pk).order_by("-id").values_list("hash", flat=True).first() or ""
+    )
+    return phone
 
 
 def phone_update(
@@ -205,6 +200,7 @@ def phone_update(
             changed = [field for field, value in cleaned.items() if getattr(phone, field) != value]
             if not changed:
                 return phone
+            previous_e164 = phone.e164
             for field in changed:
                 setattr(phone, field, cleaned[field])
             derived = phone.derive()
@@ -218,9 +214,12 @@ def phone_update(
                 changes={key: [before[key], after[key]] for key in after if before[key] != after[key]},
                 phone_id=phone.pk,
                 account_id=phone.account_id,
-                prev_hash=phone.audit_head or "",
+                prev_hash=phone.audit_head,
             )
-            _run_hooks(phone, set(changed), actor, context)
+            # Transactional outbox: a linked phone's sync job commits with the change.
+            sync_after_phone_change(
+                phone=phone, changed=set(changed), previous_e164=previous_e164, actor=actor, context=context
+            )
     except IntegrityError as error:
         if _is_duplicate(error):
             raise PhoneAlreadyExists() from error

@@ -282,5 +282,21 @@ def test_create_and_update_run_a_fixed_small_number_of_queries(client, crm):
     update_sql = [q["sql"] for q in update_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     # user, roles+permissions, INSERT phone, INSERT audit entry
     assert len(create_sql) == 4, create_sql
-    # user, roles+permissions, SELECT phone FOR UPDATE, audit chain head, UPDATE, INSERT audit
-    assert len(update_sql) == 6, update_sql
+    # user, roles+permissions, SELECT phone FOR UPDATE, audit chain head, UPDATE, INSERT audit,
+    # provider link (the sync outbox; read after the phone lock so it sees the latest commit)
+    assert len(update_sql) == 7, update_sql
+
+
+def test_token_endpoint_locks_out_after_repeated_failures(make_operator, settings):
+    from rest_framework.test import APIClient
+
+    from backoffice.tests.factories import PASSWORD
+
+    settings.AXES_FAILURE_LIMIT = 3
+    make_operator("crm-operator", email="locked@bank.example")
+    client = APIClient()
+    for _ in range(3):
+        client.post("/auth/token", {"email": "locked@bank.example", "password": "wrong"}, format="json")
+    response = client.post("/auth/token", {"email": "locked@bank.example", "password": PASSWORD}, format="json")
+    assert response.status_code in (403, 429)
+    assert "locked" in response.json()["message"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -9,8 +10,9 @@ from audit.services import AuditContext
 from backoffice.models import User
 from backoffice.roles import ROLES
 from backoffice.services import operator_upsert
+from phones import sync
 from phones.errors import PhoneAlreadyExists
-from phones.models import Phone
+from phones.models import Phone, ProviderLink
 from phones.services import phone_create
 
 DEMO_DOMAIN = "demo.local"
@@ -21,6 +23,21 @@ DEMO_PHONES = [
     (1002, None, "3003-1234", "COMMERCIAL", 21, 55),
     (1003, 503, "2025550143", "MOBILE", None, 1),
     (1004, 504, "7700900123", "MOBILE", None, 44),
+]
+# Demo phones linked to the provider simulator (numbers seeded there by ``seed_simulator``).
+DEMO_LINKS = [
+    (
+        "+5511912345678",
+        "sinch",
+        {
+            "display_name": "Demo 1001",
+            "sms_service_plan_id": "demo-plan",
+            "voice_type": "RTC",
+            "voice_target_id": "demo-app",
+        },
+    ),
+    ("+5521987654321", "sinch", {"display_name": "Demo 1002"}),
+    ("+12025550143", "plivo", {"alias": "demo-1003", "app_id": "demo-app"}),
 ]
 
 
@@ -65,7 +82,32 @@ class Command(BaseCommand):
                 except PhoneAlreadyExists:
                     pass
         self.stdout.write(f"Demo phones created: {created}")
+        linked = self._link_demo_phones(seeder, context)
+        self.stdout.write(f"Demo phones linked to the provider simulator: {linked}")
         if not quiet_logins:
             self.stdout.write("Demo logins (email / password / role):")
             for email, password, role in logins:
                 self.stdout.write(f"  {email:38} {password:30} {role}")
+
+    def _link_demo_phones(self, seeder: User, context: AuditContext) -> int:
+        if ProviderLink.objects.exists():
+            return 0
+        port = os.environ.get("PORT", "8000")
+        linked = 0
+        for e164, provider, values in DEMO_LINKS:
+            phone = Phone.objects.filter(e164=e164, active=True).first()
+            if phone is None:
+                continue
+            if provider == "sinch":
+                # The simulator calls back the local web server when provisioning ends.
+                values = {**values, "callback_url": f"http://127.0.0.1:{port}/providers/sinch/callback"}
+            sync.provider_link_set(
+                actor=seeder,
+                context=context,
+                account_id=phone.account_id,
+                phone_id=phone.pk,
+                provider=provider,
+                settings=values,
+            )
+            linked += 1
+        return linked

@@ -1,0 +1,144 @@
+"""Transactional outbox of the provider sync: a change and its sync job commit together.
+
+Called by services inside the change's transaction, while they hold the phone's row lock. The
+Celery task is only queued on commit; if the broker is down then, the job row stays pending and
+the sweeper (``phones.tasks.sync_sweep``) queues it later. Nothing here talks to a provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from backoffice.auth import operator_roles
+from phones.models import (
+    OPEN_JOB_STATUSES,
+    Phone,
+    Provider,
+    ProviderLink,
+    SyncJob,
+    SyncJobStatus,
+    SyncReason,
+    SyncState,
+)
+
+if TYPE_CHECKING:
+    from audit.services import AuditContext
+
+logger = logging.getLogger("phones.sync")
+
+# Fields of each provider's settings that attach the number to a service: an inactivated phone or
+# a removed link releases them (DESIGN.md section 4: inactivation unlinks SMS and voice).
+SERVICE_FIELDS = {
+    Provider.SINCH: ("sms_service_plan_id", "sms_campaign_id", "voice_type", "voice_target_id"),
+    Provider.PLIVO: ("app_id",),
+}
+# Publishing must fail fast when the broker is down: the request that committed is not held up,
+# the sweeper delivers the job later.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def released_settings(provider: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the number detached from its SMS and voice services."""
+    return {**settings, **dict.fromkeys(SERVICE_FIELDS[Provider(provider)])}
+
+
+def desired_settings(link: ProviderLink, phone: Phone) -> dict[str, Any]:
+    """What the provider number should hold now."""
+    if not phone.active or not link.linked:
+        return released_settings(link.provider, dict(link.settings))
+    return dict(link.settings)
+
+
+def queue_delivery(job_id: int, countdown: float | None = None) -> bool:
+    """Queue ``deliver_sync_job``; never raises (a lost publish is the sweeper's job)."""
+    from phones.tasks import deliver_sync_job
+
+    try:
+        deliver_sync_job.apply_async((job_id,), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+    except Exception as exc:
+        logger.warning(
+            "could not queue sync job %s (%s: %s): the sweeper will deliver it", job_id, type(exc).__name__, exc
+        )
+        return False
+    return True
+
+
+def sync_job_enqueue(
+    *,
+    link: ProviderLink,
+    phone: Phone,
+    reason: str,
+    actor: Any,
+    context: AuditContext,
+    desired: dict[str, Any] | None = None,
+    provider: str | None = None,
+    number: str | None = None,
+) -> SyncJob:
+    """Write the outbox row for ``link`` (default target: its provider, number and desired state).
+
+    Must run inside the change's transaction with the phone locked. Open jobs for the same target
+    are superseded: the newest desired state wins and stale ones are never pushed. Jobs for
+    another target (an old number being released) stay and run first, in order.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("sync_job_enqueue must run in the transaction of the change")
+    provider = provider or link.provider
+    number = number or link.number_e164
+    if desired is None:
+        desired = desired_settings(link, phone)
+    now = timezone.now()
+    same_target = SyncJob.objects.filter(link=link, provider=provider, number=number)
+    last = same_target.order_by("-id").only("desired").first()
+    previous = link.pushed_settings if link.pushed_settings is not None else (last.desired if last else None)
+    # locked_until is kept: a superseded job still out at the provider blocks the next one until
+    # it is back, so two pushes for one number never overlap.
+    same_target.filter(status__in=OPEN_JOB_STATUSES).update(
+        status=SyncJobStatus.SUPERSEDED, finished_at=now, updated_at=now
+    )
+    job = SyncJob.objects.create(
+        link=link,
+        phone=phone,
+        provider=provider,
+        number=number,
+        reason=reason,
+        desired=desired,
+        previous=previous if provider == link.provider else None,
+        next_attempt_at=now,
+        operator_id=getattr(actor, "pk", None),
+        operator_email=actor.email,
+        operator_roles=operator_roles(actor),
+        origin=context.origin,
+        request_id=context.request_id,
+    )
+    if link.sync_state != SyncState.PENDING:
+        link.sync_state = SyncState.PENDING
+        link.save(update_fields=["sync_state", "updated_at"])
+    transaction.on_commit(partial(queue_delivery, job.pk))
+    return job
+
+
+def sync_after_phone_change(
+    *, phone: Phone, changed: set[str], previous_e164: str | None, actor: Any, context: AuditContext
+) -> SyncJob | None:
+    """A linked phone changed: queue its sync (and release its old number if it moved)."""
+    link = ProviderLink.objects.select_for_update().filter(phone=phone, linked=True).first()
+    if link is None:
+        return None
+    reason = SyncReason.INACTIVATION if "active" in changed and not phone.active else SyncReason.PHONE_CHANGE
+    if not link.remote_number and previous_e164 and previous_e164 != phone.e164:
+        # The link follows the phone's number: the old number gives up its services first.
+        sync_job_enqueue(
+            link=link,
+            phone=phone,
+            reason=SyncReason.RELEASE,
+            actor=actor,
+            context=context,
+            number=previous_e164,
+            desired=released_settings(link.provider, dict(link.settings)),
+        )
+    return sync_job_enqueue(link=link, phone=phone, reason=reason, actor=actor, context=context)

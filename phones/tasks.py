@@ -1,0 +1,29 @@
+"""Celery tasks of the provider sync. They take ids and call ``phones.sync``; see its docstring.
+
+``acks_late`` + ``reject_on_worker_lost`` (settings) give a killed worker's message back to the
+broker; the job's lease and the sweeper cover the rest (a message stuck unacknowledged).
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from phones import sync
+
+
+@shared_task(name="phones.deliver_sync_job", ignore_result=True)
+def deliver_sync_job(job_id: int) -> str:
+    """Push (or poll the provisioning of) one sync job; a no-op unless it is due and free."""
+    return sync.sync_job_run(job_id)
+
+
+@shared_task(name="phones.sync_sweep", ignore_result=True)
+def sync_sweep() -> int:
+    """Periodic (beat): re-queue due jobs whose task was lost."""
+    return sync.sync_jobs_requeue_due()
+
+
+@shared_task(name="phones.sync_reconcile", ignore_result=True)
+def sync_reconcile() -> dict[str, int]:
+    """Periodic (beat): read linked numbers at their provider and flag drift."""
+    return sync.provider_links_reconcile()

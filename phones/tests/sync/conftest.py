@@ -1,0 +1,168 @@
+"""Provider sync fixtures: an HTTP provider simulator on loopback, short timings, roles, links.
+
+Delivery tests run the real adapters against the simulator over HTTP. They are transactional
+(``transaction=True``): provider calls refuse to run inside a transaction, and the worker
+subprocess tests need committed rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from audit.models import Origin
+from audit.services import AuditContext
+from phones.providers.simulator import ProviderSimulator, make_simulator
+
+SIM_PROVISIONING_SECONDS = 0.3
+CTX = AuditContext(origin=Origin.API, request_id="req-sync")
+# Numbers used across the sync tests: the phones' E.164 forms.
+BR_NUMBER = {"account_id": 7001, "number": "91234-5678", "type": "MOBILE", "area_code": 11, "country_code": 55}
+BR_E164 = "+5511912345678"
+US_NUMBER = {"account_id": 7002, "number": "2025550143", "type": "MOBILE", "area_code": None, "country_code": 1}
+US_E164 = "+12025550143"
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[ProviderSimulator]:
+    sim = make_simulator("127.0.0.1", 0, provisioning_seconds=SIM_PROVISIONING_SECONDS).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(simulator: ProviderSimulator) -> Iterator[ProviderSimulator]:
+    simulator.reset()
+    simulator.configure(provisioning_seconds=SIM_PROVISIONING_SECONDS)
+    yield simulator
+    simulator.reset()
+
+
+SYNC_TEST_SETTINGS: dict[str, Any] = {
+    "PROVIDER_TIMEOUT_SECONDS": 1.0,
+    "SYNC_MAX_ATTEMPTS": 3,
+    "SYNC_BACKOFF_BASE_SECONDS": 0.2,
+    "SYNC_BACKOFF_MAX_SECONDS": 1.0,
+    "SYNC_LEASE_SECONDS": 5.0,
+    "SYNC_PROVISIONING_POLL_SECONDS": 0.2,
+    "SYNC_SWEEP_GRACE_SECONDS": 0.0,
+    "SINCH_CALLBACK_SECRET": "sim-callback-secret",
+}
+
+
+@pytest.fixture
+def sync_settings(settings: Any, sim: ProviderSimulator) -> Any:
+    """Adapters pointed at the simulator, with the short timings of the test run."""
+    settings.SINCH_NUMBERS_BASE_URL = sim.base_url
+    settings.PLIVO_BASE_URL = sim.base_url
+    settings.SINCH_PROJECT_ID = sim.sinch_project_id
+    settings.SINCH_KEY_ID = sim.sinch_key_id
+    settings.SINCH_KEY_SECRET = sim.sinch_key_secret
+    settings.PLIVO_AUTH_ID = sim.plivo_auth_id
+    settings.PLIVO_AUTH_TOKEN = sim.plivo_auth_token
+    for name, value in SYNC_TEST_SETTINGS.items():
+        setattr(settings, name, value)
+    return settings
+
+
+def seed_roles() -> None:
+    """Transactional tests flush every table after each test, the roles seeded by the
+    migration included: put the matrix back (idempotent)."""
+    from django.contrib.auth.models import Group, Permission
+
+    from backoffice.roles import ROLE_PERMISSIONS
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+@pytest.fixture
+def roles_seeded(transactional_db: None) -> None:
+    seed_roles()
+
+
+@pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]:
+    """Capture what would be published to the broker (in-process delivery tests)."""
+    from phones import outbox
+
+    calls: list[tuple[int, float | None]] = []
+
+    def record(job_id: int, countdown: float | None = None) -> bool:
+        calls.append((job_id, countdown))
+        return True
+
+    monkeypatch.setattr(outbox, "queue_delivery", record)
+    return calls
+
+
+@pytest.fixture
+def operator(roles_seeded: None) -> Any:
+    from backoffice.tests.factories import OperatorFactory
+
+    return OperatorFactory(roles=["backoffice-operator"], email="sync.operator@bank.example")
+
+
+@pytest.fixture
+def make_linked_phone(operator: Any) -> Callable[..., Any]:
+    """A phone created and linked through the services, its simulator number seeded."""
+    from phones import sync
+    from phones.services import phone_create
+
+    def make(
+        sim: ProviderSimulator,
+        provider: str,
+        settings: dict[str, Any],
+        *,
+        phone: dict[str, Any] | None = None,
+        remote: dict[str, Any] | None = None,
+        actor: Any = None,
+    ) -> Any:
+        values = dict(phone or (BR_NUMBER if provider == "sinch" else US_NUMBER))
+        created = phone_create(actor=actor or operator, context=CTX, **values)
+        sim.seed(provider, created.e164, **(remote or {}))
+        sync.provider_link_set(
+            actor=actor or operator,
+            context=CTX,
+            account_id=created.account_id,
+            phone_id=created.pk,
+            provider=provider,
+            settings=settings,
+        )
+        created.refresh_from_db()
+        return created
+
+    return make
+
+
+def run_due(max_rounds: int = 20) -> list[str]:
+    """Deliver every open job in-process, as a worker would, making retries due at once."""
+    from django.utils import timezone
+
+    from phones.models import OPEN_JOB_STATUSES, SyncJob
+    from phones.sync import sync_job_run
+
+    outcomes = []
+    for round_number in range(max_rounds):
+        if round_number:
+            time.sleep(0.1)  # let the simulator's scheduled provisioning move on
+        open_jobs = list(SyncJob.objects.filter(status__in=OPEN_JOB_STATUSES).order_by("id"))
+        if not open_jobs:
+            break
+        SyncJob.objects.filter(pk__in=[j.pk for j in open_jobs]).update(next_attempt_at=timezone.now())
+        for job in open_jobs:
+            outcomes.append(sync_job_run(job.pk))
+    return outcomes
+
+
+def writes(sim: ProviderSimulator, provider: str | None = None) -> list[dict[str, Any]]:
+    """Write requests the simulator recorded (PATCH for Sinch, POST for Plivo)."""
+    return [r for r in sim.recorded_requests(provider) if r["method"] in ("PATCH", "POST")]

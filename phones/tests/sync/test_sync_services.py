@@ -1,0 +1,225 @@
+"""Link, unlink, re-sync and the outbox: one transaction each, audited, job queued on commit."""
+
+from __future__ import annotations
+
+import logging
+from itertools import pairwise
+
+import pytest
+
+from audit.models import AuditEntry, AuditEvent
+from phones import outbox, sync
+from phones.errors import OperatorNotAllowed, PhoneInactive, PhoneNotLinked, PhoneValidationError
+from phones.models import ProviderLink, SyncJob, SyncJobStatus, SyncReason, SyncState
+from phones.services import phone_create, phone_inactivate, phone_update
+from phones.tests.sync.conftest import BR_E164, BR_NUMBER, CTX
+
+pytestmark = pytest.mark.django_db
+SINCH = {"display_name": "Acme", "sms_service_plan_id": "plan-a", "voice_type": "RTC", "voice_target_id": "app-1"}
+
+
+@pytest.fixture
+def boss(make_operator):
+    return make_operator("backoffice-operator", email="boss@bank.example")
+
+
+@pytest.fixture
+def phone(boss):
+    return phone_create(actor=boss, context=CTX, **BR_NUMBER)
+
+
+def link(actor, phone, provider="sinch", settings=None, **kwargs):
+    return sync.provider_link_set(
+        actor=actor,
+        context=CTX,
+        account_id=phone.account_id,
+        phone_id=phone.pk,
+        provider=provider,
+        settings=SINCH if settings is None else settings,
+        **kwargs,
+    )
+
+
+def entries(phone):
+    return list(AuditEntry.objects.filter(phone=phone).order_by("id"))
+
+
+def test_link_writes_link_audit_entry_and_job_queued_on_commit(boss, phone, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        created = link(boss, phone)
+    assert created.number_e164 == BR_E164 and created.remote_number == ""
+    assert created.settings == {**SINCH, "sms_campaign_id": None, "callback_url": None}
+    assert created.sync_state == SyncState.PENDING
+    job = SyncJob.objects.get()
+    assert (job.provider, job.number, job.reason, job.status) == ("sinch", BR_E164, SyncReason.LINK, "pending")
+    assert job.desired == created.settings and job.previous is None
+    assert (job.operator_email, job.operator_roles, job.origin) == (boss.email, ["backoffice-operator"], "API")
+    assert len(callbacks) == 1 and callbacks[0].func is outbox.queue_delivery and callbacks[0].args == (job.pk,)
+    first, second = entries(phone)
+    assert second.event == AuditEvent.PHONE_LINK_CHANGE and second.prev_hash == first.hash
+    assert second.payload == {
+        "method": "PUT",
+        "uri": "/v1/accounts/:accountId/phones/:phoneId/provider-link",
+        "email": boss.email,
+        "roles": ["backoffice-operator"],
+        "origin": "API",
+        "object": {
+            "phone_id": phone.pk,
+            "account_id": phone.account_id,
+            "provider": "sinch",
+            "remote_number": "",
+            "number": BR_E164,
+            "linked": True,
+            "settings": created.settings,
+        },
+    }
+    assert second.changes["provider"] == [None, "sinch"]
+
+
+def test_same_link_again_writes_nothing(boss, phone):
+    link(boss, phone)
+    link(boss, phone)
+    assert SyncJob.objects.count() == 1 and len(entries(phone)) == 2
+
+
+@pytest.mark.parametrize(
+    ("provider", "values", "field"),
+    [
+        ("sinch", {"voice_type": "SIP", "voice_target_id": "x"}, "settings.voice_type"),
+        ("sinch", {"voice_type": "RTC"}, "settings.voice_target_id"),
+        ("sinch", {"sms_campaign_id": "c1"}, "settings.sms_campaign_id"),
+        ("sinch", {"callback_url": "ftp://x"}, "settings.callback_url"),
+        ("sinch", {"alias": "x"}, "settings.alias"),
+        ("plivo", {"subaccount": "XX123"}, "settings.subaccount"),
+        ("plivo", {"app_id": 12}, "settings.app_id"),
+        ("skype", {}, "provider"),
+    ],
+)
+def test_settings_are_validated_per_provider(boss, phone, provider, values, field):
+    with pytest.raises(PhoneValidationError) as caught:
+        link(boss, phone, provider=provider, settings=values)
+    assert caught.value.field == field
+    assert not ProviderLink.objects.exists() and not SyncJob.objects.exists()
+
+
+def test_remote_number_must_be_e164(boss, phone):
+    with pytest.raises(PhoneValidationError) as caught:
+        link(boss, phone, remote_number="11 91234")
+    assert caught.value.field == "remote_number"
+
+
+@pytest.mark.parametrize("role", ["crm-operator", "itinivel1-operator", "treasury-operator"])
+def test_linking_needs_manage_provider_link(make_operator, phone, role):
+    with pytest.raises(OperatorNotAllowed):
+        link(make_operator(role), phone)
+
+
+def test_resync_needs_the_right_and_a_link(make_operator, boss, phone):
+    with pytest.raises(PhoneNotLinked):
+        sync.phone_resync(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk)
+    link(boss, phone)
+    with pytest.raises(OperatorNotAllowed):
+        sync.phone_resync(
+            actor=make_operator("crm-operator"), context=CTX, account_id=phone.account_id, phone_id=phone.pk
+        )
+    # itinivel1 may re-sync but not link.
+    job = sync.phone_resync(
+        actor=make_operator("itinivel1-operator", email="n1@bank.example"),
+        context=CTX,
+        account_id=phone.account_id,
+        phone_id=phone.pk,
+    )
+    assert job.reason == SyncReason.RESYNC and job.operator_email == "n1@bank.example"
+    entry = entries(phone)[-1]
+    assert entry.event == AuditEvent.PHONE_SYNC_REQUESTED
+    assert entry.payload["method"] == "POST" and entry.payload["uri"].endswith("/phones/:phoneId/sync")
+    assert entry.payload["object"]["job_id"] == job.pk
+
+
+def test_phone_change_queues_sync_and_supersedes_open_jobs(boss, phone):
+    link(boss, phone)
+    first = SyncJob.objects.get()
+    phone_update(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk, data={"extension": "12"})
+    first.refresh_from_db()
+    second = SyncJob.objects.exclude(pk=first.pk).get()
+    assert first.status == SyncJobStatus.SUPERSEDED and first.finished_at is not None
+    assert second.reason == SyncReason.PHONE_CHANGE and second.status == SyncJobStatus.PENDING
+    # The audit chain stays linear across phone and link entries.
+    chain = entries(phone)
+    assert [e.event for e in chain] == ["phone_creation", "phone_link_change", "phone_change"]
+    assert all(b.prev_hash == a.hash for a, b in pairwise(chain))
+
+
+def test_unlinked_phone_change_queues_nothing(boss, phone):
+    phone_update(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk, data={"extension": "12"})
+    assert not SyncJob.objects.exists()
+
+
+def test_inactivation_releases_sms_and_voice(boss, phone):
+    link(boss, phone)
+    phone_inactivate(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk)
+    job = SyncJob.objects.order_by("-id").first()
+    assert job.reason == SyncReason.INACTIVATION
+    assert job.desired["display_name"] == "Acme"
+    assert [job.desired[k] for k in ("sms_service_plan_id", "sms_campaign_id", "voice_type", "voice_target_id")] == [
+        None
+    ] * 4
+    with pytest.raises(PhoneInactive):
+        link(boss, phone, settings={"display_name": "Other"})
+
+
+def test_number_change_releases_the_old_number_first(boss, phone):
+    link(boss, phone)
+    phone_update(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk, data={"number": "99999-0000"})
+    release, change = SyncJob.objects.filter(status="pending").order_by("id")
+    assert (release.reason, release.number, release.desired["sms_service_plan_id"]) == ("release", BR_E164, None)
+    assert (change.reason, change.number, change.desired["sms_service_plan_id"]) == (
+        "phone_change",
+        "+5511999990000",
+        "plan-a",
+    )
+
+
+def test_pinned_remote_number_does_not_follow_the_phone(boss, phone):
+    link(boss, phone, remote_number="+5511900000001")
+    phone_update(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk, data={"number": "99999-0000"})
+    assert set(SyncJob.objects.filter(status="pending").values_list("number", flat=True)) == {"+5511900000001"}
+
+
+def test_unlink_releases_and_stops(boss, phone):
+    link(boss, phone)
+    removed = sync.provider_link_remove(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk)
+    assert removed.linked is False
+    job = SyncJob.objects.order_by("-id").first()
+    assert job.reason == SyncReason.UNLINK and job.desired["voice_target_id"] is None
+    assert entries(phone)[-1].event == AuditEvent.PHONE_UNLINK
+    # Already unlinked: no write.
+    sync.provider_link_remove(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk)
+    assert SyncJob.objects.count() == 2
+    # A phone change no longer syncs.
+    phone_update(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk, data={"extension": "1"})
+    assert SyncJob.objects.count() == 2
+
+
+def test_provider_switch_releases_at_the_old_provider(boss, phone):
+    link(boss, phone)
+    link(boss, phone, provider="plivo", settings={"alias": "acme", "app_id": "app-9"})
+    jobs = list(SyncJob.objects.filter(status="pending").order_by("id"))
+    assert [(j.provider, j.reason) for j in jobs] == [("sinch", "release"), ("plivo", "link_change")]
+    assert jobs[1].previous is None
+
+
+def test_broker_down_at_commit_keeps_the_change_and_the_pending_job(boss, phone, monkeypatch, caplog):
+    """apply_async failing on commit must neither break the request nor lose the job."""
+    from phones import tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("broker is down")
+
+    monkeypatch.setattr(tasks.deliver_sync_job, "apply_async", broker_down)
+    with caplog.at_level(logging.WARNING, logger="phones.sync"):
+        created = link(boss, phone)
+        job = SyncJob.objects.get()
+        assert outbox.queue_delivery(job.pk) is False
+    assert ProviderLink.objects.filter(pk=created.pk).exists() and job.status == SyncJobStatus.PENDING
+    assert "the sweeper will deliver it" in caplog.text
