@@ -1,0 +1,182 @@
+"""The audit log in the backoffice: read-only for everyone, superusers included."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import TextFilter
+from unfold.decorators import display
+
+from audit.models import AuditEntry
+from audit.selectors import audit_entries_visible_to
+from backoffice import roles
+from backoffice.admin_base import EstimatedCountPaginator, LoggedDenialsMixin
+from backoffice.roles import ROLES
+
+INT64_MAX = 2**63 - 1
+
+
+def _shown(value: Any) -> str:
+    return "—" if value is None or value == "" else str(value)
+
+
+class _IdFilter(TextFilter):
+    """An ID typed in (or set by a phone's / an account's "history" link), matched exactly."""
+
+    field_name = ""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        if not value.isdigit() or int(value) > INT64_MAX:
+            return queryset.none()
+        return queryset.filter(**{self.field_name: int(value)})
+
+
+class PhoneIdFilter(_IdFilter):
+    title = "phone ID"
+    parameter_name = "phone"
+    field_name = "phone_id"
+
+
+class AccountIdFilter(_IdFilter):
+    title = "account ID"
+    parameter_name = "account"
+    field_name = "account_id"
+
+
+class OperatorEmailFilter(TextFilter):
+    title = "operator email"
+    parameter_name = "email"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
+        value = (self.value() or "").strip().lower()
+        # Exact: served by the (operator_email, -id) index.
+        return queryset.filter(operator_email=value) if value else queryset
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "operator role"
+    parameter_name = "role"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(role, role) for role in ROLES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
+        role = self.value()
+        if not role:
+            return queryset
+        if connection.vendor == "postgresql":
+            return queryset.filter(operator_roles__contains=[role])
+        # SQLite has no JSON containment; the quoted name cannot match a longer role name.
+        return queryset.filter(operator_roles__icontains=json.dumps(role))
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(LoggedDenialsMixin, ModelAdmin):
+    list_display = ("id", "created_at", "event", "origin", "operator_email", "roles", "phone_link", "account_id")
+    list_display_links = ("id", "created_at")
+    list_filter = (
+        "event",
+        "origin",
+        OperatorEmailFilter,
+        RoleFilter,
+        ("created_at", admin.DateFieldListFilter),
+        PhoneIdFilter,
+        AccountIdFilter,
+    )
+    list_filter_submit = True
+    search_fields = ("operator_email",)  # shows the box; see get_search_results
+    search_help_text = "Operator email, request ID, or a phone / account ID."
+    ordering = ("-id",)
+    sortable_by = ("id", "created_at")
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+    fieldsets = (
+        ("Event", {"fields": ("event", "created_at", "origin", "operation", "phone_link", "account_id")}),
+        ("Operator", {"fields": ("operator_email", "roles", "request_id", "ip_address")}),
+        ("Changes", {"fields": ("changes_table",)}),
+        ("Payload (contract event)", {"fields": ("payload_pretty",)}),
+        ("Integrity", {"fields": ("prev_hash", "hash")}),
+    )
+
+    # Append-only: nobody adds, changes or deletes an entry here, superusers included.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return request.user.has_perm(roles.VIEW_AUDIT) or request.user.has_perm(roles.VIEW_OWN_AUDIT)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
+        # The one access gate: a crm-operator gets only its own entries, here as in the API.
+        return audit_entries_visible_to(request.user)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AuditEntry], search_term: str
+    ) -> tuple[QuerySet[AuditEntry], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(operator_email=term.lower()) | Q(request_id=term)
+        if term.isdigit() and int(term) <= INT64_MAX:
+            match |= Q(phone_id=int(term)) | Q(account_id=int(term))
+        return queryset.filter(match), False
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        raise PermissionDenied  # an entry is its own history
+
+    @display(description="Roles")
+    def roles(self, entry: AuditEntry) -> str:
+        return ", ".join(entry.operator_roles or [])
+
+    @display(description="Phone")
+    def phone_link(self, entry: AuditEntry) -> str:
+        if entry.phone_id is None:
+            return "—"
+        url = reverse("admin:phones_phone_change", args=[entry.phone_id])
+        return format_html('<a class="text-primary-600 underline" href="{}">Phone #{}</a>', url, entry.phone_id)
+
+    @display(description="Operation")
+    def operation(self, entry: AuditEntry) -> str:
+        return f"{entry.payload.get('method', '')} {entry.payload.get('uri', '')}"
+
+    @display(description="Field changes")
+    def changes_table(self, entry: AuditEntry) -> str:
+        if not entry.changes:
+            return "—"
+        rows = format_html_join(
+            "",
+            '<tr><td class="pr-6 py-1 font-medium">{}</td><td class="pr-3 py-1">{}</td>'
+            '<td class="pr-3 py-1">→</td><td class="py-1">{}</td></tr>',
+            ((field, _shown(old), _shown(new)) for field, (old, new) in entry.changes.items()),
+        )
+        return format_html(
+            '<table class="audit-changes"><thead><tr><th class="pr-6 text-left">Field</th>'
+            '<th class="pr-3 text-left">Old</th><th></th><th class="text-left">New</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @display(description="Payload")
+    def payload_pretty(self, entry: AuditEntry) -> str:
+        text = json.dumps(entry.payload, indent=2, sort_keys=False, ensure_ascii=False)
+        return format_html('<pre class="audit-payload whitespace-pre font-mono text-sm">{}</pre>', text)

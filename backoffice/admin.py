@@ -1,0 +1,138 @@
+"""Operators and roles in the backoffice. Nobody grants a role it does not hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
+from unfold.forms import AdminPasswordChangeForm
+
+from backoffice.admin_base import LoggedDenialsMixin
+from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm
+from backoffice.models import User
+from backoffice.services import OperatorChangeRefused, operator_change, operator_create
+
+admin.site.unregister(Group)
+admin.site.index_title = "Dashboard"
+
+
+@admin.register(User)
+class OperatorAdmin(LoggedDenialsMixin, DjangoUserAdmin, ModelAdmin):
+    form = OperatorChangeForm
+    add_form = OperatorCreationForm
+    change_password_form = AdminPasswordChangeForm
+    list_display = ("email", "full_name", "role_names", "is_active", "is_superuser", "last_login")
+    list_filter = ("is_active", "groups")
+    search_fields = ("email", "full_name")
+    ordering = ("email",)
+    filter_horizontal = ()
+    actions = None
+    add_fieldsets = ((None, {"fields": ("email", "full_name", "password1", "password2", "roles")}),)
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
+        if obj is None:
+            return self.add_fieldsets
+        operator = ["email", "full_name", "password", "is_active"]
+        if request.user.is_superuser:
+            operator.append("is_superuser")
+        return (
+            ("Operator", {"fields": operator}),
+            ("Roles", {"fields": ("roles", "other_roles")}),
+            ("Activity", {"fields": ("last_login", "date_joined")}),
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        # The email is the operator's identity in every audit entry: it is not renamed here.
+        return ("email", "other_roles", "last_login", "date_joined")
+
+    def get_form(self, request: HttpRequest, obj: User | None = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    # --- Access -------------------------------------------------------------------------------
+    def has_view_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return request.user.has_perm("backoffice.view_user")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backoffice.add_user")
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if not request.user.has_perm("backoffice.change_user"):
+            return False
+        # A superuser's account (and password) is out of reach of anyone but a superuser.
+        return obj is None or request.user.is_superuser or not obj.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        return False  # operators are deactivated: their audit entries keep naming them
+
+    # --- Display ------------------------------------------------------------------------------
+    @display(description="Roles")
+    def role_names(self, user: User) -> str:
+        return ", ".join(sorted(group.name for group in user.groups.all()))
+
+    @display(description="All roles held")
+    def other_roles(self, user: User) -> str:
+        # The checkboxes above list only the roles the acting operator may grant or remove.
+        return ", ".join(sorted(group.name for group in user.groups.all())) or "—"
+
+    # --- Writes go through the services ----------------------------------------------------------
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        roles = [group.name for group in form.cleaned_data.get("roles") or ()]
+        if change:
+            saved = operator_change(
+                actor=request.user,
+                operator=obj,
+                roles=roles,
+                full_name=form.cleaned_data.get("full_name", ""),
+                is_active=form.cleaned_data.get("is_active", obj.is_active),
+                is_superuser=form.cleaned_data.get("is_superuser") if request.user.is_superuser else None,
+            )
+        else:
+            saved = operator_create(
+                actor=request.user,
+                email=form.cleaned_data["email"],
+                full_name=form.cleaned_data.get("full_name", ""),
+                password=form.cleaned_data.get("password1") or None,
+                roles=roles,
+            )
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # roles were set by the service
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except OperatorChangeRefused as refused:
+            messages.error(request, refused.message)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+@admin.register(Group)
+class RoleAdmin(LoggedDenialsMixin, ModelAdmin):
+    """The role matrix; only superusers change it (nobody else holds the group permissions)."""
+
+    list_display = ("name", "permission_count")
+    search_fields = ("name",)
+    filter_horizontal = ("permissions",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Group]:
+        return super().get_queryset(request).prefetch_related("permissions")
+
+    @display(description="Permissions")
+    def permission_count(self, group: Group) -> int:
+        return len(group.permissions.all())

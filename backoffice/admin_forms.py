@@ -1,0 +1,53 @@
+"""Forms of the operators admin: roles are offered only from what the acting operator holds."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django import forms
+from django.contrib.auth.models import Group
+from django.http import HttpRequest
+from unfold.forms import UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
+
+from backoffice.models import User
+from backoffice.services import grantable_roles
+
+
+class _RolesMixin(forms.Form):
+    request: ClassVar[HttpRequest | None] = None
+
+    roles = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.none(),
+        to_field_name="name",
+        required=False,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        help_text="Only roles you hold yourself can be granted or removed.",
+    )
+
+    def _limit_roles(self, instance: User | None) -> None:
+        actor = self.request.user if self.request else None
+        names = grantable_roles(actor) if actor is not None else set()
+        self.fields["roles"].queryset = Group.objects.filter(name__in=names).order_by("name")
+        if instance is not None and instance.pk:
+            self.initial["roles"] = list(instance.groups.filter(name__in=names).values_list("name", flat=True))
+
+
+class OperatorCreationForm(_RolesMixin, UserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "full_name")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limit_roles(None)
+
+
+class OperatorChangeForm(_RolesMixin, UserChangeForm):
+    class Meta:
+        model = User
+        fields = ("email", "full_name", "is_active", "is_superuser", "password")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limit_roles(self.instance)

@@ -1,0 +1,188 @@
+"""Operators' journeys in a real browser (Playwright driving Debian's Chromium).
+
+Each step asserts what a person sees. Screenshots of the key pages land in
+``test-output/screenshots/`` for review.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CI = os.environ.get("CI", "").lower() == "true"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists() and not CI, reason="Debian's Chromium is not installed"),
+]
+
+EMAIL_CRM = "carla.crm@bank.example"
+EMAIL_TREASURY = "tomas.treasury@bank.example"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the fixtures make are
+    # still plain synchronous calls. Scoped to these tests: subprocesses elsewhere must not inherit it.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page_for(browser, live_server):
+    contexts = []
+
+    def open_page(email: str):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_server.url)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/admin/login/")
+        page.fill("#id_username", email)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        try:
+            page.wait_for_url(re.compile(r".*/admin/$"))
+        except Exception:
+            shot(page, "login-failed")
+            print("URL-AFTER-LOGIN", page.url)
+            raise
+        return page
+
+    from backoffice.tests.factories import PASSWORD
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def fill_phone(page, *, number: str, account: str | None = "32422") -> None:
+    if account is not None:
+        page.fill("#id_account_id", account)
+        page.fill("#id_customer_id", "42422")
+    page.fill("#id_number", number)
+    page.select_option("#id_type", "MOBILE")
+    page.fill("#id_area_code", "11")
+    page.fill("#id_country_code", "55")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_crm_operator_creates_edits_inactivates_and_finds_the_audit_trail(page_for, make_operator):
+    from playwright.sync_api import expect
+
+    make_operator("crm-operator", email=EMAIL_CRM)
+    page = page_for(EMAIL_CRM)
+    expect(page.locator("body")).to_contain_text("Phone backoffice")
+    expect(page.locator("#dashboard")).to_contain_text("Active phones")
+    shot(page, "01-dashboard")
+
+    # Create.
+    page.get_by_role("link", name="Add phone").click()
+    expect(page).to_have_title(re.compile("Add phone"))
+    expect(page.locator("#id_account_id")).to_be_visible()
+    fill_phone(page, number="91234-5678")
+    shot(page, "02-phone-add-form")
+    page.click("button[name=_save]")
+    expect(page.locator("body")).to_contain_text("was added successfully")
+    expect(page.locator("#result_list")).to_contain_text("+55 11 91234-5678")
+    expect(page.locator("#result_list")).to_contain_text("+5511912345678")
+    shot(page, "03-phones-list")
+
+    # A duplicate (same digits, other formatting) is refused with the contract's words.
+    page.goto("/admin/phones/phone/add/")
+    fill_phone(page, number="9.1234.5678")
+    page.click("button[name=_save]")
+    expect(page.locator("body")).to_contain_text("Phone number already exists")
+    shot(page, "04-duplicate-rejected")
+
+    # Edit.
+    page.goto("/admin/phones/phone/")
+    page.click("#result_list >> text=+55 11 91234-5678")
+    page.fill("#id_number", "98888-7777")
+    page.click("button[name=_save]")
+    expect(page.locator("body")).to_contain_text("was changed successfully")
+    expect(page.locator("#result_list")).to_contain_text("+55 11 98888-7777")
+
+    # Inactivate through the bulk action and its confirmation page.
+    page.check("#result_list input.action-select")
+    page.select_option("select[name=action]", "inactivate_selected")
+    page.click("button[name=index]")
+    expect(page.locator("#inactivate-confirmation")).to_contain_text("Inactivate 1 phone?")
+    shot(page, "05-inactivate-confirmation")
+    page.click("text=Yes, inactivate")
+    expect(page.locator("body")).to_contain_text("Inactivated 1 phone(s).")
+
+    # The phone page is now read-only and says why.
+    page.click("#result_list >> text=+55 11 98888-7777")
+    expect(page.locator("#inactive-notice")).to_contain_text("Can't update an inactive phone number")
+    expect(page.locator("#id_number")).to_have_count(0)
+    expect(page.locator("button[name=_save]")).to_have_count(0)
+    expect(page.locator("#phone-history")).to_contain_text("Phone changed")
+    shot(page, "06-phone-read-only")
+
+    # The three audit entries, all by this operator, from the CRM.
+    page.click("text=Open in the audit log")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#result_list")).to_contain_text(EMAIL_CRM)
+    expect(page.locator("#result_list")).to_contain_text("Phone created")
+    expect(rows.filter(has_text="Phone changed")).to_have_count(2)
+    shot(page, "07-audit-list")
+    rows.first.locator("a").first.click()
+    expect(page.locator("body")).to_contain_text('"active": false')
+    expect(page.locator(".audit-changes")).to_contain_text("active")
+    shot(page, "08-audit-detail")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_treasury_operator_finds_no_way_to_change_anything(page_for, make_operator):
+    from playwright.sync_api import expect
+
+    from phones.tests.factories import PhoneFactory
+
+    PhoneFactory(actor=make_operator("crm-operator", email=EMAIL_CRM), number="91234-5678", account_id=7)
+    make_operator("treasury-operator", email=EMAIL_TREASURY)
+    page = page_for(EMAIL_TREASURY)
+    expect(page.locator("body")).to_contain_text("Phones")
+    for hidden in ("Add phone", "Audit log", "Operators"):
+        expect(page.get_by_role("link", name=hidden)).to_have_count(0)
+
+    page.goto("/admin/phones/phone/")
+    expect(page.locator("#result_list")).to_contain_text("+55 11 91234-5678")
+    expect(page.locator("a[href$='/admin/phones/phone/add/']")).to_have_count(0)
+    expect(page.locator("select[name=action] option[value=inactivate_selected]")).to_have_count(0)
+    shot(page, "09-treasury-phones-list")
+
+    page.click("#result_list >> text=+55 11 91234-5678")
+    expect(page.locator("#id_number")).to_have_count(0)
+    expect(page.locator("button[name=_save]")).to_have_count(0)
+    expect(page.locator("body")).to_contain_text("91234-5678")
+    shot(page, "10-treasury-phone-view")
+
+    for url in ("/admin/phones/phone/add/", "/admin/audit/auditentry/", "/admin/backoffice/user/"):
+        response = page.goto(url)
+        assert response.status == 403, url

@@ -1,0 +1,401 @@
+"""Phones in the backoffice: list, search, forms and bulk work, all writes through the services."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import TextFilter
+from unfold.decorators import display
+
+from audit.selectors import audit_entries_visible_to
+from backoffice import roles
+from backoffice.admin_base import EstimatedCountPaginator, LoggedDenialsMixin
+from backoffice.auth import log_denied
+from phones import services
+from phones.admin_export import stream_phones_csv
+from phones.admin_forms import PhoneAdminForm, crm_context, save_phone
+from phones.admin_sync import ResyncPermissionMixin, provider_sync_column, resync_phones, sync_state_badge
+from phones.errors import PhoneError, PhoneInactive
+from phones.models import Phone, ProviderLink
+from phones.numbers import digits_only, format_international
+from phones.selectors import phones_visible_to
+
+INT64_MAX = 2**63 - 1
+# One bulk inactivation is one request: keep it within what a request can do in time.
+MAX_BULK_INACTIVATE = 1000
+HISTORY_ON_PAGE = 20
+
+
+def can_view_audit(user: Any) -> bool:
+    return user.has_perm(roles.VIEW_AUDIT) or user.has_perm(roles.VIEW_OWN_AUDIT)
+
+
+class _ExactIntegerFilter(TextFilter):
+    """A typed-in integer matched exactly (and so through the column's index)."""
+
+    field_name = ""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Phone]) -> QuerySet[Phone]:
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        if not value.isdigit() or int(value) > INT64_MAX:
+            return queryset.none()
+        return queryset.filter(**{self.field_name: int(value)})
+
+
+class AccountFilter(_ExactIntegerFilter):
+    title = "account ID"
+    parameter_name = "account"
+    field_name = "account_id"
+
+
+class CountryCodeFilter(_ExactIntegerFilter):
+    title = "country code"
+    parameter_name = "country_code"
+    field_name = "country_code"
+
+
+def _link(url: str, text: Any) -> str:
+    return format_html('<a class="text-primary-600 underline" href="{}">{}</a>', url, text)
+
+
+def _phone_row(phone: Phone) -> list[Any]:
+    return [
+        _link(reverse("admin:phones_phone_change", args=[phone.pk]), format_international(phone.e164) or phone.number),
+        phone.e164 or "",
+        phone.get_type_display(),
+        "Active" if phone.active else "Inactive",
+        phone.customer_id or "",
+        phone.updated_at.strftime("%Y-%m-%d %H:%M"),
+    ]
+
+
+def _entry_row(entry: Any) -> list[Any]:
+    changes = format_html_join(
+        "", "<div>{}: {} → {}</div>", ((field, _shown(old), _shown(new)) for field, (old, new) in entry.changes.items())
+    )
+    return [
+        _link(
+            reverse("admin:audit_auditentry_change", args=[entry.pk]), entry.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        ),
+        entry.get_event_display(),
+        f"#{entry.phone_id}",
+        entry.operator_email,
+        entry.origin,
+        changes,
+    ]
+
+
+def _shown(value: Any) -> str:
+    return "—" if value is None or value == "" else str(value)
+
+
+@admin.register(Phone)
+class PhoneAdmin(LoggedDenialsMixin, ResyncPermissionMixin, ModelAdmin):
+    form = PhoneAdminForm
+    list_display = (
+        "formatted_number",
+        "e164",
+        "account_link",
+        "type",
+        "active",
+        "customer_id",
+        provider_sync_column,
+        "updated_at",
+    )
+    list_display_links = ("formatted_number",)
+    list_filter = ("type", "active", CountryCodeFilter, AccountFilter)
+    list_filter_submit = True
+    search_fields = ("number_digits",)  # shows the search box; the search itself is get_search_results
+    search_help_text = "Any part of the number (with or without formatting), an account ID or a customer ID."
+    ordering = ("-id",)
+    # Only columns an index can sort at millions of rows.
+    sortable_by = ("formatted_number", "e164", "account_link", "customer_id")
+    list_per_page = 50
+    list_max_show_all = 500
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    show_facets = admin.ShowFacets.NEVER
+    list_select_related = ("provider_link",)  # the sync column, without a query per row
+    actions = ("inactivate_selected", "export_selected_csv", resync_phones)
+    list_before_template = "admin/phones/phone/list_before.html"
+    change_form_before_template = "admin/phones/phone/inactive_notice.html"
+    change_form_after_template = "admin/phones/phone/history.html"
+
+    # --- Access: the role matrix, checked by permission ------------------------------------
+    def has_view_permission(self, request: HttpRequest, obj: Phone | None = None) -> bool:
+        return request.user.has_perm(roles.VIEW_PHONE)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(roles.ADD_PHONE)
+
+    def has_change_permission(self, request: HttpRequest, obj: Phone | None = None) -> bool:
+        # An inactive phone cannot be updated (the contract's 422), so its page is read-only.
+        return request.user.has_perm(roles.CHANGE_PHONE) and (obj is None or obj.active)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Phone | None = None) -> bool:
+        return False  # phones are inactivated, never deleted
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Phone]:
+        return phones_visible_to(request.user)
+
+    # --- List --------------------------------------------------------------------------------
+    @display(description="Number", ordering="e164")
+    def formatted_number(self, phone: Phone) -> str:
+        return format_international(phone.e164) or phone.number
+
+    @display(description="Account", ordering="account_id")
+    def account_link(self, phone: Phone) -> str:
+        url = reverse("admin:phones_phone_account", args=[phone.account_id])
+        return format_html('<a href="{}" class="text-primary-600 underline">{}</a>', url, phone.account_id)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Phone], search_term: str
+    ) -> tuple[QuerySet[Phone], bool]:
+        """Any part of the number, typed with or without formatting, or an exact account/customer.
+
+        ``contains`` on the digit columns is served by their trigram indexes on PostgreSQL.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        digits = digits_only(term)
+        if not digits:
+            return queryset.none(), False
+        match = Q(number_digits__contains=digits) | Q(e164__contains=digits)
+        if term.isdigit() and int(term) <= INT64_MAX:
+            match |= Q(account_id=int(term)) | Q(customer_id=int(term))
+        return queryset.filter(match), False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- Forms: the services write -------------------------------------------------------------
+    def get_form(self, request: HttpRequest, obj: Phone | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The service needs the acting operator and the request's audit context.
+        return type(form.__name__, (form,), {"request": request})
+
+    def get_fieldsets(self, request: HttpRequest, obj: Phone | None = None) -> Any:
+        if obj is None:
+            return (
+                ("Account", {"fields": ("account_id", "customer_id")}),
+                ("Number", {"fields": ("number", "type", "area_code", "country_code", "extension")}),
+            )
+        return (
+            ("Number", {"fields": ("number", "type", "area_code", "country_code", "extension", "active")}),
+            ("Account", {"fields": ("account_link", "customer_id")}),
+            ("Derived", {"fields": ("formatted_number", "e164", "created_at", "updated_at", "history_link")}),
+            ("Provider", {"fields": ("provider_sync",)}),
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Phone | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return (
+            "account_link",
+            "customer_id",
+            "formatted_number",
+            "e164",
+            "created_at",
+            "updated_at",
+            "history_link",
+            "provider_sync",
+        )
+
+    @display(description="Provider sync")
+    def provider_sync(self, phone: Phone) -> str:
+        # Shown, not edited, here: the link has its own page (and permission), so the phone form
+        # keeps a single write path through the phone services.
+        link = ProviderLink.objects.filter(phone_id=phone.pk).first()
+        if link is None:
+            url = reverse("admin:phones_providerlink_add") + f"?phone={phone.pk}"
+            return format_html(
+                'Not linked. <a href="{}" class="text-primary-600 underline">Link to a provider</a>', url
+            )
+        url = reverse("admin:phones_providerlink_change", args=[link.pk])
+        return format_html(
+            '{} {} {} <a href="{}" class="text-primary-600 underline">Open provider link</a>',
+            link.get_provider_display(),
+            link.number_e164,
+            sync_state_badge(link),
+            url,
+        )
+
+    @display(description="History")
+    def history_link(self, phone: Phone) -> str:
+        url = reverse("admin:phones_phone_history", args=[phone.pk])
+        return format_html('<a href="{}" class="text-primary-600 underline">Audit trail of this phone</a>', url)
+
+    def save_model(self, request: HttpRequest, obj: Phone, form: Any, change: bool) -> None:
+        saved = save_phone(request, obj, form.cleaned_data)
+        for field in Phone._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # nothing related; the form's m2m hook would otherwise touch the instance
+
+    # The service's audit entry is the record of every change; Django's LogEntry would be a
+    # second, unaudited history.
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> None:
+        pass
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> None:
+        pass
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> None:
+        pass
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        if object_id is not None:
+            phone = self.get_object(request, object_id)
+            if phone is not None:
+                if request.method == "POST" and not phone.active and request.user.has_perm(roles.CHANGE_PHONE):
+                    # Same rule and text as the API's 422.
+                    messages.error(request, PhoneInactive.message)
+                    return HttpResponseRedirect(request.get_full_path())
+                extra_context.update(self._history_context(request, phone))
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except PhoneError as error:
+            # Lost a race after validation (e.g. a duplicate created meanwhile); nothing was saved.
+            messages.error(request, error.message)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def _history_context(self, request: HttpRequest, phone: Phone) -> dict[str, Any]:
+        if not can_view_audit(request.user):
+            return {"phone_history": None}
+        entries = list(
+            audit_entries_visible_to(request.user)
+            .filter(phone_id=phone.pk)
+            .only("id", "event", "origin", "operator_email", "created_at", "changes")
+            .order_by("-id")[:HISTORY_ON_PAGE]
+        )
+        return {
+            "phone_history": entries,
+            "phone_history_url": reverse("admin:audit_auditentry_changelist") + f"?phone={phone.pk}",
+        }
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        """A phone's history is its audit trail."""
+        if not can_view_audit(request.user):
+            log_denied(request, request.user, roles.VIEW_AUDIT, "admin phone history")
+            raise PermissionDenied
+        return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist") + f"?phone={int(object_id)}")
+
+    # --- Bulk actions --------------------------------------------------------------------------
+    @admin.action(description="Inactivate selected phones", permissions=["change"])
+    def inactivate_selected(self, request: HttpRequest, queryset: QuerySet[Phone]) -> HttpResponse | None:
+        selected = queryset.select_related(None).order_by("id")
+        total = selected[: MAX_BULK_INACTIVATE + 1].count()
+        if total > MAX_BULK_INACTIVATE:
+            messages.error(request, f"Select at most {MAX_BULK_INACTIVATE} phones to inactivate at once.")
+            return None
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Inactivate phones",
+                "opts": self.model._meta,
+                "phones": list(selected[:100]),
+                "total": total,
+                "already_inactive": selected.filter(active=False).count(),
+                "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "action_name": "inactivate_selected",
+            }
+            return TemplateResponse(request, "admin/phones/phone/inactivate_confirmation.html", context)
+        done = skipped = 0
+        context = crm_context(request)
+        # One service call (one transaction, one audit entry) per phone.
+        for phone in selected.only("id", "account_id", "active").iterator(chunk_size=200):
+            if not phone.active:
+                skipped += 1
+                continue
+            try:
+                services.phone_inactivate(
+                    actor=request.user, context=context, account_id=phone.account_id, phone_id=phone.pk
+                )
+            except PhoneInactive:
+                skipped += 1  # inactivated by someone else meanwhile
+                continue
+            done += 1
+        messages.success(request, f"Inactivated {done} phone(s).")
+        if skipped:
+            messages.warning(request, f"{skipped} phone(s) were already inactive and were left as they are.")
+        return None
+
+    @admin.action(description="Export selected phones as CSV", permissions=["view"])
+    def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Phone]) -> StreamingHttpResponse:
+        return stream_phones_csv(queryset)
+
+    # --- Extra pages ------------------------------------------------------------------------
+    def get_urls(self) -> list[Any]:
+        extra = [
+            path(
+                "account/<int:account_id>/",
+                self.admin_site.admin_view(self.account_view),
+                name="phones_phone_account",
+            ),
+            path("export/", self.admin_site.admin_view(self.export_view), name="phones_phone_export"),
+        ]
+        return extra + super().get_urls()
+
+    def _require_view(self, request: HttpRequest) -> None:
+        if not self.has_view_permission(request):
+            log_denied(request, request.user, roles.VIEW_PHONE, "admin")
+            raise PermissionDenied
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The filtered list (the same filters and search as the page) as a streamed CSV."""
+        self._require_view(request)
+        changelist = self.get_changelist_instance(request)
+        return stream_phones_csv(changelist.queryset)
+
+    def account_view(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        """All phones of one account on one page, with their audit history."""
+        self._require_view(request)
+        phones = list(self.get_queryset(request).filter(account_id=account_id).order_by("-active", "id"))
+        entries = None
+        if can_view_audit(request.user):
+            entries = list(
+                audit_entries_visible_to(request.user)
+                .filter(account_id=account_id)
+                .only("id", "event", "origin", "operator_email", "created_at", "changes", "phone_id")
+                .order_by("-id")[:200]
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Account {account_id}",
+            "opts": self.model._meta,
+            "account_id": account_id,
+            "phone_table": {
+                "headers": ["Number", "E.164", "Type", "Status", "Customer", "Updated"],
+                "rows": [_phone_row(phone) for phone in phones],
+            },
+            "entries": entries,
+            "history_table": {
+                "headers": ["When", "Event", "Phone", "Operator", "Origin", "Changes"],
+                "rows": [_entry_row(entry) for entry in entries or ()],
+            },
+            "audit_url": reverse("admin:audit_auditentry_changelist") + "?" + urlencode({"account": account_id}),
+            "add_url": reverse("admin:phones_phone_add") + "?" + urlencode({"account_id": account_id}),
+            "can_add": self.has_add_permission(request),
+        }
+        return TemplateResponse(request, "admin/phones/phone/account.html", context)

@@ -1,0 +1,82 @@
+"""The phones list at 100k rows: a bounded number of queries, no full count, indexed search."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from phones.admin import PhoneAdmin
+from phones.models import Phone
+
+ROWS = 100_000
+# session, operator, roles+permissions, the count estimate, the page of rows (+ small slack)
+MAX_QUERIES = 7
+
+
+def _insert_phones(count: int) -> None:
+    # Test data only: derived fields come from Phone.derive(), as the services would compute them.
+    batch: list[Phone] = []
+    for i in range(count):
+        phone = Phone(account_id=i // 4 + 1, number=f"9{i:08d}", type="MOBILE", area_code=11, country_code=55)
+        phone.derive()
+        batch.append(phone)
+        if len(batch) == 10_000:
+            Phone.objects.bulk_create(batch)
+            batch.clear()
+    Phone.objects.bulk_create(batch)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE phones_phone")
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_phone_list_at_100k_rows_runs_a_bounded_number_of_queries(client, make_operator, django_assert_max_num_queries):
+    started = time.monotonic()
+    _insert_phones(ROWS)
+    client.force_login(make_operator("treasury-operator"))
+    url = reverse("admin:phones_phone_changelist")
+    for query in (
+        "",
+        "?p=3",
+        "?q=0004242",
+        "?q=+55 11 90000-4242",
+        "?type__exact=MOBILE&active__exact=1",
+        "?account=77",
+    ):
+        with django_assert_max_num_queries(MAX_QUERIES), CaptureQueriesContext(connection) as captured:
+            response = client.get(url + query)
+        assert response.status_code == 200, query
+        # Never a count(*) over the whole table: counts are estimates or capped with LIMIT.
+        for sql in (q["sql"] for q in captured.captured_queries):
+            if "COUNT(" in sql.upper():
+                assert "LIMIT" in sql.upper(), sql
+    listing = client.get(url)
+    changelist = listing.context["cl"]
+    assert len(changelist.result_list) == PhoneAdmin.list_per_page
+    assert changelist.paginator.estimated and changelist.result_count > 50_000
+    found = client.get(url + "?q=0004242").context["cl"].result_list
+    assert "900004242" in [p.number for p in found]
+    assert all("0004242" in p.number_digits or p.account_id == 4242 for p in found)
+    formatted = client.get(url + "?q=(11) 90000-4242").context["cl"].result_list
+    assert [p.e164 for p in formatted] == ["+5511900004242"]
+    assert [p.account_id for p in client.get(url + "?account=77").context["cl"].result_list] == [77, 77, 77, 77]
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_number_search_can_use_the_trigram_indexes():
+    """The admin's ``contains`` lookups (``col::text LIKE``) match the gin_trgm indexes."""
+    admin = PhoneAdmin(Phone, None)
+    queryset, _ = admin.get_search_results(None, Phone.objects.all(), "1234-567")
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "phone_number_digits_trgm" in plan and "phone_e164_trgm" in plan, plan
