@@ -1,0 +1,417 @@
+"""``make bench``: the product against the bare stack and the database's own limit.
+
+Phases (each side by side with its reference, in one run):
+  1. API writes (POST, PATCH) at concurrency 8 and 32 vs a minimal DRF endpoint and pgbench
+  2. API reads (list an account's phones, get one phone) vs a minimal DRF endpoint
+  3. Admin pages at scale (1M phones, 2M audit entries): server time and query count
+  4. Provider sync burst: outbox pipeline vs a bare Celery task (2 worker processes each)
+  5. Memory: web worker peak RSS after the API runs; CSV export of every phone
+
+Prints one table and writes it as JSON to bench/results/<timestamp>.json and latest.json.
+``--quick``: a few seconds per phase on 50k phones (its own database), for development.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import common
+from bench.common import BENCH_DB, PRODUCT_PORT, PY, REFERENCE_PORT, RESULTS, ROOT, bench_env, gunicorn, log, psql
+
+PRODUCT_PREFIX = "/accounts/v1/accounts"
+REFERENCE_PREFIX = "/ref/accounts"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke run: few seconds per phase, 50k phones")
+    parser.add_argument("--fresh", action="store_true", help="drop and reload the bench database")
+    parser.add_argument("--duration", type=float, help="seconds per load run (default 20, quick 3)")
+    parser.add_argument("--phones", type=int, help="phones to load (default 1,000,000, quick 50,000)")
+    parser.add_argument("--sync-changes", type=int, help="changes in the sync burst (default 1000, quick 200)")
+    parser.add_argument(
+        "--only",
+        default="writes,reads,admin,export,sync",
+        help="comma-separated phases to run (writes, reads, admin, export, sync)",
+    )
+    args = parser.parse_args(argv)
+    args.duration = args.duration or (3.0 if args.quick else 20.0)
+    args.phones = args.phones or (50_000 if args.quick else 1_000_000)
+    args.sync_changes = args.sync_changes or (200 if args.quick else 1000)
+    args.only = set(args.only.split(","))
+    return args
+
+
+# --------------------------------------------------------------------------------------------
+# Set-up
+# --------------------------------------------------------------------------------------------
+
+
+def prepare_database(args: argparse.Namespace) -> dict:
+    t0 = time.monotonic()
+    common.ensure_database(fresh=args.fresh)
+    phones = int(psql("SELECT count(*) FROM phones_phone", BENCH_DB) or 0)
+    audits = int(psql("SELECT count(*) FROM audit_auditentry", BENCH_DB) or 0)
+    if phones < args.phones or audits < 2 * args.phones:
+        if phones:
+            log(f"{BENCH_DB} holds {phones:,} phones, fewer than {args.phones:,}: reloading")
+            psql(f"DROP DATABASE {BENCH_DB} WITH (FORCE)")
+            common.ensure_database(fresh=False)
+        log(f"loading {args.phones:,} phones and {2 * args.phones:,} audit entries into {BENCH_DB}")
+        subprocess.run([PY, "-m", "bench.loader", "--phones", str(args.phones)], cwd=ROOT, env=bench_env(), check=True)
+    else:
+        log(f"{BENCH_DB} already holds {phones:,} phones and {audits:,} audit entries: reused (--fresh reloads)")
+    return {"seconds": round(time.monotonic() - t0, 1)}
+
+
+def setup_django() -> None:
+    os.environ.update(bench_env())
+    import django
+
+    django.setup()
+
+
+def bench_operator():
+    from django.core.management import call_command
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from backoffice.models import User
+
+    email = "bench-api@example.com"
+    call_command("create_operator", email, "--role", "backoffice-operator", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    user = User.objects.get(email=email)
+    return user, str(RefreshToken.for_user(user).access_token)
+
+
+def write_fixtures(logdir: Path, phones: int) -> dict[str, Path]:
+    """Random active loaded phones as "account_id phone_id" lines; disjoint sets per server."""
+    rows = psql(
+        f"SELECT account_id || ' ' || id FROM phones_phone WHERE active AND id <= {phones} "
+        "ORDER BY random() LIMIT 100000",
+        BENCH_DB,
+    ).splitlines()
+    half = len(rows) // 2
+    files = {"product": logdir / "pairs-product.txt", "reference": logdir / "pairs-reference.txt"}
+    files["product"].write_text("\n".join(rows[:half]) + "\n")
+    files["reference"].write_text("\n".join(rows[half:]) + "\n")
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# Phases
+# --------------------------------------------------------------------------------------------
+
+
+def workers_rss(master_pid: int) -> dict:
+    peaks = [common.proc_status_kb(pid, "VmHWM") or 0 for pid in common.children(master_pid)]
+    return {"workers": len(peaks), "peak_rss_mb": round(max(peaks, default=0) / 1024, 1)}
+
+
+def api_runs(args, logdir: Path, token: str, fixtures: dict[str, Path]) -> dict:
+    from bench.load import run_wrk
+
+    base_run = (int(time.time()) % 10_000_000) * 10
+    out: dict = {"product": {}, "reference": {}, "memory": {}}
+    servers = [
+        ("product", "backoffice.wsgi:application", PRODUCT_PORT, PRODUCT_PREFIX, token, bench_env()),
+        (
+            "reference",
+            "bench.reference.wsgi:application",
+            REFERENCE_PORT,
+            REFERENCE_PREFIX,
+            None,
+            bench_env(DJANGO_SETTINGS_MODULE="bench.reference.settings"),
+        ),
+    ]
+    modes = []
+    if "writes" in args.only:
+        modes += ["post", "patch"]
+    if "reads" in args.only:
+        modes += ["list", "get"]
+    for k, (name, wsgi, port, prefix, tok, env) in enumerate(servers):
+        log(f"API: {name} (gunicorn {wsgi}, {env.get('BENCH_WORKERS', '2')} workers)")
+        with gunicorn(name, wsgi, port, env, logdir) as server:
+            for m, mode in enumerate(modes):
+                fixture = None if mode == "post" else fixtures[name]
+                # Warm-up: imports, connections, caches (not measured).
+                run_wrk(
+                    port=port,
+                    mode=mode,
+                    prefix=prefix,
+                    token=tok,
+                    run=base_run + 8 + k,
+                    fixture=fixture,
+                    concurrency=8,
+                    duration=2 if not args.quick else 1,
+                )
+                for c, concurrency in enumerate((8, 32)):
+                    run = base_run + (k * 4 + m) * 2 + c if mode != "post" else base_run + k * 2 + c
+                    out[name][f"{mode}_c{concurrency}"] = run_wrk(
+                        port=port,
+                        mode=mode,
+                        prefix=prefix,
+                        token=tok,
+                        run=run % 100 if mode == "patch" else run,
+                        fixture=fixture,
+                        concurrency=concurrency,
+                        duration=args.duration,
+                    )
+            out["memory"][name] = workers_rss(server.pid)
+            log(f"  {name} workers peak RSS: {out['memory'][name]}")
+    return out
+
+
+def pgbench_run(args) -> dict:
+    script = common.BENCH / "pgbench" / "create.sql"
+    cmd = ["pgbench", "-h", common.PG_HOST, "-p", str(common.PG_PORT), "-U", common.PG_USER, "-n"]
+    cmd += [
+        "-M",
+        "prepared",
+        "-c",
+        "8",
+        "-j",
+        "2",
+        "-T",
+        str(max(1, round(args.duration))),
+        "-f",
+        str(script),
+        BENCH_DB,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    tps = re.search(r"tps = ([\d.]+) \(without initial", out.stdout)
+    lat = re.search(r"latency average = ([\d.]+) ms", out.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
+    if not tps:
+        raise RuntimeError(f"pgbench failed: {out.stderr.strip()[-500:]}")
+    result = {
+        "clients": 8,
+        "tps": float(tps.group(1)),
+        "latency_avg_ms": float(lat.group(1)) if lat else None,
+        "failed": int(failed.group(1)) if failed else 0,
+    }
+    log(f"pgbench (8 clients, prepared): {result['tps']:.0f} tps, latency avg {result['latency_avg_ms']} ms")
+    return result
+
+
+def export_run() -> dict:
+    out = subprocess.run(
+        [PY, "-m", "bench.export_probe"], cwd=ROOT, env=bench_env(), capture_output=True, text=True, check=False
+    )
+    line = next((ln for ln in reversed(out.stdout.splitlines()) if ln.startswith("{")), None)
+    if line is None:
+        return {"status": "error", "error": out.stderr.strip()[-500:]}
+    result = json.loads(line)
+    log(f"CSV export: {result}")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------
+
+
+def _row(figure, product, reference, ratio, target, ok) -> dict:
+    return {
+        "figure": figure,
+        "product": product,
+        "reference": reference,
+        "ratio": ratio,
+        "target": target,
+        "pass": ok,
+    }
+
+
+def build_rows(res: dict) -> list[dict]:
+    rows: list[dict] = []
+    api = res.get("api") or {}
+    pg = res.get("pgbench")
+    prod, ref = api.get("product", {}), api.get("reference", {})
+    for key in [
+        k for k in ("post_c8", "post_c32", "patch_c8", "patch_c32", "list_c8", "list_c32", "get_c8", "get_c32")
+    ]:
+        p, r = prod.get(key), ref.get(key)
+        if not p or not r:
+            continue
+        label = {"post": "POST phones", "patch": "PATCH phone", "list": "GET list", "get": "GET phone"}[
+            key.split("_")[0]
+        ] + f" c{key.split('_c')[1]}"
+        rr = p["rps"] / r["rps"] if r["rps"] else 0
+        rows.append(_row(f"{label} req/s", p["rps"], r["rps"], f"{rr:.2f}x", ">= 1.00x", rr >= 1.0))
+        pr = p["p99_ms"] / r["p99_ms"] if r["p99_ms"] else 0
+        rows.append(_row(f"{label} p99 ms", p["p99_ms"], r["p99_ms"], f"{pr:.2f}x", "<= 1.10x", pr <= 1.1))
+        rows.append(
+            _row(f"{label} p50 ms", p["p50_ms"], r["p50_ms"], f"{p['p50_ms'] / max(r['p50_ms'], 1e-9):.2f}x", "-", None)
+        )
+        rows.append(_row(f"{label} errors", p["errors"], r["errors"], "-", "0", p["errors"] == 0 and r["errors"] == 0))
+        if pg and key.startswith("post"):
+            share = p["rps"] / pg["tps"]
+            rows.append(_row(f"{label} vs pgbench", p["rps"], pg["tps"], f"{share:.1%}", ">= 12%", share >= 0.12))
+    if pg and ref.get("post_c8"):
+        share = ref["post_c8"]["rps"] / pg["tps"]
+        rows.append(
+            _row("(minimal DRF POST c8 vs pgbench)", ref["post_c8"]["rps"], pg["tps"], f"{share:.1%}", "-", None)
+        )
+    for page in res.get("admin") or []:
+        if page["status"] != "ok":
+            rows.append(_row(page["name"], page["status"], "-", "-", "< 150 ms", None))
+            continue
+        rows.append(
+            _row(
+                page["name"] + " ms",
+                f"{page['median_ms']} ({page['queries']} q)",
+                "-",
+                "-",
+                "< 150 ms",
+                page["median_ms"] < 150,
+            )
+        )
+    sync = res.get("sync") or {}
+    if sync.get("product") and sync.get("reference"):
+        p, r = sync["product"], sync["reference"]
+        ratio = p["changes_per_s"] / r["changes_per_s"] if r["changes_per_s"] else 0
+        rows.append(
+            _row("sync changes/s", p["changes_per_s"], r["changes_per_s"], f"{ratio:.2f}x", ">= 0.80x", ratio >= 0.8)
+        )
+        ok50 = p["provider_p50_ms"] is not None and p["provider_p50_ms"] < 200
+        rows.append(
+            _row("sync commit->provider p50 ms", p["provider_p50_ms"], r["provider_p50_ms"], "-", "< 200 ms", ok50)
+        )
+        rows.append(_row("sync commit->provider p99 ms", p["provider_p99_ms"], r["provider_p99_ms"], "-", "-", None))
+        rows.append(_row("sync commit->synced p50 ms", p["synced_p50_ms"], r["synced_p50_ms"], "-", "-", None))
+        rows.append(
+            _row("sync not synced", p["not_synced"], r["changes"] - r["synced"], "-", "0", p["not_synced"] == 0)
+        )
+    elif "sync" in res:
+        rows.append(_row("provider sync", sync.get("status", "not available"), "-", "-", "-", None))
+    mem = api.get("memory") or {}
+    if mem.get("product"):
+        p, r = mem["product"]["peak_rss_mb"], (mem.get("reference") or {}).get("peak_rss_mb")
+        rows.append(_row("web worker peak RSS MB", p, r or "-", f"{p / r:.2f}x" if r else "-", "-", None))
+    exp = res.get("export")
+    if exp:
+        if exp.get("status") == "ok":
+            growth = exp["peak_rss_mb"] - exp["rss_start_mb"]
+            rows.append(
+                _row(
+                    f"CSV export {exp['rows']:,} rows peak RSS MB",
+                    exp["peak_rss_mb"],
+                    f"start {exp['rss_start_mb']}",
+                    f"+{growth:.0f} MB",
+                    "flat (< +64 MB)",
+                    growth < 64,
+                )
+            )
+            rows.append(_row("CSV export rows/s", exp["rows_per_s"], "-", "-", "-", None))
+        else:
+            rows.append(_row("CSV export", exp.get("status"), "-", "-", "flat", None))
+    return rows
+
+
+def render_table(rows: list[dict]) -> str:
+    headers = ["figure", "product", "reference", "ratio", "target", "pass"]
+
+    def cell(value) -> str:
+        if value is None:
+            return "-"
+        if value is True:
+            return "PASS"
+        if value is False:
+            return "FAIL"
+        if isinstance(value, float):
+            return f"{value:,.1f}"
+        return str(value)
+
+    grid = [[cell(row[h]) for h in headers] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in grid)) if grid else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in grid:
+        lines.append(
+            "  ".join(
+                v.rjust(w) if i in (1, 2, 3) else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    logdir = ROOT / "var" / "bench" / stamp
+    logdir.mkdir(parents=True, exist_ok=True)
+    from bench.load import have_wrk
+
+    if not have_wrk():
+        print("wrk is required (apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    res: dict = {
+        "started": stamp,
+        "quick": args.quick,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "config": {
+            "database": BENCH_DB,
+            "phones": args.phones,
+            "duration_s": args.duration,
+            "gunicorn": {
+                "workers": int(os.environ.get("BENCH_WORKERS", "2")),
+                "worker_class": os.environ.get("BENCH_WORKER_CLASS", "gthread"),
+                "threads": int(os.environ.get("BENCH_THREADS", "4")),
+            },
+            "load": "wrk -t2, keep-alive, bench/lua/api.lua",
+        },
+    }
+    log(f"bench database {BENCH_DB}; logs in {logdir}")
+    res["load"] = prepare_database(args)
+    setup_django()
+    user, token = bench_operator()
+    fixtures = write_fixtures(logdir, args.phones)
+
+    if args.only & {"writes", "reads"}:
+        res["api"] = api_runs(args, logdir, token, fixtures)
+    if "writes" in args.only:
+        res["pgbench"] = pgbench_run(args)
+    if "admin" in args.only:
+        from bench.admin_probe import admin_pages
+
+        log("admin pages (in-process, median of runs)")
+        res["admin"] = admin_pages(user=user, repeat=3 if args.quick else 7)
+        for page in res["admin"]:
+            log(f"  {page['name']}: {page.get('median_ms', page['status'])} ms, {page.get('queries')} queries")
+    if "export" in args.only:
+        log("CSV export of every phone (own process)")
+        res["export"] = export_run()
+    if "sync" in args.only:
+        log(f"provider sync: burst of {args.sync_changes} changes, 2 worker processes each")
+        try:
+            from bench.sync_bench import run_sync
+
+            res["sync"] = run_sync(changes=args.sync_changes, logdir=logdir, operator=user)
+        except Exception as exc:  # the pipeline is being built concurrently
+            log(f"  provider sync not available: {exc!r}")
+            res["sync"] = {"status": "not available", "error": repr(exc)[:500]}
+    res["seconds"] = round(time.time() - started, 1)
+    rows = build_rows(res)
+    res["table"] = rows
+    table = render_table(rows)
+    print(table)
+    print(
+        f"\n{sum(1 for r in rows if r['pass'] is True)} pass, {sum(1 for r in rows if r['pass'] is False)} fail; "
+        f"{res['seconds']:.0f} s; logs {logdir}"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    text = json.dumps(res, indent=2, default=str)
+    (RESULTS / f"{stamp}.json").write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    return 0
