@@ -19,7 +19,7 @@ from unfold.decorators import display
 from audit.models import AuditEntry
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from backoffice.admin_base import EstimatedCountPaginator, LoggedDenialsMixin
+from backoffice.admin_base import EstimatedCountPaginator, FastRowsMixin, LoggedDenialsMixin
 from backoffice.roles import ROLES
 
 INT64_MAX = 2**63 - 1
@@ -83,7 +83,7 @@ class RoleFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(LoggedDenialsMixin, ModelAdmin):
+class AuditEntryAdmin(LoggedDenialsMixin, FastRowsMixin, ModelAdmin):
     list_display = ("id", "created_at", "event", "origin", "operator_email", "roles", "phone_link", "account_id")
     list_display_links = ("id", "created_at")
     list_filter = (

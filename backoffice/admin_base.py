@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from unfold.admin import ModelAdmin as UnfoldModelAdmin
+from unfold.admin import checkbox
+from unfold.decorators import display
 
 from backoffice.auth import log_denied
 
@@ -120,3 +126,42 @@ class LoggedDenialsMixin:
         if name and name not in self.get_actions(request):  # type: ignore[attr-defined]
             log_denied(request, request.user, f"action:{name}", "admin")
         return super().response_action(request, queryset)  # type: ignore[misc]
+
+
+# --- Changelist rendering at 50+ rows a page ---------------------------------------------------
+# Profiling the phones list showed ~80% of its server time in unfold's row rendering: the column
+# headers are rebuilt for every row (rows x columns) and each row's checkbox goes through the
+# template engine. Both are identical across rows, so they are computed once.
+
+
+def _memoize_unfold_headers() -> None:
+    from unfold.templatetags import unfold_list
+
+    original = unfold_list.result_headers
+    if getattr(original, "memoized", False):
+        return
+
+    def result_headers(cl: Any) -> Any:
+        cached = getattr(cl, "_unfold_result_headers", None)
+        if cached is None:
+            cached = cl._unfold_result_headers = list(original(cl))
+        return iter([dict(header) for header in cached])
+
+    result_headers.memoized = True  # type: ignore[attr-defined]
+    unfold_list.result_headers = result_headers
+
+
+_memoize_unfold_headers()
+
+
+class FastRowsMixin:
+    """Row checkboxes from one pre-rendered template instead of a widget render per row."""
+
+    @cached_property
+    def _checkbox_html(self) -> str:
+        return str(checkbox.render(helpers.ACTION_CHECKBOX_NAME, "__PK__"))
+
+    @display(description=UnfoldModelAdmin.action_checkbox.short_description)
+    def action_checkbox(self, obj: Any) -> str:
+        # The pk is the only thing that differs between rows.
+        return mark_safe(self._checkbox_html.replace("__PK__", escape(str(obj.pk))))

@@ -19,7 +19,7 @@ from unfold.decorators import display
 
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from backoffice.admin_base import EstimatedCountPaginator, LoggedDenialsMixin
+from backoffice.admin_base import EstimatedCountPaginator, FastRowsMixin, LoggedDenialsMixin
 from backoffice.auth import log_denied
 from phones import services
 from phones.admin_export import stream_phones_csv
@@ -102,7 +102,7 @@ def _shown(value: Any) -> str:
 
 
 @admin.register(Phone)
-class PhoneAdmin(LoggedDenialsMixin, ResyncPermissionMixin, ModelAdmin):
+class PhoneAdmin(LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, ModelAdmin):
     form = PhoneAdminForm
     list_display = (
         "formatted_number",

@@ -129,6 +129,7 @@ def sync_after_phone_change(
     link = ProviderLink.objects.select_for_update().filter(phone=phone, linked=True).first()
     if link is None:
         return None
+    link.phone = phone  # the caller's locked, current instance: no second read of the phone
     reason = SyncReason.INACTIVATION if "active" in changed and not phone.active else SyncReason.PHONE_CHANGE
     if not link.remote_number and previous_e164 and previous_e164 != phone.e164:
         # The link follows the phone's number: the old number gives up its services first.

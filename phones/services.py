@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Subquery
 
 from audit.models import AuditEntry, AuditEvent
 from audit.services import AuditContext, audit_record
@@ -22,7 +23,7 @@ from phones.errors import (
     PhoneNotFound,
     PhoneValidationError,
 )
-from phones.models import DUPLICATE_CONSTRAINT, Phone, PhoneType
+from phones.models import DUPLICATE_CONSTRAINT, Phone, PhoneType, ProviderLink
 from phones.numbers import number_problem
 from phones.outbox import sync_after_phone_change
 
@@ -151,20 +152,31 @@ def phone_create(
     return phone
 
 
-def _lock_phone(*, account_id: int, phone_id: int) -> Phone:
-    """Lock the phone row, then read the head of its audit chain into ``phone.audit_head``.
+def lock_phone(*, account_id: int, phone_id: int) -> Phone:
+    """Lock the phone row for a change; the caller must be inside ``transaction.atomic``.
 
-    Two statements on purpose: under READ COMMITTED a subquery in the locking SELECT keeps the
-    snapshot taken before it waited for the lock, and would miss the entry the previous lock
-    holder just committed, forking the chain.
+    Also reads, in one more statement, the head of the phone's audit chain (``audit_head``) and
+    whether it has an active provider link (``has_provider_link``). Two statements on purpose:
+    under READ COMMITTED a subquery inside the locking SELECT keeps the snapshot taken before it
+    waited for the lock, and would miss what the previous lock holder just committed (forking
+    the audit chain). Links are changed only under this same lock, so the answer stays true
+    until commit.
     """
     try:
         phone = Phone.objects.select_for_update().get(pk=phone_id, account_id=account_id)
     except Phone.DoesNotExist:
         raise PhoneNotFound() from None
-    phone.audit_head = (
-        AuditEntry.objects.filter(phone_id=phone.pk).order_by("-id").values_list("hash", flat=True).first() or ""
+    head, linked = (
+        Phone.objects.filter(pk=phone.pk)
+        .annotate(
+            head=Subquery(AuditEntry.objects.filter(phone_id=OuterRef("pk")).order_by("-id").values("hash")[:1]),
+            linked=Exists(ProviderLink.objects.filter(phone_id=OuterRef("pk"), linked=True)),
+        )
+        .values_list("head", "linked")
+        .get()
     )
+    phone.audit_head = head or ""
+    phone.has_provider_link = linked
     return phone
 
 
@@ -193,7 +205,7 @@ def phone_update(
     cleaned = {field: _validate(field, value) for field, value in data.items()}
     try:
         with transaction.atomic():
-            phone = _lock_phone(account_id=account_id, phone_id=phone_id)
+            phone = lock_phone(account_id=account_id, phone_id=phone_id)
             if not phone.active:
                 raise PhoneInactive()
             before = audit_object(phone)
@@ -216,10 +228,11 @@ def phone_update(
                 account_id=phone.account_id,
                 prev_hash=phone.audit_head,
             )
-            # Transactional outbox: a linked phone's sync job commits with the change.
-            sync_after_phone_change(
-                phone=phone, changed=set(changed), previous_e164=previous_e164, actor=actor, context=context
-            )
+            if phone.has_provider_link:
+                # Transactional outbox: a linked phone's sync job commits with the change.
+                sync_after_phone_change(
+                    phone=phone, changed=set(changed), previous_e164=previous_e164, actor=actor, context=context
+                )
     except IntegrityError as error:
         if _is_duplicate(error):
             raise PhoneAlreadyExists() from error

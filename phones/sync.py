@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -68,7 +69,7 @@ from phones.providers import (
     get_adapter,
 )
 from phones.providers.base import E164_RE
-from phones.services import _lock_phone, _require
+from phones.services import _require, lock_phone
 
 if TYPE_CHECKING:
     from backoffice.models import User
@@ -140,8 +141,24 @@ def adapter_config(provider: str) -> dict[str, Any]:
     }
 
 
+_adapters: dict[tuple[str, tuple[tuple[str, Any], ...]], ProviderAdapter] = {}
+_adapters_lock = threading.Lock()
+
+
 def build_adapter(provider: str) -> ProviderAdapter:
-    return get_adapter(provider, adapter_config(provider))
+    """The worker process's adapter for ``provider``, made once and kept.
+
+    Adapters hold nothing but an httpx client (thread-safe, with a keep-alive pool), so jobs share
+    it instead of paying a new client and TCP connection each. Keyed by the configuration, so a
+    changed base URL or credential gets its own. Made lazily, hence after a prefork worker forked.
+    """
+    config = adapter_config(provider)
+    key = (provider, tuple(sorted(config.items())))
+    with _adapters_lock:
+        adapter = _adapters.get(key)
+        if adapter is None:
+            adapter = _adapters[key] = get_adapter(provider, config)
+    return adapter
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +260,7 @@ def provider_link_set(
     cleaned = settings_from_dict(provider, settings)
     remote = _clean_remote_number(remote_number)
     with transaction.atomic():
-        phone = _lock_phone(account_id=account_id, phone_id=phone_id)
+        phone = lock_phone(account_id=account_id, phone_id=phone_id)
         if not phone.active:
             raise PhoneInactive()
         link = ProviderLink.objects.select_for_update().filter(phone=phone).first()
@@ -299,7 +316,7 @@ def provider_link_remove(*, actor: User, context: AuditContext, account_id: int,
     history with ``linked=False`` and is no longer reconciled. Already unlinked: no write."""
     _require(actor, roles.MANAGE_PROVIDER_LINK)
     with transaction.atomic():
-        phone = _lock_phone(account_id=account_id, phone_id=phone_id)
+        phone = lock_phone(account_id=account_id, phone_id=phone_id)
         link = ProviderLink.objects.select_for_update().filter(phone=phone).first()
         if link is None:
             raise PhoneNotLinked()
@@ -329,7 +346,7 @@ def phone_resync(*, actor: User, context: AuditContext, account_id: int, phone_i
     """
     _require(actor, roles.RESYNC_PHONE)
     with transaction.atomic():
-        phone = _lock_phone(account_id=account_id, phone_id=phone_id)
+        phone = lock_phone(account_id=account_id, phone_id=phone_id)
         link = ProviderLink.objects.select_for_update().filter(phone=phone).first()
         if link is None:
             raise PhoneNotLinked()
@@ -480,8 +497,6 @@ def sync_job_push(claim: Claim) -> tuple[PushResult | None, ProviderError | None
         return None, RetryableProviderError(
             f"unexpected error: {type(exc).__name__}: {exc}", attempts=attempts, provider=claim.provider
         )
-    finally:
-        adapter.close()
 
 
 def _store_attempts(job: SyncJob, claim: Claim, attempts: Iterable[Attempt]) -> None:
@@ -515,7 +530,7 @@ def sync_job_record(claim: Claim, result: PushResult | None, error: ProviderErro
     now = timezone.now()
     queue_after: list[tuple[int, float | None]] = []
     with transaction.atomic():
-        phone = _lock_phone(account_id=job_ref.phone.account_id, phone_id=job_ref.phone_id)
+        phone = lock_phone(account_id=job_ref.phone.account_id, phone_id=job_ref.phone_id)
         link = ProviderLink.objects.select_for_update().get(pk=job_ref.link_id)
         job = SyncJob.objects.select_for_update().get(pk=claim.job_id)
         _store_attempts(job, claim, result.attempts if result else (error.attempts if error else ()))
@@ -721,38 +736,33 @@ def provider_links_reconcile(*, link_ids: Iterable[int] | None = None) -> dict[s
     if link_ids is not None:
         links = links.filter(pk__in=list(link_ids))
     counts = {"checked": 0, "drift": 0, "errors": 0}
-    adapters: dict[str, ProviderAdapter] = {}
-    try:
-        for link in links.iterator(chunk_size=200):
-            adapter = adapters.get(link.provider) or adapters.setdefault(link.provider, build_adapter(link.provider))
-            desired = desired_settings(link, link.phone)
-            try:
-                remote = adapter.fetch(link.number_e164)  # outside any transaction
-            except ProviderError as error:
-                counts["errors"] += 1
-                logger.warning("reconcile: cannot read %s %s: %s", link.provider, link.number_e164, error)
-                drift = {"_error": {"ours": None, "theirs": str(error)}}
+    for link in links.iterator(chunk_size=200):
+        adapter = build_adapter(link.provider)
+        desired = desired_settings(link, link.phone)
+        try:
+            remote = adapter.fetch(link.number_e164)  # outside any transaction
+        except ProviderError as error:
+            counts["errors"] += 1
+            logger.warning("reconcile: cannot read %s %s: %s", link.provider, link.number_e164, error)
+            drift = {"_error": {"ours": None, "theirs": str(error)}}
+        else:
+            if remote.provisioning:
+                continue
+            drift = compare_settings(link.provider, desired, remote)
+        counts["checked"] += 1
+        now = timezone.now()
+        with transaction.atomic():
+            fresh = ProviderLink.objects.select_for_update().get(pk=link.pk)
+            if fresh.settings != link.settings or fresh.jobs.filter(status__in=OPEN_JOB_STATUSES).exists():
+                continue  # changed while we read: the coming sync decides
+            if drift:
+                counts["drift"] += 1
+                if fresh.drift != drift:
+                    logger.warning("provider drift on %s %s: %s", fresh.provider, fresh.number_e164, drift)
+                fresh.drift_detected_at = fresh.drift_detected_at if fresh.drift else now
             else:
-                if remote.provisioning:
-                    continue
-                drift = compare_settings(link.provider, desired, remote)
-            counts["checked"] += 1
-            now = timezone.now()
-            with transaction.atomic():
-                fresh = ProviderLink.objects.select_for_update().get(pk=link.pk)
-                if fresh.settings != link.settings or fresh.jobs.filter(status__in=OPEN_JOB_STATUSES).exists():
-                    continue  # changed while we read: the coming sync decides
-                if drift:
-                    counts["drift"] += 1
-                    if fresh.drift != drift:
-                        logger.warning("provider drift on %s %s: %s", fresh.provider, fresh.number_e164, drift)
-                    fresh.drift_detected_at = fresh.drift_detected_at if fresh.drift else now
-                else:
-                    fresh.drift_detected_at = None
-                fresh.drift = drift
-                fresh.drift_checked_at = now
-                fresh.save(update_fields=["drift", "drift_detected_at", "drift_checked_at", "updated_at"])
-    finally:
-        for adapter in adapters.values():
-            adapter.close()
+                fresh.drift_detected_at = None
+            fresh.drift = drift
+            fresh.drift_checked_at = now
+            fresh.save(update_fields=["drift", "drift_detected_at", "drift_checked_at", "updated_at"])
     return counts

@@ -280,11 +280,33 @@ def test_create_and_update_run_a_fixed_small_number_of_queries(client, crm):
     # The test's own transaction adds savepoints that a real request does not run.
     create_sql = [q["sql"] for q in create_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     update_sql = [q["sql"] for q in update_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    # user, roles+permissions, INSERT phone, INSERT audit entry
-    assert len(create_sql) == 4, create_sql
-    # user, roles+permissions, SELECT phone FOR UPDATE, audit chain head, UPDATE, INSERT audit,
-    # provider link (the sync outbox; read after the phone lock so it sees the latest commit)
-    assert len(update_sql) == 7, update_sql
+    # operator with roles and permissions (one query), INSERT phone, INSERT audit entry
+    assert len(create_sql) == 3, create_sql
+    # operator, SELECT phone FOR UPDATE, audit chain head + "has a provider link" (read after the
+    # lock, so it sees the latest commit), UPDATE phone, INSERT audit entry
+    assert len(update_sql) == 5, update_sql
+
+
+def test_update_of_a_linked_phone_adds_only_the_outbox_queries(client, crm, make_operator):
+    from audit.models import Origin
+    from audit.services import AuditContext
+    from phones.sync import provider_link_set
+
+    phone = PhoneFactory(account_id=32422, actor=crm)
+    provider_link_set(
+        actor=make_operator("backoffice-operator"),
+        context=AuditContext(origin=Origin.API),
+        account_id=32422,
+        phone_id=phone.pk,
+        provider="plivo",
+        settings={"alias": "home"},
+    )
+    patch(client, phone.pk, {"extension": "1"})  # warm
+    with CaptureQueriesContext(connection) as queries:
+        assert patch(client, phone.pk, {"extension": "2"}).status_code == 200
+    sql = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # the 5 above, then: lock the link, find its open jobs, supersede them, INSERT the sync job
+    assert len(sql) == 9, sql
 
 
 def test_token_endpoint_locks_out_after_repeated_failures(make_operator, settings):
