@@ -22,6 +22,7 @@ from phones.api.serializers import (
     PhoneIdOutput,
     PhoneOutput,
     PhoneUpdateInput,
+    phone_representation,
 )
 from phones.errors import PhoneValidationError
 from phones.filters import PhoneFilter
@@ -81,7 +82,7 @@ class PhoneCollectionApi(APIView):
             raise exceptions.ValidationError(filterset.errors)
         paginator = StandardPagination()
         page = paginator.paginate_queryset(filterset.qs.order_by("id"), request, view=self)
-        return paginator.get_paginated_response(PhoneOutput(page, many=True).data)
+        return paginator.get_paginated_response([phone_representation(phone) for phone in page])
 
     @extend_schema(
         operation_id="post-accounts-v1-accounts-accountId-phones",
@@ -132,7 +133,7 @@ class PhoneItemApi(APIView):
             account_id=parse_path_id(account_id, "accountId"),
             phone_id=parse_path_id(phone_id, "phoneId"),
         )
-        return Response(PhoneOutput(phone).data)
+        return Response(phone_representation(phone))
 
     @extend_schema(
         operation_id="patch-accounts-v1-accounts-accountId-phones-phoneId",

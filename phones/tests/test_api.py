@@ -322,3 +322,14 @@ def test_token_endpoint_locks_out_after_repeated_failures(make_operator, setting
     response = client.post("/auth/token", {"email": "locked@bank.example", "password": PASSWORD}, format="json")
     assert response.status_code in (403, 429)
     assert "locked" in response.json()["message"]
+
+
+def test_fast_representation_equals_the_documented_serializer(crm):
+    from phones.api.serializers import PhoneOutput, phone_representation
+
+    for phone in (
+        PhoneFactory(account_id=3, actor=crm, customer_id=9, extension="x1"),
+        PhoneFactory(account_id=3, actor=crm, area_code=None, country_code=1),
+    ):
+        phone.refresh_from_db()
+        assert phone_representation(phone) == PhoneOutput(phone).data
