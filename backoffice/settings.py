@@ -86,13 +86,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # failed request per worker. Turn on behind poolers that silently drop idle connections.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Server-side parameters let psycopg prepare a statement once it has run a few times: the
-    # hot queries stop paying PostgreSQL's planning (measured 2 ms of a PATCH's lock query on
-    # this machine, more than its execution). Behind a transaction-mode pooler, set it false.
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-        "DB_SERVER_SIDE_BINDING", default=True
-    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The local run has a web process and a worker writing the same file.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
