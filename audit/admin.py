@@ -19,37 +19,27 @@ from unfold.decorators import display
 from audit.models import AuditEntry
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from backoffice.admin_base import EstimatedCountPaginator, FastRowsMixin, LoggedDenialsMixin
+from backoffice.admin_base import (
+    INT64_MAX,
+    EstimatedCountPaginator,
+    ExactIntegerFilter,
+    FastRowsMixin,
+    LoggedDenialsMixin,
+)
 from backoffice.roles import ROLES
-
-INT64_MAX = 2**63 - 1
 
 
 def _shown(value: Any) -> str:
     return "—" if value is None or value == "" else str(value)
 
 
-class _IdFilter(TextFilter):
-    """An ID typed in (or set by a phone's / an account's "history" link), matched exactly."""
-
-    field_name = ""
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
-        value = (self.value() or "").strip()
-        if not value:
-            return queryset
-        if not value.isdigit() or int(value) > INT64_MAX:
-            return queryset.none()
-        return queryset.filter(**{self.field_name: int(value)})
-
-
-class PhoneIdFilter(_IdFilter):
+class PhoneIdFilter(ExactIntegerFilter):
     title = "phone ID"
     parameter_name = "phone"
     field_name = "phone_id"
 
 
-class AccountIdFilter(_IdFilter):
+class AccountIdFilter(ExactIntegerFilter):
     title = "account ID"
     parameter_name = "account"
     field_name = "account_id"

@@ -14,12 +14,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
-from unfold.contrib.filters.admin import TextFilter
 from unfold.decorators import display
 
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from backoffice.admin_base import EstimatedCountPaginator, FastRowsMixin, LoggedDenialsMixin
+from backoffice.admin_base import (
+    INT64_MAX,
+    EstimatedCountPaginator,
+    ExactIntegerFilter,
+    FastRowsMixin,
+    LoggedDenialsMixin,
+)
 from backoffice.auth import log_denied
 from phones import services
 from phones.admin_export import stream_phones_csv
@@ -30,7 +35,6 @@ from phones.models import Phone, ProviderLink
 from phones.numbers import digits_only, format_international
 from phones.selectors import phones_visible_to
 
-INT64_MAX = 2**63 - 1
 # One bulk inactivation is one request: keep it within what a request can do in time.
 MAX_BULK_INACTIVATE = 1000
 HISTORY_ON_PAGE = 20
@@ -40,27 +44,13 @@ def can_view_audit(user: Any) -> bool:
     return user.has_perm(roles.VIEW_AUDIT) or user.has_perm(roles.VIEW_OWN_AUDIT)
 
 
-class _ExactIntegerFilter(TextFilter):
-    """A typed-in integer matched exactly (and so through the column's index)."""
-
-    field_name = ""
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Phone]) -> QuerySet[Phone]:
-        value = (self.value() or "").strip()
-        if not value:
-            return queryset
-        if not value.isdigit() or int(value) > INT64_MAX:
-            return queryset.none()
-        return queryset.filter(**{self.field_name: int(value)})
-
-
-class AccountFilter(_ExactIntegerFilter):
+class AccountFilter(ExactIntegerFilter):
     title = "account ID"
     parameter_name = "account"
     field_name = "account_id"
 
 
-class CountryCodeFilter(_ExactIntegerFilter):
+class CountryCodeFilter(ExactIntegerFilter):
     title = "country code"
     parameter_name = "country_code"
     field_name = "country_code"
