@@ -68,25 +68,12 @@ def sync_settings(settings: Any, sim: ProviderSimulator) -> Any:
     return settings
 
 
-def seed_roles() -> None:
-    """Transactional tests flush every table after each test, the roles seeded by the
-    migration included: put the matrix back (idempotent)."""
-    from django.contrib.auth.models import Group, Permission
-
-    from backoffice.roles import ROLE_PERMISSIONS
-
-    for role, perms in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        wanted = []
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-        group.permissions.set(wanted)
-
-
 @pytest.fixture
 def roles_seeded(transactional_db: None) -> None:
-    seed_roles()
+    # Transactional tests flush every table, the roles the migration seeded included.
+    from backoffice.roles import seed_role_matrix
+
+    seed_role_matrix()
 
 
 @pytest.fixture
