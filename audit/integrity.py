@@ -2,8 +2,9 @@
 
 Each phone's entries form an HMAC chain: an entry's ``hash`` covers everything it says plus the
 previous entry's hash. Recomputing the chain finds an edited entry (hash mismatch), a removed or
-inserted one (broken ``prev_hash`` link), and a removed latest change (the phone no longer
-matches its latest recorded state). Forging a consistent chain needs ``AUDIT_HMAC_KEY``.
+inserted one (broken ``prev_hash`` link), and a removed latest entry (the phone no longer
+matches its latest recorded state, or its recorded chain head is another entry). Forging a
+consistent chain needs ``AUDIT_HMAC_KEY``.
 """
 
 from __future__ import annotations
@@ -54,18 +55,21 @@ def audit_verify(*, phone_ids: Iterable[int] | None = None) -> Iterator[Integrit
     prev_hash = ""
     last_state: dict | None = None
 
-    def finish(phone_id: int | None, state: dict | None) -> Iterator[IntegrityProblem]:
+    def finish(phone_id: int | None, state: dict | None, last_hash: str) -> Iterator[IntegrityProblem]:
         if phone_id is None:
             return
         phone = Phone.objects.filter(pk=phone_id).first()
         if phone is None:
             yield IntegrityProblem(phone_id, None, "entries reference a phone that does not exist")
-        elif state != audit_object(phone):
+            return
+        if state != audit_object(phone):
             yield IntegrityProblem(phone_id, None, "the phone differs from its latest audited state")
+        if phone.audit_head and phone.audit_head != last_hash:
+            yield IntegrityProblem(phone_id, None, "the phone's chain head is not its latest entry")
 
     for entry in entries.iterator(chunk_size=2000):
         if entry.phone_id != current_phone:
-            yield from finish(current_phone, last_state)
+            yield from finish(current_phone, last_state, prev_hash)
             current_phone, prev_hash, last_state = entry.phone_id, "", None
         if entry.prev_hash != prev_hash:
             yield IntegrityProblem(entry.phone_id, entry.pk, "chain broken: an entry before it was removed or added")
@@ -74,4 +78,4 @@ def audit_verify(*, phone_ids: Iterable[int] | None = None) -> Iterator[Integrit
         prev_hash = entry.hash
         if entry.event in STATE_EVENTS:
             last_state = entry.payload.get("object")
-    yield from finish(current_phone, last_state)
+    yield from finish(current_phone, last_state, prev_hash)

@@ -80,6 +80,50 @@ def entry_digest(
     return hmac.new(settings.AUDIT_HMAC_KEY.encode(), material, hashlib.sha256).hexdigest()
 
 
+def audit_entry_build(
+    *,
+    actor: User,
+    event: str,
+    context: AuditContext,
+    obj: dict[str, Any],
+    changes: dict[str, list[Any]],
+    phone_id: int | None,
+    account_id: int | None,
+    prev_hash: str,
+) -> AuditEntry:
+    """An audit entry ready to insert, its hash chained to ``prev_hash``; nothing is written.
+
+    ``prev_hash`` is the hash of the phone's latest entry ("" for its first), read by the caller
+    while it holds the phone's row lock, so each phone's chain stays linear.
+    """
+    roles = operator_roles(actor)
+    email = actor.email
+    payload = build_payload(event=event, email=email, roles=roles, origin=context.origin, obj=obj)
+    fields = {
+        "event": event,
+        "phone_id": phone_id,
+        "account_id": account_id,
+        "operator_id": actor.pk,
+        "operator_email": email,
+        "operator_roles": roles,
+        "origin": context.origin,
+        "request_id": context.request_id,
+        "ip_address": context.ip_address,
+        "created_at": timezone.now(),
+        "payload": payload,
+        "changes": changes,
+    }
+    return AuditEntry(prev_hash=prev_hash, hash=entry_digest(prev_hash=prev_hash, **fields), **fields)
+
+
+def audit_entry_insert(entry: AuditEntry) -> AuditEntry:
+    """Insert a built entry. Must run inside the transaction of the change it records."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit entries are written in the transaction of the change they record")
+    entry.save(force_insert=True)
+    return entry
+
+
 def audit_record(
     *,
     actor: User,
@@ -91,30 +135,25 @@ def audit_record(
     account_id: int | None,
     prev_hash: str,
 ) -> AuditEntry:
-    """Append one audit entry. Must run inside the caller's transaction (the change's own).
+    """Append one audit entry and move the phone's chain head to it (``Phone.audit_head``).
 
-    ``prev_hash`` is the hash of the phone's latest entry ("" for its first), read by the caller
-    while it holds the phone's row lock, so each phone's chain stays linear.
+    Must run inside the caller's transaction, which holds the phone's row lock. Phone services on
+    the hot path use ``audit_entry_build`` instead and write the head with their own UPDATE.
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record must run in the transaction of the change it records")
-    roles = operator_roles(actor)
-    email = actor.email
-    payload = build_payload(event=event, email=email, roles=roles, origin=context.origin, obj=obj)
-    created_at = timezone.now()
-    fields = {
-        "event": event,
-        "phone_id": phone_id,
-        "account_id": account_id,
-        "operator_id": actor.pk,
-        "operator_email": email,
-        "operator_roles": roles,
-        "origin": context.origin,
-        "request_id": context.request_id,
-        "ip_address": context.ip_address,
-        "created_at": created_at,
-        "payload": payload,
-        "changes": changes,
-    }
-    digest = entry_digest(prev_hash=prev_hash, **fields)
-    return AuditEntry.objects.create(prev_hash=prev_hash, hash=digest, **fields)
+    entry = audit_entry_insert(
+        audit_entry_build(
+            actor=actor,
+            event=event,
+            context=context,
+            obj=obj,
+            changes=changes,
+            phone_id=phone_id,
+            account_id=account_id,
+            prev_hash=prev_hash,
+        )
+    )
+    if phone_id is not None:
+        from phones.models import Phone
+
+        Phone.objects.filter(pk=phone_id).update(audit_head=entry.hash)
+    return entry

@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Subquery
 
 from audit.models import AuditEntry, AuditEvent
-from audit.services import AuditContext, audit_record
+from audit.services import AuditContext, audit_entry_build, audit_entry_insert
 from backoffice import roles
 from backoffice.auth import log_denied
 from phones.errors import (
@@ -23,7 +22,7 @@ from phones.errors import (
     PhoneNotFound,
     PhoneValidationError,
 )
-from phones.models import DUPLICATE_CONSTRAINT, Phone, PhoneType, ProviderLink
+from phones.models import DUPLICATE_CONSTRAINT, Phone, PhoneType
 from phones.numbers import number_problem
 from phones.outbox import sync_after_phone_change
 
@@ -135,15 +134,19 @@ def phone_create(
         with transaction.atomic():
             phone.save(force_insert=True)
             obj = audit_object(phone)
-            audit_record(
-                actor=actor,
-                event=AuditEvent.PHONE_CREATION,
-                context=context,
-                obj=obj,
-                changes={key: [None, value] for key, value in obj.items() if key != "account_id"},
-                phone_id=phone.pk,
-                account_id=account_id,
-                prev_hash="",
+            # The head stays empty on a new phone (its creation entry is the whole chain): setting
+            # it would cost this hot path an UPDATE; ``lock_phone`` reads it when it needs it.
+            audit_entry_insert(
+                audit_entry_build(
+                    actor=actor,
+                    event=AuditEvent.PHONE_CREATION,
+                    context=context,
+                    obj=obj,
+                    changes={key: [None, value] for key, value in obj.items() if key != "account_id"},
+                    phone_id=phone.pk,
+                    account_id=account_id,
+                    prev_hash="",
+                )
             )
     except IntegrityError as error:
         if _is_duplicate(error):
@@ -155,28 +158,20 @@ def phone_create(
 def lock_phone(*, account_id: int, phone_id: int) -> Phone:
     """Lock the phone row for a change; the caller must be inside ``transaction.atomic``.
 
-    Also reads, in one more statement, the head of the phone's audit chain (``audit_head``) and
-    whether it has an active provider link (``has_provider_link``). Two statements on purpose:
-    under READ COMMITTED a subquery inside the locking SELECT keeps the snapshot taken before it
-    waited for the lock, and would miss what the previous lock holder just committed (forking
-    the audit chain). Links are changed only under this same lock, so the answer stays true
-    until commit.
+    ``phone.audit_head`` is then the hash of the phone's latest audit entry and
+    ``phone.provider_linked`` whether it has an active link: both are written only under this
+    lock, and a SELECT ... FOR UPDATE that waited returns the row as the previous holder
+    committed it. A phone changed for the first time has no head recorded yet; it is read after
+    the lock (a subquery inside the locking SELECT would see the snapshot taken before the wait).
     """
     try:
         phone = Phone.objects.select_for_update().get(pk=phone_id, account_id=account_id)
     except Phone.DoesNotExist:
         raise PhoneNotFound() from None
-    head, linked = (
-        Phone.objects.filter(pk=phone.pk)
-        .annotate(
-            head=Subquery(AuditEntry.objects.filter(phone_id=OuterRef("pk")).order_by("-id").values("hash")[:1]),
-            linked=Exists(ProviderLink.objects.filter(phone_id=OuterRef("pk"), linked=True)),
+    if not phone.audit_head:
+        phone.audit_head = (
+            AuditEntry.objects.filter(phone_id=phone.pk).order_by("-id").values_list("hash", flat=True).first() or ""
         )
-        .values_list("head", "linked")
-        .get()
-    )
-    phone.audit_head = head or ""
-    phone.has_provider_link = linked
     return phone
 
 
@@ -216,9 +211,8 @@ def phone_update(
             for field in changed:
                 setattr(phone, field, cleaned[field])
             derived = phone.derive()
-            phone.save(update_fields=[*changed, *derived, "updated_at"])
             after = audit_object(phone)
-            audit_record(
+            entry = audit_entry_build(
                 actor=actor,
                 event=AuditEvent.PHONE_CHANGE,
                 context=context,
@@ -228,7 +222,11 @@ def phone_update(
                 account_id=phone.account_id,
                 prev_hash=phone.audit_head,
             )
-            if phone.has_provider_link:
+            # The new chain head goes in the same UPDATE as the change.
+            phone.audit_head = entry.hash
+            phone.save(update_fields=[*changed, *derived, "audit_head", "updated_at"])
+            audit_entry_insert(entry)
+            if phone.provider_linked:
                 # Transactional outbox: a linked phone's sync job commits with the change.
                 sync_after_phone_change(
                     phone=phone, changed=set(changed), previous_e164=previous_e164, actor=actor, context=context

@@ -296,6 +296,9 @@ def provider_link_set(
             link.save(
                 update_fields=["provider", "remote_number", "settings", "linked", "pushed_settings", "updated_at"]
             )
+        if not phone.provider_linked:
+            phone.provider_linked = True
+            phone.save(update_fields=["provider_linked"])
         after = link_object(link)
         audit_record(
             actor=actor,
@@ -325,6 +328,8 @@ def provider_link_remove(*, actor: User, context: AuditContext, account_id: int,
             return link
         link.linked = False
         link.save(update_fields=["linked", "updated_at"])
+        phone.provider_linked = False
+        phone.save(update_fields=["provider_linked"])
         audit_record(
             actor=actor,
             event=AuditEvent.PHONE_UNLINK,

@@ -85,4 +85,7 @@ def test_removed_middle_entry_is_detected(history):
 def test_removed_latest_entry_is_detected(history):
     latest = AuditEntry.objects.filter(phone=history).order_by("-id").first()
     _tamper("DELETE FROM audit_auditentry WHERE id = %s", [latest.pk])
-    assert [p.problem for p in audit_verify()] == ["the phone differs from its latest audited state"]
+    assert [p.problem for p in audit_verify()] == [
+        "the phone differs from its latest audited state",
+        "the phone's chain head is not its latest entry",
+    ]
