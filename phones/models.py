@@ -37,9 +37,9 @@ class Phone(models.Model):
     # Hash of the phone's latest audit entry, kept with the row so that an update reads it with
     # its row lock instead of a statement of its own. Empty: not recorded yet (a new phone, whose
     # only entry is its creation), read from the audit table.
-    audit_head = models.CharField(max_length=64, blank=True, default="", editable=False)
+    audit_head = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
     # Whether an active provider link exists; written only under the phone's row lock.
-    provider_linked = models.BooleanField(default=False, editable=False)
+    provider_linked = models.BooleanField(default=False, db_default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
