@@ -20,13 +20,13 @@ from audit.models import AuditEntry
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
 from backoffice.admin_base import (
-    INT64_MAX,
     EstimatedCountPaginator,
     ExactIntegerFilter,
     FastRowsMixin,
     LoggedDenialsMixin,
 )
 from backoffice.roles import ROLES
+from phones.numbers import INT64_MAX
 
 
 def _shown(value: Any) -> str:

@@ -20,6 +20,7 @@ from unfold.contrib.filters.admin import TextFilter
 from unfold.decorators import display
 
 from backoffice.auth import log_denied
+from phones.numbers import INT64_MAX
 
 # Below this many rows an exact count is cheap enough to run on every page.
 EXACT_COUNT_LIMIT = 10_000
@@ -83,9 +84,6 @@ class EstimatedCountPaginator(Paginator):
             if not self.estimated:
                 raise
             return max(1, int(number))
-
-
-INT64_MAX = 2**63 - 1
 
 
 class ExactIntegerFilter(TextFilter):

@@ -7,8 +7,7 @@ from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 
 from phones.errors import PhoneValidationError
-
-INT64_MAX = 2**63 - 1
+from phones.numbers import INT64_MAX
 
 SimpleError = inline_serializer("SimpleError", {"message": serializers.CharField()})
 BadRequestError = inline_serializer(
@@ -29,8 +28,9 @@ COMMON_ERRORS = {
 }
 
 
-def parse_path_id(value: str, field: str) -> int:
-    """Path ids are int64 >= 1; anything else is a 400 naming the parameter."""
+def parse_id(value: str, field: str) -> int:
+    """Ids in paths and headers are int64 >= 1; anything else is a 400 naming the parameter."""
+    value = value.strip()
     if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= INT64_MAX:
         raise PhoneValidationError(field, f"Ensure this value is an integer between 1 and {INT64_MAX}.")
     return int(value)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from backoffice.auth import operator_roles
 from backoffice.models import User
 from backoffice.roles import ROLES
 
@@ -60,7 +61,7 @@ def grantable_roles(actor: User) -> set[str]:
     """Roles ``actor`` may hand out: the ones it holds (every role for a superuser)."""
     if actor.is_superuser:
         return set(Group.objects.values_list("name", flat=True))
-    return set(actor.groups.values_list("name", flat=True))
+    return set(operator_roles(actor))  # loaded once per request with the permissions
 
 
 def _check_grant(actor: User, requested: set[str]) -> None:

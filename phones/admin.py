@@ -19,7 +19,6 @@ from unfold.decorators import display
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
 from backoffice.admin_base import (
-    INT64_MAX,
     EstimatedCountPaginator,
     ExactIntegerFilter,
     FastRowsMixin,
@@ -32,7 +31,7 @@ from phones.admin_forms import PhoneAdminForm, crm_context, save_phone
 from phones.admin_sync import ResyncPermissionMixin, provider_sync_column, resync_phones, sync_state_badge
 from phones.errors import PhoneError, PhoneInactive
 from phones.models import Phone, ProviderLink
-from phones.numbers import digits_only, format_international
+from phones.numbers import INT64_MAX, digits_only, format_international
 from phones.selectors import phones_visible_to
 
 # One bulk inactivation is one request: keep it within what a request can do in time.

@@ -10,6 +10,10 @@ import phonenumbers
 _ALLOWED = re.compile(r"^[0-9\s().\-]+$")
 _NON_DIGITS = re.compile(r"\D")
 
+# The contract's integer formats (ids are int64, area codes int32).
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
 
 def digits_only(value: str | None) -> str:
     return _NON_DIGITS.sub("", value or "")

@@ -23,15 +23,13 @@ from phones.errors import (
     PhoneValidationError,
 )
 from phones.models import DUPLICATE_CONSTRAINT, Phone, PhoneType
-from phones.numbers import number_problem
+from phones.numbers import INT32_MAX, INT64_MAX, number_problem
 from phones.outbox import sync_after_phone_change
 
 if TYPE_CHECKING:
     from backoffice.models import User
 
 EDITABLE_FIELDS = ("number", "type", "area_code", "country_code", "extension", "active")
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
 
 
 def _require(actor: User, permission: str) -> None:

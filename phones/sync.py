@@ -219,7 +219,7 @@ def _audit_job(job: SyncJob, phone: Phone, event: str, old_status: str) -> None:
         changes={"status": [old_status, job.status]},
         phone_id=phone.pk,
         account_id=phone.account_id,
-        prev_hash=phone.audit_head or "",  # type: ignore[attr-defined]
+        prev_hash=phone.audit_head,
     )
 
 
@@ -308,7 +308,7 @@ def provider_link_set(
             changes={key: [before.get(key), value] for key, value in after.items() if before.get(key) != value},
             phone_id=phone.pk,
             account_id=phone.account_id,
-            prev_hash=phone.audit_head or "",
+            prev_hash=phone.audit_head,
         )
         sync_job_enqueue(link=link, phone=phone, reason=reason, actor=actor, context=context)
     return link
@@ -338,7 +338,7 @@ def provider_link_remove(*, actor: User, context: AuditContext, account_id: int,
             changes={"linked": [True, False]},
             phone_id=phone.pk,
             account_id=phone.account_id,
-            prev_hash=phone.audit_head or "",
+            prev_hash=phone.audit_head,
         )
         sync_job_enqueue(link=link, phone=phone, reason=SyncReason.UNLINK, actor=actor, context=context)
     return link
@@ -365,7 +365,7 @@ def phone_resync(*, actor: User, context: AuditContext, account_id: int, phone_i
             changes={},
             phone_id=phone.pk,
             account_id=phone.account_id,
-            prev_hash=phone.audit_head or "",
+            prev_hash=phone.audit_head,
         )
     return job
 

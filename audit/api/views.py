@@ -11,7 +11,7 @@ from audit.api.serializers import AuditEntryOutput
 from audit.filters import AuditEntryFilter
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from backoffice.api_docs import COMMON_ERRORS, error, paginated, parse_path_id
+from backoffice.api_docs import COMMON_ERRORS, error, paginated, parse_id
 from backoffice.permissions import RolePermission
 
 AUDIT_READ = (roles.VIEW_AUDIT, roles.VIEW_OWN_AUDIT)
@@ -57,7 +57,7 @@ class AuditEntryItemApi(APIView):
         tags=["Audit"],
     )
     def get(self, request: Request, entry_id: str) -> Response:
-        pk = parse_path_id(entry_id, "id")
+        pk = parse_id(entry_id, "id")
         entry = audit_entries_visible_to(request.user).filter(pk=pk).first()
         if entry is None:
             raise exceptions.NotFound("Audit entry not found")

@@ -11,8 +11,7 @@ from backoffice.api_fields import (
     StrictIntegerField,
 )
 from phones.models import Phone, PhoneType
-
-INT32_MAX = 2**31 - 1
+from phones.numbers import INT32_MAX
 
 
 class PhoneCreateInput(serializers.Serializer):

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
-from backoffice.api_docs import COMMON_ERRORS, error, parse_path_id
+from backoffice.api_docs import COMMON_ERRORS, error, parse_id
 from backoffice.api_fields import StrictCharField
 from backoffice.permissions import RolePermission
 from phones import selectors, sync
@@ -101,8 +101,8 @@ def _context(request: Request) -> AuditContext:
 def _link_of(request: Request, account_id: str, phone_id: str) -> ProviderLink:
     phone = selectors.access_phone_by_id(
         user=request.user,
-        account_id=parse_path_id(account_id, "accountId"),
-        phone_id=parse_path_id(phone_id, "phoneId"),
+        account_id=parse_id(account_id, "accountId"),
+        phone_id=parse_id(phone_id, "phoneId"),
     )
     link = ProviderLink.objects.select_related("phone").filter(phone=phone).first()
     if link is None:
@@ -125,11 +125,11 @@ class PhoneSyncApi(APIView):
         tags=["Provider sync"],
     )
     def post(self, request: Request, account_id: str, phone_id: str) -> Response:
-        phone_pk = parse_path_id(phone_id, "phoneId")
+        phone_pk = parse_id(phone_id, "phoneId")
         job = sync.phone_resync(
             actor=request.user,
             context=_context(request),
-            account_id=parse_path_id(account_id, "accountId"),
+            account_id=parse_id(account_id, "accountId"),
             phone_id=phone_pk,
         )
         return Response({"id": phone_pk, "job_id": job.pk}, status=status.HTTP_202_ACCEPTED)
@@ -149,7 +149,7 @@ class PhonesBulkSyncApi(APIView):
         tags=["Provider sync"],
     )
     def post(self, request: Request, account_id: str) -> Response:
-        account = parse_path_id(account_id, "accountId")
+        account = parse_id(account_id, "accountId")
         ids = _body(request).get("ids")
         if not isinstance(ids, list) or not ids or len(ids) > 500:
             raise PhoneValidationError("ids", "Give a list of 1 to 500 phone ids.")
@@ -211,8 +211,8 @@ class PhoneProviderLinkApi(APIView):
         link = sync.provider_link_set(
             actor=request.user,
             context=_context(request),
-            account_id=parse_path_id(account_id, "accountId"),
-            phone_id=parse_path_id(phone_id, "phoneId"),
+            account_id=parse_id(account_id, "accountId"),
+            phone_id=parse_id(phone_id, "phoneId"),
             provider=data["provider"],
             remote_number=data["remote_number"],
             settings=data["settings"],
@@ -230,7 +230,7 @@ class PhoneProviderLinkApi(APIView):
         link = sync.provider_link_remove(
             actor=request.user,
             context=_context(request),
-            account_id=parse_path_id(account_id, "accountId"),
-            phone_id=parse_path_id(phone_id, "phoneId"),
+            account_id=parse_id(account_id, "accountId"),
+            phone_id=parse_id(phone_id, "phoneId"),
         )
         return Response(ProviderLinkOutput(link).data)

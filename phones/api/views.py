@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
-from backoffice.api_docs import COMMON_ERRORS, StandardPagination, error, paginated, parse_path_id
+from backoffice.api_docs import COMMON_ERRORS, StandardPagination, error, paginated, parse_id
 from backoffice.permissions import RolePermission
 from phones import selectors, services
 from phones.api.serializers import (
@@ -42,13 +42,7 @@ def _customer_id(request: Request) -> int | None:
     raw = request.headers.get("x-customer-id")
     if raw is None:
         return None
-    raw = raw.strip()
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 2**63 - 1:
-        raise PhoneValidationError(
-            "x-customer-id",
-            "Ensure this value is an integer between 1 and 9223372036854775807.",
-        )
-    return int(raw)
+    return parse_id(raw, "x-customer-id")
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -75,7 +69,7 @@ class PhoneCollectionApi(APIView):
         tags=["Phones"],
     )
     def get(self, request: Request, account_id: str) -> Response:
-        account = parse_path_id(account_id, "accountId")
+        account = parse_id(account_id, "accountId")
         queryset = selectors.access_phones_by_account(user=request.user, account_id=account)
         filterset = PhoneFilter(request.query_params, queryset=queryset)
         if not filterset.is_valid():
@@ -98,7 +92,7 @@ class PhoneCollectionApi(APIView):
         tags=["Phones"],
     )
     def post(self, request: Request, account_id: str) -> Response:
-        account = parse_path_id(account_id, "accountId")
+        account = parse_id(account_id, "accountId")
         customer_id = _customer_id(request)
         serializer = PhoneCreateInput(data=_body(request))
         serializer.is_valid(raise_exception=True)
@@ -130,8 +124,8 @@ class PhoneItemApi(APIView):
     def get(self, request: Request, account_id: str, phone_id: str) -> Response:
         phone = selectors.access_phone_by_id(
             user=request.user,
-            account_id=parse_path_id(account_id, "accountId"),
-            phone_id=parse_path_id(phone_id, "phoneId"),
+            account_id=parse_id(account_id, "accountId"),
+            phone_id=parse_id(phone_id, "phoneId"),
         )
         return Response(phone_representation(phone))
 
@@ -151,8 +145,8 @@ class PhoneItemApi(APIView):
         tags=["Phones"],
     )
     def patch(self, request: Request, account_id: str, phone_id: str) -> Response:
-        account = parse_path_id(account_id, "accountId")
-        phone_pk = parse_path_id(phone_id, "phoneId")
+        account = parse_id(account_id, "accountId")
+        phone_pk = parse_id(phone_id, "phoneId")
         serializer = PhoneUpdateInput(data=_body(request), partial=True)
         serializer.is_valid(raise_exception=True)
         phone = services.phone_update(
