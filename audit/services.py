@@ -124,6 +124,13 @@ def audit_entry_insert(entry: AuditEntry) -> AuditEntry:
     return entry
 
 
+def audit_entries_insert(entries: list[AuditEntry]) -> list[AuditEntry]:
+    """Insert built entries in one statement (batch writers). Same contract as ``audit_entry_insert``."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit entries are written in the transaction of the change they record")
+    return AuditEntry.objects.bulk_create(entries) if entries else []
+
+
 def audit_record(
     *,
     actor: User,

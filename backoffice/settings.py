@@ -226,6 +226,10 @@ SYNC_BACKOFF_MAX_SECONDS = env.float("SYNC_BACKOFF_MAX_SECONDS", default=900.0)
 # A claimed job belongs to its worker until the lease ends; then the sweeper hands it to another.
 # It must outlast one push (up to three provider calls, each bounded by the timeout).
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=max(60.0, 4 * PROVIDER_TIMEOUT_SECONDS))
+# A delivery task claims up to this many due jobs at once and pushes them concurrently: one
+# claim and one record transaction per batch instead of per job. Under a backlog batches fill up
+# (throughput); when idle each task finds its own job only (latency).
+SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=16)
 SYNC_PROVISIONING_POLL_SECONDS = env.float("SYNC_PROVISIONING_POLL_SECONDS", default=5.0)
 SYNC_PROVISIONING_TIMEOUT_SECONDS = env.float("SYNC_PROVISIONING_TIMEOUT_SECONDS", default=6 * 3600.0)
 # The sweeper leaves a just-due job to the task queued on commit for this long before re-queuing.

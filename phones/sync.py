@@ -29,6 +29,7 @@ import random
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from functools import partial
@@ -36,11 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Case, Exists, F, OuterRef, PositiveIntegerField, Q, Subquery, Value, When
 from django.utils import timezone
 
-from audit.models import AuditEvent, Origin
-from audit.services import AuditContext, audit_record
+from audit.models import AuditEntry, AuditEvent, Origin
+from audit.services import AuditContext, audit_entries_insert, audit_entry_build, audit_record
 from backoffice import roles
 from phones import outbox
 from phones.errors import PhoneInactive, PhoneNotFound, PhoneNotLinked, PhoneValidationError
@@ -69,7 +70,7 @@ from phones.providers import (
     get_adapter,
 )
 from phones.providers.base import E164_RE
-from phones.services import _require, lock_phone
+from phones.services import _require, lock_phone, lock_phones
 
 if TYPE_CHECKING:
     from backoffice.models import User
@@ -209,9 +210,9 @@ def job_object(job: SyncJob, phone: Phone) -> dict[str, Any]:
     }
 
 
-def _audit_job(job: SyncJob, phone: Phone, event: str, old_status: str) -> None:
-    """Outcome entry in the name of the job's operator; the caller holds the phone lock."""
-    audit_record(
+def _audit_entry(job: SyncJob, phone: Phone, event: str, old_status: str) -> AuditEntry:
+    """Outcome entry in the name of the job's operator, chained to the locked phone's head."""
+    return audit_entry_build(
         actor=OperatorSnapshot(job.operator_id, job.operator_email, tuple(job.operator_roles)),  # type: ignore[arg-type]
         event=event,
         context=AuditContext(origin=Origin.TASK, request_id=job.request_id),
@@ -397,6 +398,11 @@ class Claim:
     desired: dict[str, Any]
     previous: dict[str, Any] | None
     try_number: int
+    phone_id: int
+    link_id: int
+
+
+Outcome = tuple[Claim, "PushResult | None", "ProviderError | None"]
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
@@ -413,70 +419,87 @@ def poll_delay(polls: int) -> float:
     return min(settings.SYNC_BACKOFF_MAX_SECONDS, settings.SYNC_PROVISIONING_POLL_SECONDS * 1.5 ** max(0, polls - 1))
 
 
-def sync_job_claim(job_id: int) -> Claim | None:
-    """Claim a due job for this worker (short transaction); None when there is nothing to do."""
-    link_id = SyncJob.objects.filter(pk=job_id).values_list("link_id", flat=True).first()
-    if link_id is None:
-        return None
-    now = timezone.now()
-    with transaction.atomic():
-        # Lock order everywhere: phone -> link -> job. Services hold the link while superseding.
-        ProviderLink.objects.select_for_update().filter(pk=link_id).first()
-        job = SyncJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
-        if job is None:
-            return None  # another worker holds it right now
-        lease_free = job.locked_until is None or job.locked_until <= now
-        due = job.next_attempt_at <= now + DUE_TOLERANCE
-        if job.status == SyncJobStatus.PENDING:
-            claimable = due and lease_free
-        elif job.status == SyncJobStatus.IN_PROGRESS:
-            claimable = lease_free  # its worker died: the lease ran out
-        elif job.status == SyncJobStatus.PROVISIONING:
-            claimable = due and lease_free
-        else:
-            return None  # final: synced jobs are never pushed again
-        if not claimable:
-            return None
-        # Jobs of one link go in order, and never while another push of the link is out.
-        blocked = (
-            SyncJob.objects.filter(link_id=link_id)
-            .exclude(pk=job.pk)
-            .filter(Q(pk__lt=job.pk, status__in=OPEN_JOB_STATUSES) | Q(locked_until__gt=now))
-            .exists()
-        )
-        if blocked:
-            return None
-        mode = "poll" if job.status == SyncJobStatus.PROVISIONING else "push"
-        update = ["status", "locked_until", "claim_token", "updated_at"]
-        if mode == "push":
-            job.status = SyncJobStatus.IN_PROGRESS
-            job.attempts += 1
-            update.append("attempts")
-        else:
-            job.polls += 1
-            update.append("polls")
-        job.locked_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
-        job.claim_token = uuid.uuid4()
-        job.save(update_fields=update)
-        link_update: dict[str, Any] = {"last_attempt_at": now, "updated_at": now}
-        if mode == "push" and _is_current(job):
-            link_update["sync_state"] = SyncState.IN_PROGRESS
-        ProviderLink.objects.filter(pk=link_id).update(**link_update)
-    return Claim(
-        job_id=job.pk,
-        token=job.claim_token,
-        mode=mode,
-        provider=job.provider,
-        number=job.number,
-        desired=dict(job.desired),
-        previous=job.previous,
-        try_number=job.attempts,
+def _claimable(now: Any) -> Q:
+    lease_free = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
+    due = Q(status__in=(SyncJobStatus.PENDING, SyncJobStatus.PROVISIONING), next_attempt_at__lte=now + DUE_TOLERANCE)
+    # An in-progress job whose lease ran out: its worker died.
+    return (due | Q(status=SyncJobStatus.IN_PROGRESS)) & lease_free
+
+
+def _blocked(now: Any) -> Exists:
+    """Jobs of one link go in order, and never while another push of the link is out."""
+    return Exists(
+        SyncJob.objects.filter(link_id=OuterRef("link_id"))
+        .exclude(pk=OuterRef("pk"))
+        .filter(Q(pk__lt=OuterRef("pk"), status__in=OPEN_JOB_STATUSES) | Q(locked_until__gt=now))
     )
 
 
-def _is_current(job: SyncJob) -> bool:
+def _newer_job() -> Exists:
     """The link shows the state of its newest job only (older ones are releases or history)."""
-    return not SyncJob.objects.filter(link_id=job.link_id, pk__gt=job.pk).exists()
+    return Exists(SyncJob.objects.filter(link_id=OuterRef("link_id"), pk__gt=OuterRef("pk")))
+
+
+def sync_jobs_claim(job_id: int, *, limit: int = 1) -> list[Claim]:
+    """Claim due jobs for this worker in one short transaction; ``[]`` when there is nothing to do.
+
+    ``limit=1`` claims ``job_id`` only. A larger limit claims the oldest due jobs (``job_id``
+    among them when it is still free and in line): a task that finds a backlog takes a batch.
+    Rows are taken with ``FOR UPDATE SKIP LOCKED`` and never waited for, so claiming holds no
+    lock a service could wait on in a cycle; the link's displayed state is set after commit.
+    """
+    now = timezone.now()
+    candidates = SyncJob.objects.select_for_update(skip_locked=True, of=("self",)).filter(_claimable(now))
+    candidates = candidates.exclude(_blocked(now)).annotate(newer=_newer_job())
+    # A batch takes the oldest due first (FIFO), whichever task finds them.
+    batch = candidates.filter(pk=job_id) if limit <= 1 else candidates.order_by("next_attempt_at", "pk")[:limit]
+    token = uuid.uuid4()
+    with transaction.atomic():
+        jobs = list(batch)
+        if not jobs:
+            return []
+        poll, count = Q(status=SyncJobStatus.PROVISIONING), PositiveIntegerField()
+        SyncJob.objects.filter(pk__in=[job.pk for job in jobs]).update(
+            status=Case(When(poll, then=Value(SyncJobStatus.PROVISIONING)), default=Value(SyncJobStatus.IN_PROGRESS)),
+            attempts=Case(When(poll, then=F("attempts")), default=F("attempts") + 1, output_field=count),
+            polls=Case(When(poll, then=F("polls") + 1), default=F("polls"), output_field=count),
+            locked_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS),
+            claim_token=token,
+            updated_at=now,
+        )
+    claims = []
+    for job in jobs:
+        mode = "poll" if job.status == SyncJobStatus.PROVISIONING else "push"
+        claims.append(
+            Claim(
+                job_id=job.pk,
+                token=token,
+                mode=mode,
+                provider=job.provider,
+                number=job.number,
+                desired=dict(job.desired),
+                previous=job.previous,
+                try_number=job.attempts + (mode == "push"),
+                phone_id=job.phone_id,
+                link_id=job.link_id,
+            )
+        )
+    # Shown on the link; outside the claim's transaction (lock order is phone -> link -> job) and
+    # only while no newer job waits (a service that just queued one set the link to pending).
+    pushing = [job.link_id for job in jobs if job.status != SyncJobStatus.PROVISIONING and not job.newer]
+    waiting = Exists(SyncJob.objects.filter(link_id=OuterRef("pk"), status=SyncJobStatus.PENDING))
+    ProviderLink.objects.filter(pk__in=[job.link_id for job in jobs]).update(
+        last_attempt_at=now,
+        updated_at=now,
+        sync_state=Case(When(Q(pk__in=pushing) & ~waiting, then=Value(SyncState.IN_PROGRESS)), default=F("sync_state")),
+    )
+    return claims
+
+
+def sync_job_claim(job_id: int) -> Claim | None:
+    """Claim one job (see ``sync_jobs_claim``); None when it is not due, not free or final."""
+    claims = sync_jobs_claim(job_id, limit=1)
+    return claims[0] if claims else None
 
 
 def sync_job_push(claim: Claim) -> tuple[PushResult | None, ProviderError | None]:
@@ -504,10 +527,28 @@ def sync_job_push(claim: Claim) -> tuple[PushResult | None, ProviderError | None
         )
 
 
-def _store_attempts(job: SyncJob, claim: Claim, attempts: Iterable[Attempt]) -> None:
-    SyncAttempt.objects.bulk_create(
+_pusher: ThreadPoolExecutor | None = None
+_pusher_lock = threading.Lock()
+
+
+def sync_jobs_push(claims: list[Claim]) -> list[Outcome]:
+    """Push a batch concurrently (provider calls are I/O; the adapters' clients are thread-safe).
+
+    The pool is made lazily, hence in each worker process after a prefork worker forked.
+    """
+    global _pusher
+    if len(claims) == 1:
+        return [(claims[0], *sync_job_push(claims[0]))]
+    with _pusher_lock:
+        if _pusher is None:
+            _pusher = ThreadPoolExecutor(max_workers=settings.SYNC_BATCH_SIZE, thread_name_prefix="sync-push")
+    return [(claim, *pushed) for claim, pushed in zip(claims, _pusher.map(sync_job_push, claims), strict=True)]
+
+
+def _attempt_rows(claim: Claim, attempts: Iterable[Attempt]) -> list[SyncAttempt]:
+    return [
         SyncAttempt(
-            job=job,
+            job_id=claim.job_id,
             try_number=claim.try_number,
             kind=claim.mode,
             method=a.method,
@@ -521,99 +562,156 @@ def _store_attempts(job: SyncJob, claim: Claim, attempts: Iterable[Attempt]) -> 
             started_at=a.started_at,
         )
         for a in attempts
-    )
+    ]
 
 
 def _remote_summary(remote: RemoteNumber) -> dict[str, Any]:
     return {key: value for key, value in vars(remote.settings).items()}
 
 
-def sync_job_record(claim: Claim, result: PushResult | None, error: ProviderError | None) -> str:
-    """Store the attempts and the outcome of a claimed job (short transaction). Returns the
-    job's new status, or ``"stale"`` when this worker's claim was taken over meanwhile."""
-    job_ref = SyncJob.objects.select_related("phone").get(pk=claim.job_id)
+JOB_RECORD_FIELDS = [
+    "status",
+    "locked_until",
+    "claim_token",
+    "last_status",
+    "last_error",
+    "last_error_codes",
+    "next_attempt_at",
+    "provisioning_started_at",
+    "finished_at",
+    "updated_at",
+]
+
+
+def _apply_outcome(
+    job: SyncJob, claim: Claim, result: PushResult | None, error: ProviderError | None, now: Any
+) -> str | None:
+    """Move a claimed job to its next state (in memory); returns the audit event, if any."""
+    if job.status == SyncJobStatus.SUPERSEDED:
+        return None  # a newer job carries the state now; this one only reports its attempts
+    if error is not None and isinstance(error, PermanentProviderError) and _nothing_to_release(job, error):
+        job.status = SyncJobStatus.SYNCED
+        return AuditEvent.PHONE_SYNC_SUCCEEDED
+    if error is not None:
+        job.last_status, job.last_error, job.last_error_codes = error.status, error.message, list(error.codes)
+        retry_left = job.attempts < settings.SYNC_MAX_ATTEMPTS
+        if claim.mode == "poll" and error.retryable and not _provisioning_overdue(job, now):
+            delay = retry_delay(job.polls, getattr(error, "retry_after", None))
+            job.next_attempt_at = now + timedelta(seconds=delay)
+            return None
+        if claim.mode == "push" and error.retryable and retry_left:
+            job.status = SyncJobStatus.PENDING
+            delay = retry_delay(job.attempts, getattr(error, "retry_after", None))
+            job.next_attempt_at = now + timedelta(seconds=delay)
+            return None
+        job.status = SyncJobStatus.FAILED
+        return AuditEvent.PHONE_PROVISIONING_FINISHED if claim.mode == "poll" else AuditEvent.PHONE_SYNC_FAILED
+    if result is not None and result.provisioning:
+        if _provisioning_overdue(job, now):
+            job.status = SyncJobStatus.FAILED
+            job.last_error = "scheduled provisioning did not finish in time"
+            job.last_error_codes = ["PROVISIONING_TIMEOUT"]
+            return AuditEvent.PHONE_PROVISIONING_FINISHED
+        job.status = SyncJobStatus.PROVISIONING
+        job.provisioning_started_at = job.provisioning_started_at or now
+        job.next_attempt_at = now + timedelta(seconds=poll_delay(job.polls + 1))
+        job.last_status, job.last_error, job.last_error_codes = None, "", []
+        return None
+    job.status = SyncJobStatus.SYNCED
+    job.last_status, job.last_error, job.last_error_codes = None, "", []
+    return AuditEvent.PHONE_PROVISIONING_FINISHED if claim.mode == "poll" else AuditEvent.PHONE_SYNC_SUCCEEDED
+
+
+def sync_jobs_record(outcomes: list[Outcome]) -> list[str]:
+    """Store the attempts and outcomes of claimed jobs in one short transaction.
+
+    Returns each job's new status, in order, or ``"stale"`` for a job whose claim was taken over
+    meanwhile (it only adds its attempts: the newer claim decides). Locks phones, then links, then
+    jobs, each in id order; writes every table once for the whole batch (attempts, jobs, links,
+    the outcome audit entries in the causing operator's name, the phones' chain heads) and queues
+    retries and the next job of each link on commit.
+    """
+    if not outcomes:
+        return []
     now = timezone.now()
+    by_job = {claim.job_id: (claim, result, error) for claim, result, error in outcomes}
+    statuses: dict[int, str] = {}
     queue_after: list[tuple[int, float | None]] = []
     with transaction.atomic():
-        phone = lock_phone(account_id=job_ref.phone.account_id, phone_id=job_ref.phone_id)
-        link = ProviderLink.objects.select_for_update().get(pk=job_ref.link_id)
-        job = SyncJob.objects.select_for_update().get(pk=claim.job_id)
-        _store_attempts(job, claim, result.attempts if result else (error.attempts if error else ()))
-        if job.claim_token != claim.token:
-            return "stale"
-        job.locked_until = None
-        job.claim_token = None
-        old_status = SyncJobStatus.PENDING if claim.mode == "push" else SyncJobStatus.PROVISIONING
-        current = _is_current(job)
-        event: str | None = None
-
-        if job.status == SyncJobStatus.SUPERSEDED:
-            pass  # a newer job carries the state now; this one only reports its attempts
-        elif error is not None and isinstance(error, PermanentProviderError) and _nothing_to_release(job, error):
-            job.status = SyncJobStatus.SYNCED
-            event = AuditEvent.PHONE_SYNC_SUCCEEDED
-        elif error is not None:
-            job.last_status, job.last_error, job.last_error_codes = error.status, error.message, list(error.codes)
-            retry_left = job.attempts < settings.SYNC_MAX_ATTEMPTS
-            if claim.mode == "poll" and error.retryable and not _provisioning_overdue(job, now):
-                delay = retry_delay(job.polls, getattr(error, "retry_after", None))
-                job.next_attempt_at = now + timedelta(seconds=delay)
-            elif claim.mode == "push" and error.retryable and retry_left:
-                job.status = SyncJobStatus.PENDING
-                delay = retry_delay(job.attempts, getattr(error, "retry_after", None))
-                job.next_attempt_at = now + timedelta(seconds=delay)
-            else:
-                job.status = SyncJobStatus.FAILED
-                event = AuditEvent.PHONE_PROVISIONING_FINISHED if claim.mode == "poll" else AuditEvent.PHONE_SYNC_FAILED
-        elif result is not None and result.provisioning:
-            if _provisioning_overdue(job, now):
-                job.status = SyncJobStatus.FAILED
-                job.last_error = "scheduled provisioning did not finish in time"
-                job.last_error_codes = ["PROVISIONING_TIMEOUT"]
-                event = AuditEvent.PHONE_PROVISIONING_FINISHED
-            else:
-                job.status = SyncJobStatus.PROVISIONING
-                job.provisioning_started_at = job.provisioning_started_at or now
-                job.next_attempt_at = now + timedelta(seconds=poll_delay(job.polls + 1))
-                job.last_status, job.last_error, job.last_error_codes = None, "", []
-        else:
-            job.status = SyncJobStatus.SYNCED
-            job.last_status, job.last_error, job.last_error_codes = None, "", []
-            event = AuditEvent.PHONE_PROVISIONING_FINISHED if claim.mode == "poll" else AuditEvent.PHONE_SYNC_SUCCEEDED
-
-        if job.status not in OPEN_JOB_STATUSES:
-            job.finished_at = job.finished_at or now
-        elif job.status in (SyncJobStatus.PENDING, SyncJobStatus.PROVISIONING):
-            queue_after.append((job.pk, max(0.0, (job.next_attempt_at - now).total_seconds())))
-        job.save(
-            update_fields=[
-                "status",
-                "locked_until",
-                "claim_token",
-                "last_status",
-                "last_error",
-                "last_error_codes",
-                "next_attempt_at",
-                "provisioning_started_at",
-                "finished_at",
-                "updated_at",
-            ]
+        phones = lock_phones(claim.phone_id for claim, _, _ in outcomes)
+        links = {
+            link.pk: link
+            for link in ProviderLink.objects.select_for_update()
+            .filter(pk__in=sorted({claim.link_id for claim, _, _ in outcomes}))
+            .order_by("pk")
+        }
+        for link in links.values():
+            link.phone = phones[link.phone_id]  # the locked instance: no lazy read per link
+        waiting = (
+            SyncJob.objects.filter(link_id=OuterRef("link_id"), status__in=OPEN_JOB_STATUSES)
+            .exclude(pk=OuterRef("pk"))
+            .order_by("pk")
+            .values("pk")[:1]
         )
-
-        if current and job.status != SyncJobStatus.SUPERSEDED:
-            _update_link(link, job, now, result)
-        if event is not None:
-            _audit_job(job, phone, event, old_status)
-        if job.status not in OPEN_JOB_STATUSES:
-            # Next job of the link, if one waited behind this one.
-            waiting = link.jobs.filter(status__in=OPEN_JOB_STATUSES).order_by("id").values_list("pk", flat=True).first()
-            if waiting is not None:
-                queue_after.append((waiting, None))
+        jobs = list(
+            SyncJob.objects.select_for_update(of=("self",))
+            .filter(pk__in=sorted(by_job))
+            .annotate(newer=_newer_job(), waiting=Subquery(waiting))
+            .order_by("pk")
+        )
+        SyncAttempt.objects.bulk_create(
+            row
+            for claim, result, error in outcomes
+            for row in _attempt_rows(claim, result.attempts if result else (error.attempts if error else ()))
+        )
+        recorded: list[SyncJob] = []
+        changed_links: dict[int, ProviderLink] = {}
+        link_fields: set[str] = set()
+        entries: list[AuditEntry] = []
+        for job in jobs:
+            claim, result, error = by_job[job.pk]
+            if job.claim_token != claim.token:
+                statuses[job.pk] = "stale"
+                continue
+            job.locked_until = None
+            job.claim_token = None
+            job.updated_at = now
+            old_status = SyncJobStatus.PENDING if claim.mode == "push" else SyncJobStatus.PROVISIONING
+            event = _apply_outcome(job, claim, result, error, now)
+            if job.status not in OPEN_JOB_STATUSES:
+                job.finished_at = job.finished_at or now
+                if job.waiting is not None:
+                    queue_after.append((job.waiting, None))  # the next job of the link waited for this one
+            elif job.status in (SyncJobStatus.PENDING, SyncJobStatus.PROVISIONING):
+                queue_after.append((job.pk, max(0.0, (job.next_attempt_at - now).total_seconds())))
+            recorded.append(job)
+            statuses[job.pk] = job.status
+            if not job.newer and job.status != SyncJobStatus.SUPERSEDED:
+                link = links[job.link_id]
+                link_fields.update(_update_link(link, job, now, result))
+                changed_links[link.pk] = link
+            if event is not None:
+                phone = phones[job.phone_id]
+                entries.append(_audit_entry(job, phone, event, old_status))
+                phone.audit_head = entries[-1].hash
+        if recorded:
+            SyncJob.objects.bulk_update(recorded, JOB_RECORD_FIELDS)
+        if changed_links:
+            ProviderLink.objects.bulk_update(list(changed_links.values()), sorted(link_fields))
+        if entries:
+            audit_entries_insert(entries)
+            Phone.objects.bulk_update([phones[entry.phone_id] for entry in entries], ["audit_head"])
         for job_id, countdown in queue_after:
             transaction.on_commit(partial(outbox.queue_delivery, job_id, countdown))
-    log = logger.warning if job.status == SyncJobStatus.FAILED else logger.info
-    log("sync job %s (%s %s) -> %s %s", job.pk, job.provider, job.number, job.status, job.last_error)
-    return job.status
+    for job in recorded:
+        log = logger.warning if job.status == SyncJobStatus.FAILED else logger.info
+        log("sync job %s (%s %s) -> %s %s", job.pk, job.provider, job.number, job.status, job.last_error)
+    return [statuses.get(claim.job_id, "stale") for claim, _, _ in outcomes]
+
+
+def sync_job_record(claim: Claim, result: PushResult | None, error: ProviderError | None) -> str:
+    """Record one claimed job (see ``sync_jobs_record``)."""
+    return sync_jobs_record([(claim, result, error)])[0]
 
 
 def _nothing_to_release(job: SyncJob, error: PermanentProviderError) -> bool:
@@ -626,7 +724,8 @@ def _provisioning_overdue(job: SyncJob, now: Any) -> bool:
     return started is not None and (now - started).total_seconds() > settings.SYNC_PROVISIONING_TIMEOUT_SECONDS
 
 
-def _update_link(link: ProviderLink, job: SyncJob, now: Any, result: PushResult | None) -> None:
+def _update_link(link: ProviderLink, job: SyncJob, now: Any, result: PushResult | None) -> list[str]:
+    """Show ``job``'s state on its link (in memory); returns the fields that changed."""
     state = {
         SyncJobStatus.PENDING: SyncState.PENDING,
         SyncJobStatus.IN_PROGRESS: SyncState.IN_PROGRESS,
@@ -636,6 +735,7 @@ def _update_link(link: ProviderLink, job: SyncJob, now: Any, result: PushResult 
     }[SyncJobStatus(job.status)]
     link.sync_state = state
     link.last_status, link.last_error, link.last_error_codes = job.last_status, job.last_error, job.last_error_codes
+    link.updated_at = now
     update = ["sync_state", "last_status", "last_error", "last_error_codes", "updated_at"]
     if state == SyncState.SYNCED and job.provider == link.provider and job.number == link.number_e164:
         link.last_synced_at = now
@@ -643,11 +743,22 @@ def _update_link(link: ProviderLink, job: SyncJob, now: Any, result: PushResult 
         # What we hold and what the provider holds agree again.
         link.drift, link.drift_detected_at = {}, None
         update += ["last_synced_at", "pushed_settings", "drift", "drift_detected_at"]
-    link.save(update_fields=update)
+    return update
+
+
+def sync_jobs_deliver(job_id: int) -> str:
+    """What ``deliver_sync_job`` runs: claim a batch (``SYNC_BATCH_SIZE``), push it concurrently
+    outside any transaction, record it. Returns ``job_id``'s new status, or ``"skipped"`` when
+    this task did not take it (not due, taken by another worker's batch, or final)."""
+    claims = sync_jobs_claim(job_id, limit=settings.SYNC_BATCH_SIZE)
+    if not claims:
+        return "skipped"
+    statuses = sync_jobs_record(sync_jobs_push(claims))
+    return dict(zip([claim.job_id for claim in claims], statuses, strict=True)).get(job_id, "skipped")
 
 
 def sync_job_run(job_id: int) -> str:
-    """Claim, push (outside any transaction), record. What ``deliver_sync_job`` runs."""
+    """Claim, push (outside any transaction) and record this one job."""
     claim = sync_job_claim(job_id)
     if claim is None:
         return "skipped"

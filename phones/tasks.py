@@ -13,8 +13,8 @@ from phones import sync
 
 @shared_task(name="phones.deliver_sync_job", ignore_result=True)
 def deliver_sync_job(job_id: int) -> str:
-    """Push (or poll the provisioning of) one sync job; a no-op unless it is due and free."""
-    return sync.sync_job_run(job_id)
+    """Push (or poll) this job, with a batch of other due ones when a backlog has built up."""
+    return sync.sync_jobs_deliver(job_id)
 
 
 @shared_task(name="phones.sync_sweep", ignore_result=True)

@@ -501,3 +501,94 @@ def phone_operator(phone):
     from backoffice.models import User
 
     return User.objects.get(email="sync.operator@bank.example")
+
+
+# --- Batches: a task that finds a backlog takes it --------------------------------------------
+
+
+def _linked_plivo_phones(sim, make_linked_phone, count):
+    return [
+        make_linked_phone(
+            sim,
+            "plivo",
+            {"alias": f"acme-{i}"},
+            phone={"account_id": 500 + i, "number": f"555-01{i:02d}", "type": "MOBILE", "area_code": 212},
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_batch_claims_the_oldest_due_jobs_once_and_pushes_them(sim, make_linked_phone, operator, settings):
+    phones = _linked_plivo_phones(sim, make_linked_phone, 5)
+    jobs = list(SyncJob.objects.order_by("id"))
+    # Not due yet: left alone. A second job of one link waits behind the first.
+    SyncJob.objects.filter(pk=jobs[4].pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+    phone_update(
+        actor=operator, context=CTX, account_id=phones[0].account_id, phone_id=phones[0].pk, data={"extension": "7"}
+    )
+    assert SyncJob.objects.get(pk=jobs[0].pk).status == SyncJobStatus.SUPERSEDED  # newest state wins
+
+    first = sync.sync_jobs_claim(jobs[1].pk, limit=2)
+    second = sync.sync_jobs_claim(jobs[1].pk, limit=10)  # what is left: nothing claimed twice
+    claimed = [c.job_id for c in first + second]
+    newest = SyncJob.objects.order_by("-id").first()
+    assert [c.job_id for c in first] == [jobs[1].pk, jobs[2].pk]
+    assert sorted(claimed) == sorted([jobs[1].pk, jobs[2].pk, jobs[3].pk, newest.pk])
+    assert sync.sync_jobs_claim(jobs[4].pk, limit=10) == []
+    assert {c.token for c in first} != {c.token for c in second}
+    link = ProviderLink.objects.get(phone=phones[1])
+    assert link.sync_state == SyncState.IN_PROGRESS and link.last_attempt_at is not None
+
+    statuses = sync.sync_jobs_record(sync.sync_jobs_push(first + second))
+    assert statuses == [SyncJobStatus.SYNCED] * 4
+    assert sorted(r["body"]["alias"] for r in writes(sim, "plivo")) == ["acme-0", "acme-1", "acme-2", "acme-3"]
+    for job_id, phone in zip(claimed, [phones[1], phones[2], phones[3], phones[0]], strict=True):
+        job = SyncJob.objects.get(pk=job_id)
+        (entry,) = sync_entries(phone)
+        assert_outcome_entry(entry, phone, job, operator, event=AuditEvent.PHONE_SYNC_SUCCEEDED, status="synced")
+        assert job.attempts == 1 and job.locked_until is None and job.finished_at is not None
+        assert SyncAttempt.objects.filter(job=job).count() == 3  # GET, POST, GET
+        link = ProviderLink.objects.get(phone=phone)
+        assert link.sync_state == SyncState.SYNCED and link.pushed_settings == job.desired
+    from audit.integrity import audit_verify
+
+    assert list(audit_verify()) == []
+
+
+def test_recording_a_batch_costs_the_same_queries_as_one_job(sim, make_linked_phone, queued):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _linked_plivo_phones(sim, make_linked_phone, 6)
+    counts = []
+    for limit in (1, 5):
+        claims = sync.sync_jobs_claim(SyncJob.objects.filter(status="pending").order_by("id").first().pk, limit=limit)
+        assert len(claims) == limit
+        outcomes = sync.sync_jobs_push(claims)
+        with CaptureQueriesContext(connection) as ctx:
+            assert sync.sync_jobs_record(outcomes) == [SyncJobStatus.SYNCED] * limit
+        counts.append(len(ctx.captured_queries))
+    assert counts == [10, 10]  # BEGIN, 3 locks, attempts, jobs, links, audit, heads, COMMIT
+
+
+def test_a_stale_claim_in_a_batch_does_not_decide_for_its_job(sim, make_linked_phone):
+    _linked_plivo_phones(sim, make_linked_phone, 2)
+    a, b = SyncJob.objects.order_by("id")
+    claims = sync.sync_jobs_claim(a.pk, limit=5)
+    outcomes = sync.sync_jobs_push(claims)
+    # b's worker was presumed dead and b handed on meanwhile.
+    SyncJob.objects.filter(pk=b.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
+    retaken = sync.sync_job_claim(b.pk)
+    assert sync.sync_jobs_record(outcomes) == [SyncJobStatus.SYNCED, "stale"]
+    b.refresh_from_db()
+    assert b.status == SyncJobStatus.IN_PROGRESS and b.claim_token == retaken.token
+    assert SyncAttempt.objects.filter(job=b, try_number=1).count() == 3  # its attempts are kept
+
+
+def test_deliver_reports_the_own_job_or_skipped(sim, make_linked_phone, settings):
+    settings.SYNC_BATCH_SIZE = 4
+    _linked_plivo_phones(sim, make_linked_phone, 3)
+    a, _, c = SyncJob.objects.order_by("id")
+    assert sync.sync_jobs_deliver(c.pk) == SyncJobStatus.SYNCED  # took a, b and c in one batch
+    assert set(SyncJob.objects.values_list("status", flat=True)) == {SyncJobStatus.SYNCED}
+    assert sync.sync_jobs_deliver(a.pk) == "skipped"
