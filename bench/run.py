@@ -276,19 +276,31 @@ def build_rows(res: dict) -> list[dict]:
     sync = res.get("sync") or {}
     if sync.get("product") and sync.get("reference"):
         p, r = sync["product"], sync["reference"]
+        c = sync.get("product_concurrent") or {}
         ratio = p["changes_per_s"] / r["changes_per_s"] if r["changes_per_s"] else 0
         rows.append(
-            _row("sync changes/s", p["changes_per_s"], r["changes_per_s"], f"{ratio:.2f}x", ">= 0.80x", ratio >= 0.8)
+            _row(
+                "sync changes/s (burst)",
+                p["changes_per_s"],
+                r["changes_per_s"],
+                f"{ratio:.2f}x",
+                ">= 0.80x",
+                ratio >= 0.8,
+            )
         )
-        ok50 = p["provider_p50_ms"] is not None and p["provider_p50_ms"] < 200
         rows.append(
-            _row("sync commit->provider p50 ms", p["provider_p50_ms"], r["provider_p50_ms"], "-", "< 200 ms", ok50)
+            _row("sync burst commit->provider p50 ms", p["provider_p50_ms"], r["provider_p50_ms"], "-", "-", None)
         )
-        rows.append(_row("sync commit->provider p99 ms", p["provider_p99_ms"], r["provider_p99_ms"], "-", "-", None))
-        rows.append(_row("sync commit->synced p50 ms", p["synced_p50_ms"], r["synced_p50_ms"], "-", "-", None))
-        rows.append(
-            _row("sync not synced", p["not_synced"], r["changes"] - r["synced"], "-", "0", p["not_synced"] == 0)
-        )
+        rows.append(_row("sync burst commit->synced p99 ms", p["synced_p99_ms"], r["synced_p99_ms"], "-", "-", None))
+        if c:
+            ok50 = c["provider_p50_ms"] is not None and c["provider_p50_ms"] < 200
+            rows.append(
+                _row("sync concurrent commit->provider p50 ms", c["provider_p50_ms"], "-", "-", "< 200 ms", ok50)
+            )
+            rows.append(_row("sync concurrent commit->provider p99 ms", c["provider_p99_ms"], "-", "-", "-", None))
+            rows.append(_row("sync concurrent commits/s", c["changes_per_s"], "-", "-", "-", None))
+        missing = p["not_synced"] + c.get("not_synced", 0)
+        rows.append(_row("sync not synced", missing, r["changes"] - r["synced"], "-", "0", missing == 0))
     elif "sync" in res:
         rows.append(_row("provider sync", sync.get("status", "not available"), "-", "-", "-", None))
     mem = api.get("memory") or {}

@@ -9,8 +9,8 @@ processes deliver the outbox jobs. Measured per change: commit -> the provider's
 
 from __future__ import annotations
 
+import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -43,18 +43,84 @@ def _sim_post_times(http: httpx.Client) -> dict[str, float]:
     return seen
 
 
+COMMITTERS = 4
+
+
+def _commit_changes(operator_id: int, targets: list[tuple[int, int]]) -> dict[int, float]:
+    """One committer process of the burst: its own connection, one change per phone."""
+    from django.db import connections
+
+    from audit.models import Origin
+    from audit.services import AuditContext
+    from backoffice.models import User
+    from phones import services
+
+    operator = User.objects.get(pk=operator_id)
+    ctx = AuditContext(origin=Origin.COMMAND, request_id="bench-sync")
+    committed = {}
+    for account_id, phone_id in targets:
+        services.phone_update(
+            actor=operator, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": "42"}
+        )
+        committed[phone_id] = time.time()
+    connections.close_all()
+    return committed
+
+
+def _wait_final(phone_ids: list[int], *, reason: str, timeout: float, after: int | None = None) -> None:
+    from phones.models import SyncJob, SyncJobStatus
+
+    final = [SyncJobStatus.SYNCED, SyncJobStatus.FAILED, SyncJobStatus.SUPERSEDED]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = SyncJob.objects.filter(phone_id__in=phone_ids, reason=reason, pk__gt=after or 0)
+        if not jobs.exclude(status__in=final).exists():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{reason} sync jobs not final after {timeout} s")
+
+
+def _outcome(http, targets, by_digits, committed, mark, timeout) -> dict:
+    """Wait for the change jobs newer than ``mark`` and measure them against ``committed``."""
+    from phones.models import SyncJob, SyncJobStatus
+
+    ids = [pid for _, pid in targets]
+    _wait_final(ids, reason="phone_change", timeout=timeout, after=mark)
+    jobs = list(
+        SyncJob.objects.filter(phone_id__in=ids, reason="phone_change", pk__gt=mark).values_list(
+            "phone_id", "status", "finished_at"
+        )
+    )
+    synced = [(pid, fin.timestamp()) for pid, status, fin in jobs if status == SyncJobStatus.SYNCED]
+    posts = _sim_post_times(http)
+    to_synced = [(fin - committed[pid]) * 1000 for pid, fin in synced]
+    to_provider = [(posts[by_digits[pid]] - committed[pid]) * 1000 for pid in ids if by_digits[pid] in posts]
+    first = min(committed.values())
+    last = max((fin for _, fin in synced), default=first)
+    return {
+        "changes": len(ids),
+        "synced": len(synced),
+        "not_synced": len(ids) - len(synced),
+        "changes_per_s": round(len(synced) / max(last - first, 1e-6), 1),
+        "provider_p50_ms": _pct(to_provider, 0.5),
+        "provider_p99_ms": _pct(to_provider, 0.99),
+        "synced_p50_ms": _pct(to_synced, 0.5),
+        "synced_p99_ms": _pct(to_synced, 0.99),
+    }
+
+
 def _workers(cmd: list[str], logdir: Path, name: str):
     return spawn(cmd, bench_env(), logdir / f"celery-{name}.log")
 
 
 def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) -> dict:
     import redis
-    from django.db import connection
+    from django.db import connection, transaction
 
     from audit.models import Origin
     from audit.services import AuditContext
     from phones import services, sync
-    from phones.models import Phone, SyncJob, SyncJobStatus
+    from phones.models import SyncJob
 
     r = redis.Redis.from_url(REDIS_URL)
     r.flushdb()
@@ -98,65 +164,63 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
                 provider="plivo",
                 settings={"alias": "bench"},
             )
-        r.flushdb()  # the link jobs' tasks: superseded by the burst below
-        http.delete(f"{SIM}/_sim/requests")
-        connection.close()
+        connection.close()  # the committers and workers below open their own
 
         product_workers = _workers(
             [PY, "-m", "celery", "-A", "backoffice", "worker", "-c", "2", "-P", "prefork", "-l", "WARNING", *QUIET],
             logdir,
             "product",
         )
-        time.sleep(4)  # workers up and waiting
+        # The links' first syncs go out before the burst (they warm the workers up too).
+        _wait_final([p.pk for p in phones], reason="link", timeout=timeout)
 
-        committed: dict[int, float] = {}
+        def provider_differs() -> None:
+            # The provider holds another alias again, so each change's sync really writes: the
+            # adapter's GET, POST, confirming GET, the calls the reference makes.
+            http.post(
+                f"{SIM}/_sim/numbers",
+                json={"numbers": [{"provider": "plivo", "number": d, "alias": "before"} for d in digits]},
+            )
+            http.delete(f"{SIM}/_sim/requests")
 
-        def change(p: Phone) -> None:
-            services.phone_update(
-                actor=operator, context=ctx, account_id=p.account_id, phone_id=p.pk, data={"extension": "42"}
-            )
-            committed[p.pk] = time.time()
+        provider_differs()
 
-        t0 = time.time()
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(change, phones))
-        t_commit = time.time() - t0
-        ids = [p.pk for p in phones]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            open_ = (
-                SyncJob.objects.filter(phone_id__in=ids, reason="phone_change")
-                .exclude(status__in=[SyncJobStatus.SYNCED, SyncJobStatus.FAILED, SyncJobStatus.SUPERSEDED])
-                .count()
-            )
-            if not open_:
-                break
-            time.sleep(0.25)
-        jobs = list(
-            SyncJob.objects.filter(phone_id__in=ids, reason="phone_change").values_list(
-                "phone_id", "status", "finished_at"
-            )
-        )
-        synced = [(pid, fin.timestamp()) for pid, status, fin in jobs if status == SyncJobStatus.SYNCED]
-        failed = sum(1 for _, status, _ in jobs if status != SyncJobStatus.SYNCED)
-        posts = _sim_post_times(http)
         by_digits = {p.pk: p.e164.lstrip("+") for p in phones}
-        to_synced = [(fin - committed[pid]) * 1000 for pid, fin in synced if pid in committed]
-        to_provider = [(posts[by_digits[pid]] - committed[pid]) * 1000 for pid in committed if by_digits[pid] in posts]
-        first = min(committed.values())
-        last = max((fin for _, fin in synced), default=first)
-        result["product"] = {
-            "changes": changes,
-            "synced": len(synced),
-            "not_synced": failed + (changes - len(jobs)),
-            "commit_seconds": round(t_commit, 2),
-            "changes_per_s": round(len(synced) / max(last - first, 1e-6), 1),
-            "provider_p50_ms": _pct(to_provider, 0.5),
-            "provider_p99_ms": _pct(to_provider, 0.99),
-            "synced_p50_ms": _pct(to_synced, 0.5),
-            "synced_p99_ms": _pct(to_synced, 0.99),
-        }
-        log(f"  product sync: {result['product']}")
+        targets = [(p.account_id, p.pk) for p in phones]
+
+        # (1) Throughput: the burst commits at once (one transaction, as a bulk change would), so
+        # all N jobs are due together, as the reference's N tasks are; clock from that commit.
+        mark = SyncJob.objects.order_by("-id").values_list("pk", flat=True).first()
+        at_commit: list[float] = []
+        with transaction.atomic():
+            # First callback: the clock starts at the commit, before the N publishes.
+            transaction.on_commit(lambda: at_commit.append(time.time()))
+            for account_id, phone_id in targets:
+                services.phone_update(
+                    actor=operator, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": "41"}
+                )
+        t_burst = at_commit[0]
+        bulk = _outcome(http, targets, by_digits, dict.fromkeys([pid for _, pid in targets], t_burst), mark, timeout)
+        result["product"] = bulk
+        log(f"  product sync, burst in one commit: {bulk}")
+
+        # (2) Latency: COMMITTERS processes commit their share one change per transaction at
+        # once, as many API clients would; each change is timed at its own commit.
+        provider_differs()
+        mark = SyncJob.objects.order_by("-id").values_list("pk", flat=True).first()
+        ctx_fork = multiprocessing.get_context("fork")
+        connection.close()  # a forked child must not inherit (and later close) the parent's socket
+        t0 = time.time()
+        committed: dict[int, float] = {}
+        with ctx_fork.Pool(COMMITTERS) as pool:
+            for part in pool.starmap(
+                _commit_changes, [(operator.pk, targets[i::COMMITTERS]) for i in range(COMMITTERS)]
+            ):
+                committed.update(part)
+        spread = _outcome(http, targets, by_digits, committed, mark, timeout)
+        spread["commit_seconds"] = round(time.time() - t0, 2)
+        result["product_concurrent"] = spread
+        log(f"  product sync, {COMMITTERS} concurrent committers: {spread}")
         stop(product_workers)
         product_workers = None
 

@@ -220,9 +220,17 @@ class SyncJob(models.Model):
     class Meta:
         verbose_name = "sync job"
         ordering = ["-id"]
+        # The queue's probes use small partial indexes: open jobs and leased jobs are few, the
+        # history of final jobs is not.
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="syncjob_due_idx"),
             models.Index(fields=["link", "status"], name="syncjob_link_status_idx"),
+            models.Index(
+                fields=["next_attempt_at"], name="syncjob_open_due_idx", condition=Q(status__in=OPEN_JOB_STATUSES)
+            ),
+            models.Index(
+                fields=["link", "id"], name="syncjob_open_link_idx", condition=Q(status__in=OPEN_JOB_STATUSES)
+            ),
+            models.Index(fields=["link"], name="syncjob_leased_link_idx", condition=Q(locked_until__isnull=False)),
         ]
 
     def __str__(self) -> str:

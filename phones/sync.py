@@ -24,6 +24,7 @@ State machine of a job (``SyncJobStatus``)::
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -36,7 +37,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Case, Exists, F, OuterRef, PositiveIntegerField, Q, Subquery, Value, When
 from django.utils import timezone
 
@@ -426,13 +427,17 @@ def _claimable(now: Any) -> Q:
     return (due | Q(status=SyncJobStatus.IN_PROGRESS)) & lease_free
 
 
-def _blocked(now: Any) -> Exists:
-    """Jobs of one link go in order, and never while another push of the link is out."""
-    return Exists(
-        SyncJob.objects.filter(link_id=OuterRef("link_id"))
-        .exclude(pk=OuterRef("pk"))
-        .filter(Q(pk__lt=OuterRef("pk"), status__in=OPEN_JOB_STATUSES) | Q(locked_until__gt=now))
+def _blocked(now: Any) -> Q:
+    """Jobs of one link go in order, and never while another push of the link is out.
+
+    Two probes, each answered by a small partial index (open jobs; jobs with a lease), so the
+    check costs the same however long the jobs' history grows.
+    """
+    older_open = SyncJob.objects.filter(
+        link_id=OuterRef("link_id"), status__in=OPEN_JOB_STATUSES, pk__lt=OuterRef("pk")
     )
+    out = SyncJob.objects.filter(link_id=OuterRef("link_id"), locked_until__gt=now).exclude(pk=OuterRef("pk"))
+    return Q(Exists(older_open)) | Q(Exists(out))
 
 
 def _newer_job() -> Exists:
@@ -576,8 +581,6 @@ JOB_RECORD_FIELDS = [
     "last_status",
     "last_error",
     "last_error_codes",
-    "next_attempt_at",
-    "provisioning_started_at",
     "finished_at",
     "updated_at",
 ]
@@ -664,9 +667,8 @@ def sync_jobs_record(outcomes: list[Outcome]) -> list[str]:
             for claim, result, error in outcomes
             for row in _attempt_rows(claim, result.attempts if result else (error.attempts if error else ()))
         )
-        recorded: list[SyncJob] = []
-        changed_links: dict[int, ProviderLink] = {}
-        link_fields: set[str] = set()
+        recorded: list[tuple[SyncJob, list[str]]] = []
+        changed_links: dict[int, tuple[ProviderLink, list[str]]] = {}
         entries: list[AuditEntry] = []
         for job in jobs:
             claim, result, error = by_job[job.pk]
@@ -677,36 +679,66 @@ def sync_jobs_record(outcomes: list[Outcome]) -> list[str]:
             job.claim_token = None
             job.updated_at = now
             old_status = SyncJobStatus.PENDING if claim.mode == "push" else SyncJobStatus.PROVISIONING
+            timing = (job.next_attempt_at, job.provisioning_started_at)
             event = _apply_outcome(job, claim, result, error, now)
+            # Only what changed, so that alike outcomes share one UPDATE.
+            fields = JOB_RECORD_FIELDS + [
+                name
+                for name, before in zip(("next_attempt_at", "provisioning_started_at"), timing, strict=True)
+                if getattr(job, name) != before
+            ]
             if job.status not in OPEN_JOB_STATUSES:
                 job.finished_at = job.finished_at or now
                 if job.waiting is not None:
                     queue_after.append((job.waiting, None))  # the next job of the link waited for this one
             elif job.status in (SyncJobStatus.PENDING, SyncJobStatus.PROVISIONING):
                 queue_after.append((job.pk, max(0.0, (job.next_attempt_at - now).total_seconds())))
-            recorded.append(job)
+            recorded.append((job, fields))
             statuses[job.pk] = job.status
             if not job.newer and job.status != SyncJobStatus.SUPERSEDED:
                 link = links[job.link_id]
-                link_fields.update(_update_link(link, job, now, result))
-                changed_links[link.pk] = link
+                changed_links[link.pk] = (link, _update_link(link, job, now, result))
             if event is not None:
                 phone = phones[job.phone_id]
                 entries.append(_audit_entry(job, phone, event, old_status))
                 phone.audit_head = entries[-1].hash
-        if recorded:
-            SyncJob.objects.bulk_update(recorded, JOB_RECORD_FIELDS)
-        if changed_links:
-            ProviderLink.objects.bulk_update(list(changed_links.values()), sorted(link_fields))
+        batch_ids = [job.pk for job, _ in recorded]
+        _update_grouped(SyncJob, recorded)
+        # What a synced link now holds is its job's desired state: read in the UPDATE itself, so
+        # links that differ only by their settings still share one statement.
+        pushed = Subquery(SyncJob.objects.filter(link_id=OuterRef("pk"), pk__in=batch_ids).values("desired")[:1])
+        _update_grouped(ProviderLink, list(changed_links.values()), computed={"pushed_settings": pushed})
         if entries:
             audit_entries_insert(entries)
-            Phone.objects.bulk_update([phones[entry.phone_id] for entry in entries], ["audit_head"])
+            # Each phone's head is its newest entry, just inserted under the phone's lock.
+            head = Subquery(AuditEntry.objects.filter(phone_id=OuterRef("pk")).order_by("-id").values("hash")[:1])
+            Phone.objects.filter(pk__in=[entry.phone_id for entry in entries]).update(audit_head=head)
         for job_id, countdown in queue_after:
             transaction.on_commit(partial(outbox.queue_delivery, job_id, countdown))
-    for job in recorded:
+    for job, _ in recorded:
         log = logger.warning if job.status == SyncJobStatus.FAILED else logger.info
         log("sync job %s (%s %s) -> %s %s", job.pk, job.provider, job.number, job.status, job.last_error)
     return [statuses.get(claim.job_id, "stale") for claim, _, _ in outcomes]
+
+
+def _update_grouped(
+    model: type[models.Model], rows: list[tuple[Any, list[str]]], computed: dict[str, Any] | None = None
+) -> None:
+    """Write each object's listed fields: one UPDATE per distinct set of values (a batch's outcomes
+    are mostly alike), not Django's ``bulk_update`` (a CASE per field and row: costly to build).
+    A field named in ``computed`` is set by that expression, evaluated per row, not by a value."""
+    computed = computed or {}
+    groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    for obj, names in rows:
+        values = {name: computed.get(name, getattr(obj, name)) for name in names}
+        key = json.dumps(
+            {name: repr(value) if name in computed else value for name, value in values.items()},
+            sort_keys=True,
+            default=str,
+        )
+        groups.setdefault(key, (values, []))[1].append(obj.pk)
+    for values, pks in groups.values():
+        model._default_manager.filter(pk__in=pks).update(**values)
 
 
 def sync_job_record(claim: Claim, result: PushResult | None, error: ProviderError | None) -> str:
@@ -750,6 +782,10 @@ def sync_jobs_deliver(job_id: int) -> str:
     """What ``deliver_sync_job`` runs: claim a batch (``SYNC_BATCH_SIZE``), push it concurrently
     outside any transaction, record it. Returns ``job_id``'s new status, or ``"skipped"`` when
     this task did not take it (not due, taken by another worker's batch, or final)."""
+    # One cheap read first: under a backlog most tasks find their job already taken by a batch.
+    now = timezone.now()
+    if not SyncJob.objects.filter(_claimable(now), pk=job_id).exists():
+        return "skipped"
     claims = sync_jobs_claim(job_id, limit=settings.SYNC_BATCH_SIZE)
     if not claims:
         return "skipped"
