@@ -1,7 +1,8 @@
 import os
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
 
@@ -14,3 +15,15 @@ for _key in ("data_folder_in", "data_folder_out", "processed_folder"):
     _folder = (app.conf.broker_transport_options or {}).get(_key)
     if _folder:
         Path(_folder).mkdir(parents=True, exist_ok=True)
+
+# Celery's Django fix-up closes every database connection before and after each task unless
+# CELERY_DB_REUSE_MAX is set: a new PostgreSQL connection per task (~10 ms, more than a sync job's
+# whole bookkeeping). Connections follow Django's own policy instead, as web requests do:
+# CONN_MAX_AGE, CONN_HEALTH_CHECKS, and closed when a task left them unusable.
+app.conf.CELERY_DB_REUSE_MAX = 2**31
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _django_connection_policy(**_: object) -> None:
+    close_old_connections()

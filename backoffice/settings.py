@@ -230,6 +230,9 @@ SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=max(60.0, 4 * PROVI
 # claim and one record transaction per batch instead of per job. Under a backlog batches fill up
 # (throughput); when idle each task finds its own job only (latency).
 SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=16)
+# Provider calls of a batch run on this many threads per worker process. Few: the calls are short
+# and the GIL serialises their parsing; more threads mostly queue on it and on the provider.
+SYNC_PUSH_THREADS = env.int("SYNC_PUSH_THREADS", default=4)
 SYNC_PROVISIONING_POLL_SECONDS = env.float("SYNC_PROVISIONING_POLL_SECONDS", default=5.0)
 SYNC_PROVISIONING_TIMEOUT_SECONDS = env.float("SYNC_PROVISIONING_TIMEOUT_SECONDS", default=6 * 3600.0)
 # The sweeper leaves a just-due job to the task queued on commit for this long before re-queuing.

@@ -542,11 +542,11 @@ def sync_jobs_push(claims: list[Claim]) -> list[Outcome]:
     The pool is made lazily, hence in each worker process after a prefork worker forked.
     """
     global _pusher
-    if len(claims) == 1:
-        return [(claims[0], *sync_job_push(claims[0]))]
+    if len(claims) == 1 or settings.SYNC_PUSH_THREADS <= 1:
+        return [(claim, *sync_job_push(claim)) for claim in claims]
     with _pusher_lock:
         if _pusher is None:
-            _pusher = ThreadPoolExecutor(max_workers=settings.SYNC_BATCH_SIZE, thread_name_prefix="sync-push")
+            _pusher = ThreadPoolExecutor(max_workers=settings.SYNC_PUSH_THREADS, thread_name_prefix="sync-push")
     return [(claim, *pushed) for claim, pushed in zip(claims, _pusher.map(sync_job_push, claims), strict=True)]
 
 
@@ -778,19 +778,26 @@ def _update_link(link: ProviderLink, job: SyncJob, now: Any, result: PushResult 
     return update
 
 
-def sync_jobs_deliver(job_id: int) -> str:
-    """What ``deliver_sync_job`` runs: claim a batch (``SYNC_BATCH_SIZE``), push it concurrently
-    outside any transaction, record it. Returns ``job_id``'s new status, or ``"skipped"`` when
-    this task did not take it (not due, taken by another worker's batch, or final)."""
-    # One cheap read first: under a backlog most tasks find their job already taken by a batch.
-    now = timezone.now()
-    if not SyncJob.objects.filter(_claimable(now), pk=job_id).exists():
-        return "skipped"
-    claims = sync_jobs_claim(job_id, limit=settings.SYNC_BATCH_SIZE)
-    if not claims:
-        return "skipped"
-    statuses = sync_jobs_record(sync_jobs_push(claims))
-    return dict(zip([claim.job_id for claim in claims], statuses, strict=True)).get(job_id, "skipped")
+def sync_jobs_deliver(job_id: int, *, max_batches: int = 64) -> str:
+    """What ``deliver_sync_job`` runs: while ``job_id`` waits, claim the oldest due jobs in batches
+    of ``SYNC_BATCH_SIZE``, push each batch concurrently outside any transaction and record it.
+
+    Oldest first, so ``job_id`` is reached; a task that finds a backlog drains it (one message
+    then does the work of many; the others find their job taken after one cheap read). Stops when
+    ``job_id`` is taken or not due, when nothing is claimable (its link's turn has not come: the
+    job ahead queues it when done), or after ``max_batches``. Returns ``job_id``'s new status, or
+    ``"skipped"`` when this task did not take it.
+    """
+    status = "skipped"
+    for _ in range(max_batches):
+        if not SyncJob.objects.filter(_claimable(timezone.now()), pk=job_id).exists():
+            break
+        claims = sync_jobs_claim(job_id, limit=settings.SYNC_BATCH_SIZE)
+        if not claims:
+            break
+        statuses = sync_jobs_record(sync_jobs_push(claims))
+        status = dict(zip([claim.job_id for claim in claims], statuses, strict=True)).get(job_id, status)
+    return status
 
 
 def sync_job_run(job_id: int) -> str:

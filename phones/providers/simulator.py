@@ -138,6 +138,10 @@ class SimulatorError(Exception):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of new keep-alive connections (workers
+    # pushing batches concurrently) overflowed it and the kernel reset them. Providers' front
+    # ends accept far more.
+    request_queue_size = 1024
     sim: ProviderSimulator
 
 
