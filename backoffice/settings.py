@@ -229,7 +229,7 @@ SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=max(60.0, 4 * PROVI
 # A delivery task claims up to this many due jobs at once and pushes them concurrently: one
 # claim and one record transaction per batch instead of per job. Under a backlog batches fill up
 # (throughput); when idle each task finds its own job only (latency).
-SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=16)
+SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=32)
 # Provider calls of a batch run on this many threads per worker process. Few: the calls are short
 # and the GIL serialises their parsing; more threads mostly queue on it and on the provider.
 SYNC_PUSH_THREADS = env.int("SYNC_PUSH_THREADS", default=4)
