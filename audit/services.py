@@ -116,18 +116,21 @@ def audit_entry_build(
     return AuditEntry(prev_hash=prev_hash, hash=entry_digest(prev_hash=prev_hash, **fields), **fields)
 
 
-def audit_entry_insert(entry: AuditEntry) -> AuditEntry:
-    """Insert a built entry. Must run inside the transaction of the change it records."""
+def _require_transaction() -> None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit entries are written in the transaction of the change they record")
+
+
+def audit_entry_insert(entry: AuditEntry) -> AuditEntry:
+    """Insert a built entry. Must run inside the transaction of the change it records."""
+    _require_transaction()
     entry.save(force_insert=True)
     return entry
 
 
 def audit_entries_insert(entries: list[AuditEntry]) -> list[AuditEntry]:
     """Insert built entries in one statement (batch writers). Same contract as ``audit_entry_insert``."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit entries are written in the transaction of the change they record")
+    _require_transaction()
     return AuditEntry.objects.bulk_create(entries) if entries else []
 
 

@@ -185,6 +185,18 @@ def settle(make_linked_phone: Callable[..., Any], sim: Any, provider: str, value
     return phone
 
 
+def relink(phone: Any, operator: Any, provider: str, settings: dict[str, Any]) -> None:
+    """Change a settled link's settings (queues a new job)."""
+    sync.provider_link_set(
+        actor=operator,
+        context=CTX,
+        account_id=phone.account_id,
+        phone_id=phone.pk,
+        provider=provider,
+        settings=settings,
+    )
+
+
 def no_more_requests(sim: Any, seconds: float = 1.5) -> None:
     """Nothing reaches the provider after success (duplicate tasks, sweeps)."""
     count = len(sim.recorded_requests())
@@ -303,14 +315,7 @@ def test_api_resync_endpoint(worker, sim, make_linked_phone, make_operator, api_
 def test_500_then_200_syncs_after_a_retry(worker, sim, make_linked_phone, operator):
     phone = settle(make_linked_phone, sim, "plivo", {"alias": "acme"})
     sim.add_fault(kind="status", provider="plivo", method="POST", status=500, count=1)
-    sync.provider_link_set(
-        actor=operator,
-        context=CTX,
-        account_id=phone.account_id,
-        phone_id=phone.pk,
-        provider="plivo",
-        settings={"alias": "acme-2"},
-    )
+    relink(phone, operator, "plivo", {"alias": "acme-2"})
     job = wait_for(job_done(latest_job().pk))
     assert (job.status, job.attempts) == (SyncJobStatus.SYNCED, 2)
     assert [r["status"] for r in writes(sim, "plivo")] == [500, 202]
@@ -322,14 +327,7 @@ def test_500_then_200_syncs_after_a_retry(worker, sim, make_linked_phone, operat
 def test_429_retry_after_is_waited_for(worker, sim, make_linked_phone, operator):
     phone = settle(make_linked_phone, sim, "sinch", {"display_name": "Acme"})
     sim.add_fault(kind="rate_limit", provider="sinch", method="PATCH", retry_after=2, count=1)
-    sync.provider_link_set(
-        actor=operator,
-        context=CTX,
-        account_id=phone.account_id,
-        phone_id=phone.pk,
-        provider="sinch",
-        settings={"display_name": "Acme 2"},
-    )
+    relink(phone, operator, "sinch", {"display_name": "Acme 2"})
     job = wait_for(job_done(latest_job().pk))
     assert (job.status, job.attempts) == (SyncJobStatus.SYNCED, 2)
     limited, accepted = writes(sim, "sinch")
@@ -342,14 +340,7 @@ def test_429_retry_after_is_waited_for(worker, sim, make_linked_phone, operator)
 def test_hang_times_out_and_is_retried(worker, sim, make_linked_phone, operator):
     phone = settle(make_linked_phone, sim, "sinch", {"display_name": "Acme"})
     sim.add_fault(kind="hang", provider="sinch", method="PATCH", hang_seconds=3, count=1)
-    sync.provider_link_set(
-        actor=operator,
-        context=CTX,
-        account_id=phone.account_id,
-        phone_id=phone.pk,
-        provider="sinch",
-        settings={"display_name": "Acme 2"},
-    )
+    relink(phone, operator, "sinch", {"display_name": "Acme 2"})
     job = wait_for(job_done(latest_job().pk))
     assert (job.status, job.attempts) == (SyncJobStatus.SYNCED, 2)
     timed_out = SyncAttempt.objects.get(job=job, try_number=1, method="PATCH")
@@ -369,14 +360,7 @@ def test_400_fails_at_once_with_the_message(worker, sim, make_linked_phone, oper
         count=None,
         body={"error": {"code": 400, "message": "displayName is reserved", "status": "INVALID_ARGUMENT"}},
     )
-    sync.provider_link_set(
-        actor=operator,
-        context=CTX,
-        account_id=phone.account_id,
-        phone_id=phone.pk,
-        provider="sinch",
-        settings={"display_name": "Reserved"},
-    )
+    relink(phone, operator, "sinch", {"display_name": "Reserved"})
     job = wait_for(job_done(latest_job().pk))
     assert (job.status, job.attempts, job.last_status, job.last_error) == (
         SyncJobStatus.FAILED,
