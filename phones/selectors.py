@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Window
 
 from backoffice import roles
 from backoffice.auth import log_denied
+from backoffice.db import CompiledSelect
 from phones.errors import OperatorNotAllowed, PhoneNotFound
 from phones.models import Phone
 
@@ -29,11 +30,55 @@ def access_phones_by_account(*, user: User, account_id: int) -> QuerySet[Phone]:
     return Phone.objects.filter(account_id=account_id)
 
 
+def _account_phones(account_id: int, active: bool | None, phone_type: str | None) -> QuerySet[Phone]:
+    queryset = Phone.objects.filter(account_id=account_id)
+    if active is not None:
+        queryset = queryset.filter(active=active)
+    if phone_type:
+        queryset = queryset.filter(type=phone_type)
+    return queryset
+
+
+def _account_page(shape: tuple[bool | None, str | None, int, int], *, account_id: int) -> QuerySet[Phone]:
+    active, phone_type, offset, limit = shape
+    # The total comes with the page (one statement instead of COUNT then SELECT).
+    queryset = _account_phones(account_id, active, phone_type).annotate(page_total=Window(Count("*")))
+    return queryset.order_by("id")[offset : offset + limit]
+
+
+def _phone_by_id(_shape: None, *, account_id: int, phone_id: int) -> QuerySet[Phone]:
+    return Phone.objects.filter(pk=phone_id, account_id=account_id)
+
+
+_ACCOUNT_PAGE = CompiledSelect(_account_page)
+_PHONE_BY_ID = CompiledSelect(_phone_by_id)
+
+
+def access_account_phones_page(
+    *,
+    user: User,
+    account_id: int,
+    active: bool | None = None,
+    phone_type: str | None = None,
+    offset: int = 0,
+    limit: int,
+) -> tuple[list[Phone], int]:
+    """One page of an account's phones (by id) and how many match in all."""
+    if not user.has_perm(roles.VIEW_PHONE):
+        log_denied(None, user, roles.VIEW_PHONE, "list")
+        raise OperatorNotAllowed()
+    rows = _ACCOUNT_PAGE.fetch((active, phone_type, offset, limit), account_id=account_id)
+    if rows:
+        return rows, rows[0].page_total
+    # Past the end (or nothing at all): the window had no row to carry the total.
+    return [], _account_phones(account_id, active, phone_type).count() if offset else 0
+
+
 def access_phone_by_id(*, user: User, account_id: int, phone_id: int) -> Phone:
     if not user.has_perm(roles.VIEW_PHONE):
         log_denied(None, user, roles.VIEW_PHONE, "detail")
         raise OperatorNotAllowed()
-    try:
-        return Phone.objects.get(pk=phone_id, account_id=account_id)
-    except Phone.DoesNotExist:
-        raise PhoneNotFound() from None
+    rows = _PHONE_BY_ID.fetch(account_id=account_id, phone_id=phone_id)
+    if not rows:
+        raise PhoneNotFound()
+    return rows[0]

@@ -180,6 +180,34 @@ def test_list_filters_and_paginates(client, crm):
     assert_bad_request(client.get(f"{BASE}/7/phones?type=FAX"), "type")
 
 
+def test_list_pages_like_drf(client, crm):
+    ids = [PhoneFactory(account_id=7, number=f"1111-000{n}", actor=crm).pk for n in range(5)]
+    first = client.get(f"{BASE}/7/phones?page_size=2").json()
+    assert (first["count"], [row["id"] for row in first["results"]], first["previous"]) == (5, ids[:2], None)
+    assert first["next"] == f"http://testserver{BASE}/7/phones?page=2&page_size=2"
+    second = client.get(first["next"]).json()
+    assert [row["id"] for row in second["results"]] == ids[2:4] and second["previous"] and second["next"]
+    last = client.get(f"{BASE}/7/phones?page_size=2&page=last").json()
+    assert (last["count"], [row["id"] for row in last["results"]], last["next"]) == (5, ids[4:], None)
+    filtered = client.get(f"{BASE}/7/phones?page_size=2&page=2&type=MOBILE&active=true").json()
+    assert (filtered["count"], [row["id"] for row in filtered["results"]]) == (5, ids[2:4])
+    for page in ("4", "0", "abc", "-1"):
+        response = client.get(f"{BASE}/7/phones?page_size=2&page={page}")
+        assert response.status_code == 404 and response.json() == {"message": "Invalid page."}, page
+    empty = client.get(f"{BASE}/99/phones").json()
+    assert (empty["count"], empty["results"], empty["next"]) == (0, [], None)
+    assert client.get(f"{BASE}/99/phones?page=last").json()["count"] == 0
+
+
+def test_list_runs_one_query_for_the_page_and_its_total(client, crm):
+    PhoneFactory(account_id=7, actor=crm)
+    client.get(f"{BASE}/7/phones")  # warm the role matrix
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"{BASE}/7/phones?type=MOBILE").json()["count"] == 1
+    sql = [query["sql"] for query in queries]
+    assert len(sql) == 2 and "COUNT(*) OVER ()" in sql[1], sql  # the operator, the page with its total
+
+
 def test_get_one_returns_all_fields(client, crm):
     phone = PhoneFactory(account_id=7, number="91234-5678", customer_id=3, actor=crm)
     data = client.get(f"{BASE}/7/phones/{phone.pk}").json()

@@ -1,0 +1,108 @@
+"""Hot reads with their SQL compiled once per process (``CompiledSelect``)."""
+
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from threading import Lock
+from typing import Any, Generic, TypeVar
+
+from django.db import connections, models
+from django.db.models.query import ModelIterable
+
+ModelT = TypeVar("ModelT", bound=models.Model)
+
+# Stand-ins for the values during the one compile: ints no id or account can take.
+_SENTINEL_BASE = -(2**62)
+
+
+class _Compiled:
+    __slots__ = ("annotations", "converters", "fields", "model", "params", "slots", "sql", "start", "stop", "using")
+
+    def __init__(self, model: type[models.Model], using: str, compiler: Any, sentinels: dict[int, str]) -> None:
+        self.model = model
+        self.using = using
+        sql, params = compiler.as_sql()
+        self.sql = sql
+        self.params = list(params)
+        # For each parameter: the name of the value that goes there and the int type the backend
+        # wrapped it in (psycopg's Int8 for bigint columns), or None for a constant of the query.
+        self.slots = [
+            (sentinels[int(param)], type(param)) if isinstance(param, int) and int(param) in sentinels else None
+            for param in self.params
+        ]
+        missing = set(sentinels.values()) - {slot[0] for slot in self.slots if slot is not None}
+        if missing:
+            raise ValueError(f"values not passed to the database as parameters: {sorted(missing)}")
+        klass_info = compiler.klass_info
+        select_fields = klass_info["select_fields"]
+        self.start, self.stop = select_fields[0], select_fields[-1] + 1
+        self.fields = [column[0].target.attname for column in compiler.select[self.start : self.stop]]
+        self.annotations = list(compiler.annotation_col_map.items())
+        converters = compiler.get_converters([column[0] for column in compiler.select])
+        self.converters = (compiler, converters) if converters else None
+
+
+class CompiledSelect(Generic[ModelT]):
+    """A model query built by ``build`` and compiled to SQL once per process, shape and database,
+    then run with new values and turned into model instances as the ORM would.
+
+    Compiling a queryset costs more Python time than its round trip to PostgreSQL (profiled:
+    ~0.2 ms to compile the one-phone read, ~0.1 ms on the wire); the API's hottest reads keep
+    only the round trip. ``build(shape, **values)`` returns the queryset; ``values`` are ints
+    (ids) that must reach the database as parameters, ``shape`` is a hashable choice that
+    changes the SQL text itself (filters used, page bounds) and keys the cache (LRU, bounded).
+    Annotations come back as attributes, like the ORM's. The database is the one the queryset
+    routes to when first compiled.
+    """
+
+    def __init__(self, build: Callable[..., models.QuerySet[ModelT]], *, max_shapes: int = 128) -> None:
+        self._build = build
+        self._names = [
+            name
+            for name, parameter in inspect.signature(build).parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
+        self._cache: OrderedDict[Hashable, _Compiled] = OrderedDict()
+        self._max = max_shapes
+        self._lock = Lock()
+
+    def _compiled(self, shape: Hashable) -> _Compiled:
+        with self._lock:
+            compiled = self._cache.get(shape)
+            if compiled is not None:
+                self._cache.move_to_end(shape)
+                return compiled
+        sentinels = {_SENTINEL_BASE + index: name for index, name in enumerate(self._names)}
+        queryset = self._build(shape, **{name: value for value, name in sentinels.items()})
+        if queryset._iterable_class is not ModelIterable or queryset.query.select_related:
+            raise ValueError("CompiledSelect takes a plain model query (no values(), no select_related())")
+        using = queryset.db
+        compiled = _Compiled(queryset.model, using, queryset.query.get_compiler(using=using), sentinels)
+        with self._lock:
+            self._cache[shape] = compiled
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return compiled
+
+    def fetch(self, shape: Hashable = None, **values: int) -> list[ModelT]:
+        """The rows of the query for ``shape`` with these values, as model instances."""
+        compiled = self._compiled(shape)
+        model, using = compiled.model, compiled.using
+        slots = zip(compiled.slots, compiled.params, strict=True)
+        params = [slot[1](values[slot[0]]) if slot is not None else param for slot, param in slots]
+        with connections[using].cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.converters is not None:
+            compiler, converters = compiled.converters
+            rows = list(compiler.apply_converters(rows, converters))
+        start, stop, fields = compiled.start, compiled.stop, compiled.fields
+        instances = []
+        for row in rows:
+            instance = model.from_db(using, fields, row[start:stop])
+            for name, position in compiled.annotations:
+                setattr(instance, name, row[position])
+            instances.append(instance)
+        return instances

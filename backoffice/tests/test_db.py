@@ -1,0 +1,66 @@
+"""``CompiledSelect``: the ORM's rows and instances, with the SQL compiled once per shape."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.models import Count, QuerySet, Window
+from django.test.utils import CaptureQueriesContext
+
+from backoffice.db import CompiledSelect
+from phones.models import Phone
+from phones.tests.factories import PhoneFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def by_account(shape: tuple[bool | None, int], *, account_id: int) -> QuerySet[Phone]:
+    active, limit = shape
+    queryset = Phone.objects.filter(account_id=account_id)
+    if active is not None:
+        queryset = queryset.filter(active=active)
+    return queryset.annotate(total=Window(Count("*"))).order_by("id")[:limit]
+
+
+def test_rows_are_the_orms_instances_with_annotations(make_operator):
+    actor = make_operator("crm-operator")
+    phones = [PhoneFactory(account_id=7, number=f"1111-000{n}", actor=actor) for n in range(3)]
+    PhoneFactory(account_id=8, actor=actor)
+    select = CompiledSelect(by_account)
+    rows = select.fetch((None, 2), account_id=7)
+    expected = list(by_account((None, 2), account_id=7))
+    assert [row.pk for row in rows] == [phone.pk for phone in phones[:2]]
+    for row, orm in zip(rows, expected, strict=True):
+        assert {f.attname: getattr(row, f.attname) for f in Phone._meta.concrete_fields} == {
+            f.attname: getattr(orm, f.attname) for f in Phone._meta.concrete_fields
+        }
+        assert row.total == orm.total == 3
+        assert not row._state.adding and row._state.db == "default"
+    assert [row.pk for row in select.fetch((None, 2), account_id=8)] == [Phone.objects.get(account_id=8).pk]
+    assert select.fetch((None, 2), account_id=9) == []
+
+
+def test_values_go_as_parameters_and_each_shape_compiles_once(make_operator):
+    actor = make_operator("crm-operator")
+    PhoneFactory(account_id=7, actor=actor)
+    select = CompiledSelect(by_account, max_shapes=2)
+    with CaptureQueriesContext(connection) as queries:
+        for account in (7, 8, 9):
+            select.fetch((True, 5), account_id=account)
+    assert len({query["sql"] for query in queries}) == 3  # the logged SQL carries the values...
+    assert len(select._cache) == 1  # ...but the statement was compiled once
+    select.fetch((False, 5), account_id=7)
+    select.fetch((None, 5), account_id=7)
+    assert len(select._cache) == 2  # least recently used shape dropped
+
+
+def test_a_value_that_is_not_a_parameter_is_refused():
+    select = CompiledSelect(lambda _shape, *, account_id: Phone.objects.filter(pk=1)[: account_id + 2**62 + 5])
+    with pytest.raises(ValueError, match="account_id"):
+        select.fetch(account_id=1)
+
+
+def test_only_plain_model_queries():
+    select = CompiledSelect(lambda _shape, *, account_id: Phone.objects.filter(account_id=account_id).values("id"))
+    with pytest.raises(ValueError, match="plain model query"):
+        select.fetch(account_id=1)
