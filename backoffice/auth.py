@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
@@ -12,9 +12,10 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.http import HttpRequest
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.utils import aware_utcnow
 
 access_log = logging.getLogger("backoffice.access")
 
@@ -172,9 +173,29 @@ def _roles_of(group_ids: list[int], version: int | None) -> tuple[list[str], set
     return sorted(roles), perms
 
 
+@lru_cache(maxsize=4096)
+def _verified_token(raw_token: bytes) -> Token:
+    """simplejwt's full check (signature, type, claims) of a token, once per process. A
+    failure raises and is not cached."""
+    return JWTAuthentication.get_validated_token(_PLAIN, raw_token)
+
+
+_PLAIN = JWTAuthentication()
+
+
 class OperatorJWTAuthentication(JWTAuthentication):
     """``Authorization: Bearer <JWT>``, loading the operator with its roles and permissions in
     one query instead of simplejwt's user query followed by a permissions query."""
+
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        # A client sends the same token for its whole lifetime: the signature of those bytes was
+        # checked once; what can change since is the clock, so expiry is checked every time.
+        token = _verified_token(raw_token)
+        try:
+            token.check_exp(current_time=aware_utcnow())
+        except TokenError:
+            return super().get_validated_token(raw_token)  # raises simplejwt's own error
+        return token
 
     def get_user(self, validated_token: Token) -> Any:
         from backoffice.models import User

@@ -108,3 +108,25 @@ def test_a_flushed_database_gets_its_version_back(make_operator, api_client_for)
     assert AccessVersion.objects.filter(pk=1).exists()
     client = api_client_for(make_operator("crm-operator"))
     assert client.get(LIST).status_code == 200
+
+
+def test_a_token_checked_once_still_expires(client, crm, monkeypatch):
+    from datetime import timedelta
+
+    from backoffice import auth
+
+    assert client.get(LIST).status_code == 200  # verified and remembered
+    later = auth.aware_utcnow() + timedelta(days=2)
+    monkeypatch.setattr(auth, "aware_utcnow", lambda: later)
+    monkeypatch.setattr("rest_framework_simplejwt.tokens.aware_utcnow", lambda: later)
+    response = client.get(LIST)
+    assert response.status_code == 401 and set(response.json()) == {"message"}
+
+
+def test_a_tampered_token_is_refused_even_after_the_genuine_one_was_seen(client):
+    assert client.get(LIST).status_code == 200
+    header = client._credentials["HTTP_AUTHORIZATION"]
+    head, payload, signature = header.split(" ")[1].split(".")
+    forged = f"Bearer {head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    client.credentials(HTTP_AUTHORIZATION=forged)
+    assert client.get(LIST).status_code == 401
