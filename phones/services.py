@@ -10,11 +10,14 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.db.transaction import TransactionManagementError
 
 from audit.models import AuditEntry, AuditEvent
 from audit.services import AuditContext, audit_entry_build, audit_entry_insert
 from backoffice import roles
 from backoffice.auth import log_denied
+from backoffice.db import CompiledSelect
 from phones.errors import (
     OperatorNotAllowed,
     PhoneAlreadyExists,
@@ -153,6 +156,13 @@ def phone_create(
     return phone
 
 
+def _phone_for_update(_shape: None, *, account_id: int, phone_id: int) -> QuerySet[Phone]:
+    return Phone.objects.select_for_update().filter(pk=phone_id, account_id=account_id)
+
+
+_PHONE_FOR_UPDATE = CompiledSelect(_phone_for_update)
+
+
 def lock_phone(*, account_id: int, phone_id: int) -> Phone:
     """Lock the phone row for a change; the caller must be inside ``transaction.atomic``.
 
@@ -162,10 +172,13 @@ def lock_phone(*, account_id: int, phone_id: int) -> Phone:
     committed it. A phone changed for the first time has no head recorded yet; it is read after
     the lock (a subquery inside the locking SELECT would see the snapshot taken before the wait).
     """
-    try:
-        phone = Phone.objects.select_for_update().get(pk=phone_id, account_id=account_id)
-    except Phone.DoesNotExist:
-        raise PhoneNotFound() from None
+    if not transaction.get_connection().in_atomic_block:
+        # The ORM checks this when it compiles; the compiled statement is reused, so check here.
+        raise TransactionManagementError("lock_phone needs a transaction (transaction.atomic)")
+    rows = _PHONE_FOR_UPDATE.fetch(account_id=account_id, phone_id=phone_id)
+    if not rows:
+        raise PhoneNotFound()
+    phone = rows[0]
     if not phone.audit_head:
         phone.audit_head = _latest_audit_hash(phone.pk)
     return phone

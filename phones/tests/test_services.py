@@ -162,3 +162,19 @@ def test_audit_snapshot_survives_operator_deletion(crm):
     crm.delete()
     entry = latest_entry(phone)
     assert entry.operator_email == "jane.doe@bank.example" and entry.operator_roles == ["crm-operator"]
+
+
+@pytest.mark.django_db(transaction=True)  # outside the test's own transaction
+def test_lock_phone_needs_a_transaction_and_finds_only_the_accounts_phone(crm):
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    from phones.services import lock_phone
+
+    phone = phone_create(actor=crm, context=CTX, account_id=7, number="1111-2222", type="MOBILE")
+    with transaction.atomic():
+        assert lock_phone(account_id=7, phone_id=phone.pk).pk == phone.pk  # compiles the statement
+    with pytest.raises(TransactionManagementError):
+        lock_phone(account_id=7, phone_id=phone.pk)  # the reused statement still checks
+    with transaction.atomic(), pytest.raises(PhoneNotFound):
+        lock_phone(account_id=8, phone_id=phone.pk)
