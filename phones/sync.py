@@ -29,7 +29,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -778,26 +778,33 @@ def _update_link(link: ProviderLink, job: SyncJob, now: Any, result: PushResult 
     return update
 
 
-def sync_jobs_deliver(job_id: int, *, max_batches: int = 64) -> str:
-    """What ``deliver_sync_job`` runs: while ``job_id`` waits, claim the oldest due jobs in batches
-    of ``SYNC_BATCH_SIZE``, push each batch concurrently outside any transaction and record it.
+def sync_jobs_deliver(job_ids: Sequence[int], *, max_batches: int = 64) -> dict[int, str]:
+    """What the delivery tasks run: while any of ``job_ids`` waits, claim the oldest due jobs in
+    batches of ``SYNC_BATCH_SIZE``, push each batch concurrently outside any transaction and
+    record it.
 
-    Oldest first, so ``job_id`` is reached; a task that finds a backlog drains it (one message
-    then does the work of many; the others find their job taken after one cheap read). Stops when
-    ``job_id`` is taken or not due, when nothing is claimable (its link's turn has not come: the
-    job ahead queues it when done), or after ``max_batches``. Returns ``job_id``'s new status, or
-    ``"skipped"`` when this task did not take it.
+    Oldest first, so the task's jobs are reached; a task that finds a backlog drains it (one
+    message then does the work of many; the others find their jobs taken after one cheap read).
+    Stops when none of ``job_ids`` is claimable any more (taken, done, not due, or gone), when
+    nothing is claimable (a link's turn has not come: the job ahead queues it when done), or after
+    ``max_batches``. Returns each of ``job_ids``' new status, ``"skipped"`` where this task did not
+    take it.
     """
-    status = "skipped"
+    statuses = dict.fromkeys(job_ids, "skipped")
+    waiting = list(statuses)
     for _ in range(max_batches):
-        if not SyncJob.objects.filter(_claimable(timezone.now()), pk=job_id).exists():
+        waiting = list(
+            SyncJob.objects.filter(_claimable(timezone.now()), pk__in=waiting).order_by().values_list("pk", flat=True)
+        )
+        if not waiting:
             break
-        claims = sync_jobs_claim(job_id, limit=settings.SYNC_BATCH_SIZE)
+        claims = sync_jobs_claim(waiting[0], limit=settings.SYNC_BATCH_SIZE)
         if not claims:
             break
-        statuses = sync_jobs_record(sync_jobs_push(claims))
-        status = dict(zip([claim.job_id for claim in claims], statuses, strict=True)).get(job_id, status)
-    return status
+        for claim, status in zip(claims, sync_jobs_record(sync_jobs_push(claims)), strict=True):
+            if claim.job_id in statuses:
+                statuses[claim.job_id] = status
+    return statuses
 
 
 def sync_job_run(job_id: int) -> str:
@@ -828,11 +835,8 @@ def sync_jobs_requeue_due(*, limit: int = 1000) -> int:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    queued = 0
-    for job_id in due:
-        if not outbox.queue_delivery(job_id):
-            break  # the broker is still down: the next sweep tries again
-        queued += 1
+    # Stops at the first failed publish: the broker is still down, the next sweep tries again.
+    queued = outbox.queue_deliveries(list(due))
     if queued:
         logger.info("sweeper re-queued %s sync job(s)", queued)
     return queued

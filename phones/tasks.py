@@ -14,7 +14,13 @@ from phones import sync
 @shared_task(name="phones.deliver_sync_job", ignore_result=True)
 def deliver_sync_job(job_id: int) -> str:
     """Push (or poll) this job, with a batch of other due ones when a backlog has built up."""
-    return sync.sync_jobs_deliver(job_id)
+    return sync.sync_jobs_deliver([job_id])[job_id]
+
+
+@shared_task(name="phones.deliver_sync_jobs", ignore_result=True)
+def deliver_sync_jobs(job_ids: list[int]) -> dict[int, str]:
+    """The jobs one transaction queued (up to ``SYNC_BATCH_SIZE``), delivered in batches."""
+    return sync.sync_jobs_deliver(job_ids)
 
 
 @shared_task(name="phones.sync_sweep", ignore_result=True)

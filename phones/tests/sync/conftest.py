@@ -87,7 +87,12 @@ def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]:
         calls.append((job_id, countdown))
         return True
 
+    def record_many(job_ids: list[int]) -> int:
+        calls.extend((job_id, None) for job_id in job_ids)
+        return len(job_ids)
+
     monkeypatch.setattr(outbox, "queue_delivery", record)
+    monkeypatch.setattr(outbox, "queue_deliveries", record_many)
     return calls
 
 

@@ -589,6 +589,6 @@ def test_deliver_reports_the_own_job_or_skipped(sim, make_linked_phone, settings
     settings.SYNC_BATCH_SIZE = 4
     _linked_plivo_phones(sim, make_linked_phone, 3)
     a, _, c = SyncJob.objects.order_by("id")
-    assert sync.sync_jobs_deliver(c.pk) == SyncJobStatus.SYNCED  # took a, b and c in one batch
+    assert sync.sync_jobs_deliver([c.pk]) == {c.pk: SyncJobStatus.SYNCED}  # took a, b and c in one batch
     assert set(SyncJob.objects.values_list("status", flat=True)) == {SyncJobStatus.SYNCED}
-    assert sync.sync_jobs_deliver(a.pk) == "skipped"
+    assert sync.sync_jobs_deliver([a.pk]) == {a.pk: "skipped"}

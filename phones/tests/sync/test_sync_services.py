@@ -54,7 +54,7 @@ def test_link_writes_link_audit_entry_and_job_queued_on_commit(boss, phone, djan
     assert (job.provider, job.number, job.reason, job.status) == ("sinch", BR_E164, SyncReason.LINK, "pending")
     assert job.desired == created.settings and job.previous is None
     assert (job.operator_email, job.operator_roles, job.origin) == (boss.email, ["backoffice-operator"], "API")
-    assert len(callbacks) == 1 and callbacks[0].func is outbox.queue_delivery and callbacks[0].args == (job.pk,)
+    assert len(callbacks) == 1 and isinstance(callbacks[0], outbox.CommitBatch) and callbacks[0].job_ids == [job.pk]
     first, second = entries(phone)
     assert second.event == AuditEvent.PHONE_LINK_CHANGE and second.prev_hash == first.hash
     assert second.payload == {
@@ -223,3 +223,66 @@ def test_broker_down_at_commit_keeps_the_change_and_the_pending_job(boss, phone,
         assert outbox.queue_delivery(job.pk) is False
     assert ProviderLink.objects.filter(pk=created.pk).exists() and job.status == SyncJobStatus.PENDING
     assert "the sweeper will deliver it" in caplog.text
+
+
+# --- one transaction's jobs are published together ---------------------------------------------
+@pytest.fixture
+def published(monkeypatch):
+    from phones import tasks
+
+    messages: list[list[int]] = []
+    monkeypatch.setattr(tasks.deliver_sync_jobs, "apply_async", lambda args, **_: messages.append(args[0]))
+    return messages
+
+
+def phones_of(boss, count):
+    return [phone_create(actor=boss, context=CTX, **{**BR_NUMBER, "number": f"9{n:04d}-0000"}) for n in range(count)]
+
+
+def test_one_message_per_batch_of_a_transactions_jobs(boss, published, settings, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    settings.SYNC_BATCH_SIZE = 4
+    many = phones_of(boss, 10)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        for each in many:
+            link(boss, each)
+    jobs = list(SyncJob.objects.order_by("id").values_list("pk", flat=True))
+    assert len(callbacks) == 10 and len({id(hook) for hook in callbacks}) == 1  # one batch, one hook per job
+    assert published == [jobs[0:4], jobs[4:8], jobs[8:10]]
+
+
+def test_a_rolled_back_savepoint_takes_its_jobs_out_of_the_batch(boss, published, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    kept, dropped, alone = phones_of(boss, 3)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            link(boss, dropped)
+            raise RuntimeError("roll back the savepoint")
+        link(boss, kept)
+    assert published == [[SyncJob.objects.get(phone=kept).pk]]
+    published.clear()
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        transaction.atomic(),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        link(boss, alone)
+        raise RuntimeError("roll back the savepoint")
+    assert callbacks == [] and published == []  # nothing of it committed, nothing published
+
+
+def test_a_job_whose_savepoint_rolled_back_inside_a_kept_batch_is_skipped_by_the_task(boss, phone, settings, queued):
+    from django.db import transaction
+
+    first, second = phones_of(boss, 2)
+    with transaction.atomic():
+        link(boss, first)
+        batch = outbox.CommitBatch.current()
+        with pytest.raises(RuntimeError), transaction.atomic():
+            link(boss, second)
+            raise RuntimeError("roll back the savepoint")
+    assert len(batch.job_ids) == 2 and not SyncJob.objects.filter(pk=batch.job_ids[1]).exists()
+    assert sync.sync_jobs_deliver([batch.job_ids[1]]) == {batch.job_ids[1]: "skipped"}
