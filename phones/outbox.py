@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from backoffice.auth import operator_roles
+from backoffice.db import CompiledSelect
 from phones.models import (
     OPEN_JOB_STATUSES,
     Phone,
@@ -149,8 +151,10 @@ def sync_job_enqueue(
         desired = desired_settings(link, phone)
     now = timezone.now()
     same_target = SyncJob.objects.filter(link=link, provider=provider, number=number)
-    last = same_target.order_by("-id").only("desired").first()
-    previous = link.pushed_settings if link.pushed_settings is not None else (last.desired if last else None)
+    previous = link.pushed_settings
+    if previous is None:
+        # Nothing confirmed at the provider yet: the last desired state is the best guess.
+        previous = same_target.order_by("-id").values_list("desired", flat=True).first()
     # locked_until is kept: a superseded job still out at the provider blocks the next one until
     # it is back, so two pushes for one number never overlap.
     same_target.filter(status__in=OPEN_JOB_STATUSES).update(
@@ -180,13 +184,22 @@ def sync_job_enqueue(
     return job
 
 
+def _linked_for_update(_shape: None, *, phone_id: int) -> QuerySet[ProviderLink]:
+    return ProviderLink.objects.select_for_update().filter(phone_id=phone_id, linked=True).order_by("pk")[:1]
+
+
+# Compiled once: this runs in every change of a linked phone (callers hold the transaction).
+_LINKED_FOR_UPDATE = CompiledSelect(_linked_for_update)
+
+
 def sync_after_phone_change(
     *, phone: Phone, changed: set[str], previous_e164: str | None, actor: Any, context: AuditContext
 ) -> SyncJob | None:
     """A linked phone changed: queue its sync (and release its old number if it moved)."""
-    link = ProviderLink.objects.select_for_update().filter(phone=phone, linked=True).first()
-    if link is None:
+    links = _LINKED_FOR_UPDATE.fetch(phone_id=phone.pk)
+    if not links:
         return None
+    link = links[0]
     link.phone = phone  # the caller's locked, current instance: no second read of the phone
     reason = SyncReason.INACTIVATION if "active" in changed and not phone.active else SyncReason.PHONE_CHANGE
     if not link.remote_number and previous_e164 and previous_e164 != phone.e164:
