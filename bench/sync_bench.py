@@ -44,10 +44,16 @@ def _sim_post_times(http: httpx.Client) -> dict[str, float]:
 
 
 COMMITTERS = 4
+# Offered load of the latency phase: changes per second over all committers (open loop).
+PACED_RATE = 100.0
 
 
-def _commit_changes(operator_id: int, targets: list[tuple[int, int]]) -> dict[int, float]:
-    """One committer process of the burst: its own connection, one change per phone."""
+def _commit_changes(
+    operator_id: int, targets: list[tuple[int, int]], extension: str, start: float | None, interval: float
+) -> dict[int, float]:
+    """One committer process: its own connection, one change per phone per transaction. With
+    ``start``, change i is committed at ``start + i * interval`` (open loop: a late committer
+    does not wait to catch up); without, as fast as it can (closed loop)."""
     from django.db import connections
 
     from audit.models import Origin
@@ -58,9 +64,13 @@ def _commit_changes(operator_id: int, targets: list[tuple[int, int]]) -> dict[in
     operator = User.objects.get(pk=operator_id)
     ctx = AuditContext(origin=Origin.COMMAND, request_id="bench-sync")
     committed = {}
-    for account_id, phone_id in targets:
+    for i, (account_id, phone_id) in enumerate(targets):
+        if start is not None:
+            delay = start + i * interval - time.time()
+            if delay > 0:
+                time.sleep(delay)
         services.phone_update(
-            actor=operator, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": "42"}
+            actor=operator, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
         )
         committed[phone_id] = time.time()
     connections.close_all()
@@ -204,23 +214,37 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         result["product"] = bulk
         log(f"  product sync, burst in one commit: {bulk}")
 
-        # (2) Latency: COMMITTERS processes commit their share one change per transaction at
-        # once, as many API clients would; each change is timed at its own commit.
-        provider_differs()
-        mark = SyncJob.objects.order_by("-id").values_list("pk", flat=True).first()
-        ctx_fork = multiprocessing.get_context("fork")
-        connection.close()  # a forked child must not inherit (and later close) the parent's socket
-        t0 = time.time()
-        committed: dict[int, float] = {}
-        with ctx_fork.Pool(COMMITTERS) as pool:
-            for part in pool.starmap(
-                _commit_changes, [(operator.pk, targets[i::COMMITTERS]) for i in range(COMMITTERS)]
-            ):
-                committed.update(part)
-        spread = _outcome(http, targets, by_digits, committed, mark, timeout)
-        spread["commit_seconds"] = round(time.time() - t0, 2)
-        result["product_concurrent"] = spread
-        log(f"  product sync, {COMMITTERS} concurrent committers: {spread}")
+        # (2) Latency: COMMITTERS processes commit their share one change per transaction, as
+        # many API clients would; each change is timed at its own commit. First at a fixed offered
+        # load (PACED_RATE, open loop: latency at a known rate), then as fast as the committers go
+        # (closed loop: they compete with the workers for the same 2 cores, so this shows the
+        # latency of a saturated machine, not a target).
+        def concurrent(paced: bool) -> dict:
+            provider_differs()
+            mark = SyncJob.objects.order_by("-id").values_list("pk", flat=True).first()
+            ctx_fork = multiprocessing.get_context("fork")
+            connection.close()  # a forked child must not inherit (and later close) the parent's socket
+            t0 = time.time()
+            start, interval = (t0 + 0.5, COMMITTERS / PACED_RATE) if paced else (None, 0.0)
+            extension = "42" if paced else "43"  # each run really changes every phone
+            shares = [
+                (operator.pk, targets[i::COMMITTERS], extension, start and start + i * interval / COMMITTERS, interval)
+                for i in range(COMMITTERS)
+            ]
+            committed: dict[int, float] = {}
+            with ctx_fork.Pool(COMMITTERS) as pool:
+                for part in pool.starmap(_commit_changes, shares):
+                    committed.update(part)
+            spread = _outcome(http, targets, by_digits, committed, mark, timeout)
+            spread["commit_seconds"] = round(time.time() - t0, 2)
+            span = max(committed.values()) - min(committed.values())
+            spread["commits_per_s"] = round(len(committed) / max(span, 1e-6), 1)
+            return spread
+
+        result["product_paced"] = concurrent(paced=True)
+        log(f"  product sync, {COMMITTERS} committers at {PACED_RATE:.0f} changes/s: {result['product_paced']}")
+        result["product_concurrent"] = concurrent(paced=False)
+        log(f"  product sync, {COMMITTERS} committers as fast as they go: {result['product_concurrent']}")
         stop(product_workers)
         product_workers = None
 
