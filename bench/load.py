@@ -27,6 +27,7 @@ def run_wrk(
     concurrency: int,
     duration: float,
     threads: int = 2,
+    label: str = "",
 ) -> dict:
     """One wrk run; returns requests/s, p50/p99 (ms), error count and the raw summary."""
     cmd = [
@@ -69,7 +70,7 @@ def run_wrk(
     if errors and out.stderr.strip():
         result["first_error"] = out.stderr.strip().splitlines()[0][:300]
     log(
-        f"  {mode:<5} c{concurrency:<3} {result['rps']:>8.1f} req/s  p50 {result['p50_ms']:>7.2f} ms"
+        f"  {label:<9} {mode:<5} c{concurrency:<3} {result['rps']:>8.1f} req/s  p50 {result['p50_ms']:>7.2f} ms"
         f"  p99 {result['p99_ms']:>7.2f} ms  errors {errors}"
     )
     return result

@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench import common
@@ -136,11 +137,18 @@ def api_runs(args, logdir: Path, token: str, fixtures: dict[str, Path]) -> dict:
         modes += ["post", "patch"]
     if "reads" in args.only:
         modes += ["list", "get"]
-    for k, (name, wsgi, port, prefix, tok, env) in enumerate(servers):
-        log(f"API: {name} (gunicorn {wsgi}, {env.get('BENCH_WORKERS', '2')} workers)")
-        with gunicorn(name, wsgi, port, env, logdir) as server:
-            for m, mode in enumerate(modes):
-                fixture = None if mode == "post" else fixtures[name]
+    # Both servers run side by side and every measurement alternates between them (product first,
+    # then reference first at the next step), so that drift over the run (checkpoints, autovacuum
+    # after the writes, the page cache) does not fall on one side only.
+    with ExitStack() as stack:
+        for name, wsgi, port, _prefix, _tok, env in servers:
+            log(f"API: {name} (gunicorn {wsgi}, {env.get('BENCH_WORKERS', '2')} workers) on port {port}")
+        masters = {
+            name: stack.enter_context(gunicorn(name, wsgi, port, env, logdir)) for name, wsgi, port, *_, env in servers
+        }
+        step = 0
+        for m, mode in enumerate(modes):
+            for k, (name, _wsgi, port, prefix, tok, _env) in enumerate(servers):
                 # Warm-up: imports, connections, caches (not measured).
                 run_wrk(
                     port=port,
@@ -148,23 +156,30 @@ def api_runs(args, logdir: Path, token: str, fixtures: dict[str, Path]) -> dict:
                     prefix=prefix,
                     token=tok,
                     run=base_run + 8 + k,
-                    fixture=fixture,
+                    fixture=None if mode == "post" else fixtures[name],
                     concurrency=8,
                     duration=2 if not args.quick else 1,
+                    label=f"{name} warm",
                 )
-                for c, concurrency in enumerate((8, 32)):
+            for c, concurrency in enumerate((8, 32)):
+                order = list(enumerate(servers)) if step % 2 == 0 else list(reversed(list(enumerate(servers))))
+                step += 1
+                for k, (name, _wsgi, port, prefix, tok, _env) in order:
                     run = base_run + (k * 4 + m) * 2 + c if mode != "post" else base_run + k * 2 + c
-                    out[name][f"{mode}_c{concurrency}"] = run_wrk(
+                    result = run_wrk(
                         port=port,
                         mode=mode,
                         prefix=prefix,
                         token=tok,
                         run=run % 100 if mode == "patch" else run,
-                        fixture=fixture,
+                        fixture=None if mode == "post" else fixtures[name],
                         concurrency=concurrency,
                         duration=args.duration,
+                        label=name,
                     )
-            out["memory"][name] = workers_rss(server.pid)
+                    out[name][f"{mode}_c{concurrency}"] = result
+        for name, master in masters.items():
+            out["memory"][name] = workers_rss(master.pid)
             log(f"  {name} workers peak RSS: {out['memory'][name]}")
     return out
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, OuterRef, QuerySet, Subquery, Value, When
 from django.db.transaction import TransactionManagementError
 
 from audit.models import AuditEntry, AuditEvent
@@ -156,11 +156,31 @@ def phone_create(
     return phone
 
 
+def _with_creation_hash(phones: QuerySet[Phone]) -> QuerySet[Phone]:
+    """Annotate ``creation_hash``: for a phone whose head is still empty, its latest entry.
+
+    Every writer but ``phone_create`` moves the head under the phone's lock in the transaction
+    that appends the entry, so an empty head on the row this lock returns (the latest committed
+    version, even after a wait) means the creation entry is the whole chain. That entry committed
+    with the row itself, so the locking statement's own snapshot sees it: no second round trip.
+    """
+    latest = AuditEntry.objects.filter(phone_id=OuterRef("pk")).order_by("-id").values("hash")[:1]
+    return phones.annotate(
+        creation_hash=Case(When(audit_head="", then=Subquery(latest)), default=Value(""), output_field=CharField())
+    )
+
+
 def _phone_for_update(_shape: None, *, account_id: int, phone_id: int) -> QuerySet[Phone]:
-    return Phone.objects.select_for_update().filter(pk=phone_id, account_id=account_id)
+    return _with_creation_hash(Phone.objects.select_for_update(of=("self",)).filter(pk=phone_id, account_id=account_id))
 
 
 _PHONE_FOR_UPDATE = CompiledSelect(_phone_for_update)
+
+
+def _chain_head(phone: Phone) -> Phone:
+    if not phone.audit_head:
+        phone.audit_head = phone.creation_hash or ""  # type: ignore[attr-defined]
+    return phone
 
 
 def lock_phone(*, account_id: int, phone_id: int) -> Phone:
@@ -169,8 +189,8 @@ def lock_phone(*, account_id: int, phone_id: int) -> Phone:
     ``phone.audit_head`` is then the hash of the phone's latest audit entry and
     ``phone.provider_linked`` whether it has an active link: both are written only under this
     lock, and a SELECT ... FOR UPDATE that waited returns the row as the previous holder
-    committed it. A phone changed for the first time has no head recorded yet; it is read after
-    the lock (a subquery inside the locking SELECT would see the snapshot taken before the wait).
+    committed it. A phone never changed since its creation has no head recorded yet: it is its
+    creation entry's, read in the same statement (``_with_creation_hash``).
     """
     if not transaction.get_connection().in_atomic_block:
         # The ORM checks this when it compiles; the compiled statement is reused, so check here.
@@ -178,10 +198,7 @@ def lock_phone(*, account_id: int, phone_id: int) -> Phone:
     rows = _PHONE_FOR_UPDATE.fetch(account_id=account_id, phone_id=phone_id)
     if not rows:
         raise PhoneNotFound()
-    phone = rows[0]
-    if not phone.audit_head:
-        phone.audit_head = _latest_audit_hash(phone.pk)
-    return phone
+    return _chain_head(rows[0])
 
 
 def lock_phones(phone_ids: Iterable[int]) -> dict[int, Phone]:
@@ -189,18 +206,8 @@ def lock_phones(phone_ids: Iterable[int]) -> dict[int, Phone]:
 
     Rows are locked in id order, so two batch writers never wait on each other in a cycle.
     """
-    phones = {
-        phone.pk: phone
-        for phone in Phone.objects.select_for_update().filter(pk__in=sorted(set(phone_ids))).order_by("pk")
-    }
-    for phone in phones.values():
-        if not phone.audit_head:
-            phone.audit_head = _latest_audit_hash(phone.pk)
-    return phones
-
-
-def _latest_audit_hash(phone_id: int) -> str:
-    return AuditEntry.objects.filter(phone_id=phone_id).order_by("-id").values_list("hash", flat=True).first() or ""
+    locked = Phone.objects.select_for_update(of=("self",)).filter(pk__in=sorted(set(phone_ids))).order_by("pk")
+    return {phone.pk: _chain_head(phone) for phone in _with_creation_hash(locked)}
 
 
 def phone_update(
