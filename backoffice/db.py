@@ -1,10 +1,11 @@
-"""Hot reads with their SQL compiled once per process (``CompiledSelect``)."""
+"""Hot reads and writes with their SQL built once per process (``CompiledSelect``,
+``update_fields``)."""
 
 from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from threading import Lock
 from typing import Any, Generic, TypeVar
 
@@ -106,3 +107,37 @@ class CompiledSelect(Generic[ModelT]):
                 setattr(instance, name, row[position])
             instances.append(instance)
         return instances
+
+
+_UPDATE_SQL: dict[tuple[type[models.Model], tuple[str, ...], str], tuple[str, list[models.Field]]] = {}
+
+
+def update_fields(instance: models.Model, fields: Sequence[str]) -> None:
+    """Write these fields of a saved (and, by the caller, locked) row: what
+    ``instance.save(update_fields=fields)`` writes, ``auto_now`` fields included, with the
+    UPDATE's SQL built once per model and field set instead of on every call.
+
+    ``Model.save`` rebuilds an UpdateQuery and compiles it each time (profiled: ~0.4 ms of a
+    ~3 ms API change). Sends no ``pre_save``/``post_save`` signals: the write paths that use
+    this are services, which connect none. Raises if no row was updated.
+    """
+    model = type(instance)
+    using = instance._state.db or "default"
+    key = (model, tuple(fields), using)
+    cached = _UPDATE_SQL.get(key)
+    if cached is None:
+        meta = model._meta
+        connection = connections[using]
+        quote = connection.ops.quote_name
+        targets = [meta.get_field(name) for name in fields]
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+        cached = _UPDATE_SQL[key] = (sql, targets)
+    sql, targets = cached
+    connection = connections[using]
+    params = [field.get_db_prep_save(field.pre_save(instance, False), connection=connection) for field in targets]
+    params.append(instance.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != 1:
+            raise model.DoesNotExist(f"{model.__name__} {instance.pk} was not updated")

@@ -17,7 +17,7 @@ from audit.models import AuditEntry, AuditEvent
 from audit.services import AuditContext, audit_entry_build, audit_entry_insert
 from backoffice import roles
 from backoffice.auth import log_denied
-from backoffice.db import CompiledSelect
+from backoffice.db import CompiledSelect, update_fields
 from phones.errors import (
     OperatorNotAllowed,
     PhoneAlreadyExists,
@@ -259,7 +259,7 @@ def phone_update(
             )
             # The new chain head goes in the same UPDATE as the change.
             phone.audit_head = entry.hash
-            phone.save(update_fields=[*changed, *derived, "audit_head", "updated_at"])
+            update_fields(phone, [*changed, *derived, "audit_head", "updated_at"])
             audit_entry_insert(entry)
             if phone.provider_linked:
                 # Transactional outbox: a linked phone's sync job commits with the change.

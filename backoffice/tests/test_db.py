@@ -64,3 +64,28 @@ def test_only_plain_model_queries():
     select = CompiledSelect(lambda _shape, *, account_id: Phone.objects.filter(account_id=account_id).values("id"))
     with pytest.raises(ValueError, match="plain model query"):
         select.fetch(account_id=1)
+
+
+def test_update_fields_writes_what_save_would(make_operator):
+    from datetime import timedelta
+
+    from backoffice.db import update_fields
+
+    phone = PhoneFactory(account_id=7, actor=make_operator("crm-operator"))
+    before = Phone.objects.get(pk=phone.pk)
+    phone.extension = "77"
+    phone.customer_id = 5  # changed in memory but not listed: not written
+    phone.updated_at = before.updated_at - timedelta(days=1)  # auto_now: replaced, as save() does
+    update_fields(phone, ["extension", "updated_at"])
+    after = Phone.objects.get(pk=phone.pk)
+    assert (after.extension, after.customer_id) == ("77", before.customer_id)
+    assert after.updated_at > before.updated_at and after.updated_at == phone.updated_at
+
+
+def test_update_fields_of_a_missing_row_raises(make_operator):
+    from backoffice.db import update_fields
+
+    phone = PhoneFactory(account_id=7, actor=make_operator("crm-operator"))
+    phone.pk = 10**12
+    with pytest.raises(Phone.DoesNotExist):
+        update_fields(phone, ["extension"])
