@@ -184,8 +184,9 @@ _PLAIN = JWTAuthentication()
 
 
 class OperatorJWTAuthentication(JWTAuthentication):
-    """``Authorization: Bearer <JWT>``, loading the operator with its roles and permissions in
-    one query instead of simplejwt's user query followed by a permissions query."""
+    """``Authorization: Bearer <JWT>``: the operator, its role ids and the role matrix version in
+    one statement (PostgreSQL), the roles' permissions from the in-memory matrix while that
+    version holds; simplejwt would run a user query and then a permissions query."""
 
     def get_validated_token(self, raw_token: bytes) -> Token:
         # A client sends the same token for its whole lifetime: the signature of those bytes was
