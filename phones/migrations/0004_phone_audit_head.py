@@ -24,6 +24,8 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("phones", "0003_provider_sync"),
+        # The backfill below reads audit entries: their table (with phone_id) must exist first.
+        ("audit", "0002_initial"),
     ]
 
     operations = [
