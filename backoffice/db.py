@@ -19,7 +19,19 @@ _SENTINEL_BASE = -(2**62)
 
 
 class _Compiled:
-    __slots__ = ("annotations", "converters", "fields", "model", "params", "slots", "sql", "start", "stop", "using")
+    __slots__ = (
+        "annotations",
+        "converted",
+        "expressions",
+        "fields",
+        "model",
+        "params",
+        "slots",
+        "sql",
+        "start",
+        "stop",
+        "using",
+    )
 
     def __init__(self, model: type[models.Model], using: str, compiler: Any, sentinels: dict[int, str]) -> None:
         self.model = model
@@ -41,8 +53,29 @@ class _Compiled:
         self.start, self.stop = select_fields[0], select_fields[-1] + 1
         self.fields = [column[0].target.attname for column in compiler.select[self.start : self.stop]]
         self.annotations = list(compiler.annotation_col_map.items())
-        converters = compiler.get_converters([column[0] for column in compiler.select])
-        self.converters = (compiler, converters) if converters else None
+        # Converters are bound to a connection (per thread in Django): only the expressions are
+        # kept, and converters are taken from the connection of the thread that fetches.
+        self.expressions = [column[0] for column in compiler.select]
+        self.converted = bool(compiler.get_converters(self.expressions))
+
+
+def _converted(rows: list[tuple[Any, ...]], expressions: list[Any], connection: Any) -> list[list[Any]]:
+    """What ``SQLCompiler.apply_converters`` does, with this thread's connection."""
+    converters = []
+    for position, expression in enumerate(expressions):
+        found = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+        if found:
+            converters.append((position, found, expression))
+    converted = []
+    for row in rows:
+        values = list(row)
+        for position, found, expression in converters:
+            value = values[position]
+            for converter in found:
+                value = converter(value, expression, connection)
+            values[position] = value
+        converted.append(values)
+    return converted
 
 
 class CompiledSelect(Generic[ModelT]):
@@ -93,12 +126,12 @@ class CompiledSelect(Generic[ModelT]):
         model, using = compiled.model, compiled.using
         slots = zip(compiled.slots, compiled.params, strict=True)
         params = [slot[1](values[slot[0]]) if slot is not None else param for slot, param in slots]
-        with connections[using].cursor() as cursor:
+        connection = connections[using]
+        with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
-        if compiled.converters is not None:
-            compiler, converters = compiled.converters
-            rows = list(compiler.apply_converters(rows, converters))
+        if compiled.converted:
+            rows = _converted(rows, compiled.expressions, connection)
         start, stop, fields = compiled.start, compiled.stop, compiled.fields
         instances = []
         for row in rows:
