@@ -118,8 +118,9 @@ class CommitBatch:
 
     @classmethod
     def current(cls) -> CommitBatch:
-        """This transaction's open batch, found among its registered on-commit hooks (the latest
-        first: usually the last one), or a new one."""
+        """This transaction's open batch, found among its registered on-commit hooks (Django's
+        ``connection.run_on_commit``, which its own ``captureOnCommitCallbacks`` reads too; the
+        latest first: usually the last one), or a new one."""
         for _savepoints, hook, _robust in reversed(transaction.get_connection().run_on_commit):
             if isinstance(hook, cls) and not hook.done:
                 return hook
