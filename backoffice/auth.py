@@ -1,4 +1,5 @@
-"""Authentication helpers: one query for an operator's roles and permissions, axes wiring."""
+"""Authentication helpers: one query for an operator's roles and permissions (the role matrix kept in
+memory while its version holds), axes wiring."""
 
 from __future__ import annotations
 
@@ -21,9 +22,17 @@ access_log = logging.getLogger("backoffice.access")
 
 
 def _load_access(user: Any) -> None:
-    """Fill the per-request caches with the operator's roles and permissions in one query."""
+    """Fill the per-request caches with the operator's roles and permissions in one query (on
+    PostgreSQL the role ids and the matrix version, the matrix itself from memory)."""
     if hasattr(user, "_role_cache"):
         return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_role_ids_query(), [user.pk])
+            group_ids, version = cursor.fetchone()
+        _set_access(user, *_roles_of(group_ids, version))
+        return
+    # SQLite (the local run) has no version triggers: the roles are read every time.
     rows = Group.objects.filter(user=user).values_list(
         "name", "permissions__content_type__app_label", "permissions__codename"
     )
@@ -95,34 +104,44 @@ def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> s
     return value.lower() if isinstance(value, str) else value
 
 
-ACCESS_COLUMNS = ("groups__name", "groups__permissions__content_type__app_label", "groups__permissions__codename")
+SQLITE_ACCESS_COLUMNS = (
+    "groups__name",
+    "groups__permissions__content_type__app_label",
+    "groups__permissions__codename",
+)
 
 
-def _operator_rows_queryset(user_id: int) -> Any:
-    """One row per permission of each role, each carrying the user's own columns."""
+@cache
+def _access_columns() -> str:
+    """SQL for the role ids of the user ``u`` and the role matrix version (PostgreSQL)."""
+    from backoffice.models import AccessVersion, User
+
+    quote = connection.ops.quote_name
+    membership = quote(User.groups.through._meta.db_table)
+    version = quote(AccessVersion._meta.db_table)
+    return (
+        f"ARRAY(SELECT m.group_id FROM {membership} m WHERE m.user_id = u.id), "
+        f"(SELECT v.version FROM {version} v WHERE v.id = 1)"
+    )
+
+
+@cache
+def _role_ids_query() -> str:
     from backoffice.models import User
 
-    fields = [field.attname for field in User._meta.concrete_fields]
-    return fields, User.objects.filter(pk=user_id).values_list(*fields, *ACCESS_COLUMNS)
+    return f"SELECT {_access_columns()} FROM {connection.ops.quote_name(User._meta.db_table)} u WHERE u.id = %s"
 
 
 @cache
 def _operator_query() -> tuple[list[str], str]:
     """The operator's row, its role ids and the role matrix version: one statement on two small
     tables, its SQL built once per process (the ORM's compile cost more than the round trip)."""
-    from backoffice.models import AccessVersion, User
+    from backoffice.models import User
 
     quote = connection.ops.quote_name
     fields = [field.attname for field in User._meta.concrete_fields]
     columns = ", ".join(f"u.{quote(field.column)}" for field in User._meta.concrete_fields)
-    membership = User.groups.through._meta
-    sql = (
-        f"SELECT {columns}, "
-        f"ARRAY(SELECT m.group_id FROM {quote(membership.db_table)} m WHERE m.user_id = u.id), "
-        f"(SELECT v.version FROM {quote(AccessVersion._meta.db_table)} v WHERE v.id = 1) "
-        f"FROM {quote(User._meta.db_table)} u WHERE u.id = %s"
-    )
-    return fields, sql
+    return fields, f"SELECT {columns}, {_access_columns()} FROM {quote(User._meta.db_table)} u WHERE u.id = %s"
 
 
 RoleMatrix = dict[int, tuple[str, frozenset[str]]]
@@ -205,27 +224,27 @@ class OperatorJWTAuthentication(JWTAuthentication):
             user_id = int(validated_token[api_settings.USER_ID_CLAIM])
         except (KeyError, TypeError, ValueError):
             raise InvalidToken("Token contained no recognizable user identification") from None
+        access = None
         if connection.vendor == "postgresql":
             # psycopg returns the field types as the model wants them; SQLite (local run) needs
-            # the ORM's converters and has no version triggers, so it keeps the ORM path.
+            # the ORM's converters and has no version triggers, so it keeps an ORM query.
             fields, sql = _operator_query()
             with connection.cursor() as cursor:
                 cursor.execute(sql, [user_id])
                 row = cursor.fetchone()
-            if row is None:
-                raise AuthenticationFailed("User not found", code="user_not_found")
-            user = User.from_db(connection.alias, fields, row[: len(fields)])
-            if not user.is_active:
-                raise AuthenticationFailed("User is inactive", code="user_inactive")
-            group_ids, version = row[len(fields) :]
-            _set_access(user, *_roles_of(group_ids, version))
-            return user
-        fields, queryset = _operator_rows_queryset(user_id)
-        rows = list(queryset)
-        if not rows:
+            user = None if row is None else User.from_db(connection.alias, fields, row[: len(fields)])
+            access = None if row is None else row[len(fields) :]
+        else:
+            # One ORM query: one row per permission of each role, each with the user's columns.
+            fields = [field.attname for field in User._meta.concrete_fields]
+            rows = list(User.objects.filter(pk=user_id).values_list(*fields, *SQLITE_ACCESS_COLUMNS))
+            user = User.from_db(connection.alias, fields, rows[0][: len(fields)]) if rows else None
+            if user is not None:
+                _set_access(user, *_access_from_rows(row[len(fields) :] for row in rows))
+        if user is None:
             raise AuthenticationFailed("User not found", code="user_not_found")
-        user = User.from_db(connection.alias, fields, rows[0][: len(fields)])
         if not user.is_active:
             raise AuthenticationFailed("User is inactive", code="user_inactive")
-        _set_access(user, *_access_from_rows(row[len(fields) :] for row in rows))
+        if access is not None:
+            _set_access(user, *_roles_of(*access))
         return user
