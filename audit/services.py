@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit.events import build_payload
 from audit.models import AuditEntry
 from backoffice.auth import operator_roles
+from backoffice.db import insert_row
 
 if TYPE_CHECKING:
     from backoffice.models import User
@@ -124,7 +125,7 @@ def _require_transaction() -> None:
 def audit_entry_insert(entry: AuditEntry) -> AuditEntry:
     """Insert a built entry. Must run inside the transaction of the change it records."""
     _require_transaction()
-    entry.save(force_insert=True)
+    insert_row(entry)
     return entry
 
 

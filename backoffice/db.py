@@ -1,5 +1,5 @@
 """Hot reads and writes with their SQL built once per process (``CompiledSelect``,
-``update_fields``)."""
+``update_fields``, ``insert_row``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Hashable, Sequence
 from threading import Lock
 from typing import Any, Generic, TypeVar
 
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.db.models.query import ModelIterable
 
 ModelT = TypeVar("ModelT", bound=models.Model)
@@ -174,3 +174,56 @@ def update_fields(instance: models.Model, fields: Sequence[str]) -> None:
         cursor.execute(sql, params)
         if cursor.rowcount != 1:
             raise model.DoesNotExist(f"{model.__name__} {instance.pk} was not updated")
+
+
+_INSERT_SQL: dict[tuple[type[models.Model], str], tuple[str, list[models.Field]]] = {}
+
+
+def insert_row(instance: ModelT) -> ModelT:
+    """Insert a new instance: what ``instance.save(force_insert=True)`` writes (``auto_now_add``
+    and ``auto_now`` filled in, the generated primary key set on the instance, ``pre_save`` and
+    ``post_save`` sent), with the INSERT's SQL built once per model instead of on every call.
+
+    ``Model.save`` builds an InsertQuery and compiles it each time (profiled: ~10 % of an API
+    create, which inserts two rows). Instances that are not a plain single-table row with a
+    generated key and concrete values (inheritance, an explicit key, a database default or an
+    expression as a value) take ``save(force_insert=True)`` itself.
+    """
+    model = type(instance)
+    meta = model._meta
+    using = instance._state.db or "default"
+    if meta.parents or instance.pk is not None or meta.auto_field is None:
+        instance.save(force_insert=True, using=using)
+        return instance
+    key = (model, using)
+    cached = _INSERT_SQL.get(key)
+    if cached is None:
+        quote = connections[using].ops.quote_name
+        targets = [field for field in meta.local_concrete_fields if field is not meta.auto_field]
+        columns = ", ".join(quote(field.column) for field in targets)
+        placeholders = ", ".join(["%s"] * len(targets))
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "
+            f"RETURNING {quote(meta.auto_field.column)}"
+        )
+        cached = _INSERT_SQL[key] = (sql, targets)
+    sql, targets = cached
+    if any(hasattr(getattr(instance, field.attname), "resolve_expression") for field in targets):
+        instance.save(force_insert=True, using=using)
+        return instance
+    origin = model
+    if not meta.auto_created:
+        models.signals.pre_save.send(sender=origin, instance=instance, raw=False, using=using, update_fields=None)
+    connection = connections[using]
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection=connection) for field in targets]
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (pk,) = cursor.fetchone()
+    setattr(instance, meta.auto_field.attname, pk)
+    instance._state.db = using
+    instance._state.adding = False
+    if not meta.auto_created:
+        models.signals.post_save.send(
+            sender=origin, instance=instance, created=True, update_fields=None, raw=False, using=using
+        )
+    return instance

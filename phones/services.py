@@ -17,7 +17,7 @@ from audit.models import AuditEntry, AuditEvent
 from audit.services import AuditContext, audit_entry_build, audit_entry_insert
 from backoffice import roles
 from backoffice.auth import log_denied
-from backoffice.db import CompiledSelect, update_fields
+from backoffice.db import CompiledSelect, insert_row, update_fields
 from phones.errors import (
     OperatorNotAllowed,
     PhoneAlreadyExists,
@@ -133,7 +133,7 @@ def phone_create(
     phone.derive()
     try:
         with transaction.atomic():
-            phone.save(force_insert=True)
+            insert_row(phone)
             obj = audit_object(phone)
             # The head stays empty on a new phone (its creation entry is the whole chain): setting
             # it would cost this hot path an UPDATE; ``lock_phone`` reads it when it needs it.

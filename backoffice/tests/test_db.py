@@ -1,4 +1,4 @@
-"""``CompiledSelect``: the ORM's rows and instances, with the SQL compiled once per shape."""
+"""``CompiledSelect``, ``update_fields``, ``insert_row``: what the ORM does, with the SQL built once."""
 
 from __future__ import annotations
 
@@ -89,3 +89,70 @@ def test_update_fields_of_a_missing_row_raises(make_operator):
     phone.pk = 10**12
     with pytest.raises(Phone.DoesNotExist):
         update_fields(phone, ["extension"])
+
+
+def _columns(phone: Phone) -> dict:
+    row = Phone.objects.filter(pk=phone.pk).values().get()
+    return {key: value for key, value in row.items() if key not in ("id", "created_at", "updated_at")}
+
+
+def test_insert_row_writes_what_save_would_and_sends_the_save_signals():
+    from django.db import transaction
+    from django.db.models.signals import post_save, pre_save
+
+    from backoffice.db import insert_row
+
+    def new(account_id: int) -> Phone:
+        phone = Phone(account_id=account_id, customer_id=9, number="91234-5678", type="MOBILE", area_code=11)
+        phone.derive()
+        return phone
+
+    seen: list[tuple[str, int | None, bool | None]] = []
+
+    def pre(sender, instance, **kwargs):
+        seen.append(("pre", instance.pk, None))
+
+    def post(sender, instance, created, **kwargs):
+        seen.append(("post", instance.pk, created))
+
+    pre_save.connect(pre, sender=Phone)
+    post_save.connect(post, sender=Phone)
+    try:
+        with transaction.atomic():
+            saved = new(1)
+            saved.save(force_insert=True)
+            inserted = insert_row(new(2))
+    finally:
+        pre_save.disconnect(pre, sender=Phone)
+        post_save.disconnect(post, sender=Phone)
+    assert inserted.pk == saved.pk + 1 and not inserted._state.adding and inserted._state.db == "default"
+    assert _columns(inserted) == {**_columns(saved), "account_id": 2}
+    stored = Phone.objects.get(pk=inserted.pk)
+    assert inserted.created_at is not None and stored.created_at == inserted.created_at
+    assert stored.updated_at == inserted.updated_at
+    assert seen[2:] == [("pre", None, None), ("post", inserted.pk, True)]
+
+
+def test_insert_row_duplicate_rolls_back_its_transaction_and_odd_instances_take_save():
+    from django.db import IntegrityError, transaction
+    from django.db.models import Value
+    from django.db.models.functions import Upper
+
+    from backoffice.db import insert_row
+
+    def new() -> Phone:
+        phone = Phone(account_id=3, number="91234-5678", type="MOBILE", area_code=11)
+        phone.derive()
+        return phone
+
+    insert_row(new())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_row(new())
+    assert Phone.objects.filter(account_id=3).count() == 1
+    # An expression as a value: Model.save resolves it.
+    odd = new()
+    odd.number = "9999-0000"
+    odd.derive()
+    odd.extension = Upper(Value("x"))
+    insert_row(odd)
+    assert Phone.objects.get(pk=odd.pk).extension == "X"
