@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from backoffice.api_fields import (
+    InputSerializer,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
@@ -14,7 +15,7 @@ from phones.models import Phone, PhoneType
 from phones.numbers import INT32_MAX
 
 
-class PhoneCreateInput(serializers.Serializer):
+class PhoneCreateInput(InputSerializer):
     """``PhoneRequest`` of the contract. Unknown members are ignored, as the contract allows."""
 
     number = StrictCharField(max_length=15, trim_whitespace=False)
@@ -25,7 +26,7 @@ class PhoneCreateInput(serializers.Serializer):
     extension = StrictCharField(required=False, max_length=10, allow_blank=True, trim_whitespace=False)
 
 
-class PhoneUpdateInput(serializers.Serializer):
+class PhoneUpdateInput(InputSerializer):
     """``PhoneUpdateRequest`` of the contract: every member optional, at least one required."""
 
     area_code = StrictIntegerField(required=False, min_value=0, max_value=INT32_MAX)
