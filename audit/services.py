@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.events import build_payload
 from audit.models import AuditEntry
 from backoffice.auth import operator_roles
-from backoffice.db import insert_row
+from backoffice.db import insert_row, insert_rows
 
 if TYPE_CHECKING:
     from backoffice.models import User
@@ -122,10 +123,18 @@ def _require_transaction() -> None:
         raise RuntimeError("audit entries are written in the transaction of the change they record")
 
 
-def audit_entry_insert(entry: AuditEntry) -> AuditEntry:
-    """Insert a built entry. Must run inside the transaction of the change it records."""
-    _require_transaction()
-    insert_row(entry)
+def audit_entry_insert(entry: AuditEntry, *, together_with: Model | None = None) -> AuditEntry:
+    """Insert a built entry. Must run inside the transaction of the change it records.
+
+    ``together_with``: the new row the entry records (its key reserved beforehand, see
+    ``backoffice.db.reserve_id``), inserted with the entry in one statement — on PostgreSQL one
+    transaction by itself, so no atomic block is needed (``insert_rows``).
+    """
+    if together_with is None:
+        _require_transaction()
+        insert_row(entry)
+    else:
+        insert_rows(together_with, entry)
     return entry
 
 

@@ -7,6 +7,7 @@ render; nothing else saves a ``Phone``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -17,7 +18,7 @@ from audit.models import AuditEntry, AuditEvent
 from audit.services import AuditContext, audit_entry_build, audit_entry_insert
 from backoffice import roles
 from backoffice.auth import log_denied
-from backoffice.db import CompiledSelect, insert_row, update_fields
+from backoffice.db import CompiledSelect, insert_row, reserve_id, update_fields
 from phones.errors import (
     OperatorNotAllowed,
     PhoneAlreadyExists,
@@ -108,7 +109,8 @@ def phone_create(
     active: bool = True,
     customer_id: int | None = None,
 ) -> Phone:
-    """Create a phone and its ``phone_creation`` audit entry in one transaction.
+    """Create a phone and its ``phone_creation`` audit entry in one transaction (on PostgreSQL one
+    statement; inside a caller's atomic block, part of that transaction).
 
     Raises ``PhoneValidationError`` (400), ``PhoneAlreadyExists`` (409, decided by the partial
     unique index, so concurrent creates cannot both win) or ``OperatorNotAllowed`` (403).
@@ -131,24 +133,36 @@ def phone_create(
     }
     phone = Phone(account_id=account_id, customer_id=customer_id, **values)
     phone.derive()
+
+    def creation_entry() -> AuditEntry:
+        obj = audit_object(phone)
+        # The head stays empty on a new phone (its creation entry is the whole chain): setting
+        # it would cost this hot path an UPDATE; ``lock_phone`` reads it when it needs it.
+        return audit_entry_build(
+            actor=actor,
+            event=AuditEvent.PHONE_CREATION,
+            context=context,
+            obj=obj,
+            changes={key: [None, value] for key, value in obj.items() if key != "account_id"},
+            phone_id=phone.pk,
+            account_id=account_id,
+            prev_hash="",
+        )
+
+    # The entry's hash covers the phone's id. PostgreSQL: the id is reserved first, and the phone
+    # and its entry go in one statement, one transaction by itself (one round trip instead of
+    # BEGIN, two INSERTs and COMMIT). SQLite: the insert assigns the id, the entry follows it.
+    phone.pk = reserve_id(Phone)
     try:
-        with transaction.atomic():
-            insert_row(phone)
-            obj = audit_object(phone)
-            # The head stays empty on a new phone (its creation entry is the whole chain): setting
-            # it would cost this hot path an UPDATE; ``lock_phone`` reads it when it needs it.
-            audit_entry_insert(
-                audit_entry_build(
-                    actor=actor,
-                    event=AuditEvent.PHONE_CREATION,
-                    context=context,
-                    obj=obj,
-                    changes={key: [None, value] for key, value in obj.items() if key != "account_id"},
-                    phone_id=phone.pk,
-                    account_id=account_id,
-                    prev_hash="",
-                )
-            )
+        if phone.pk is not None:
+            # Inside a caller's transaction (admin, commands) a savepoint keeps it usable after a
+            # duplicate, as the atomic block below does; outside, the statement needs none.
+            with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
+                audit_entry_insert(creation_entry(), together_with=phone)
+        else:
+            with transaction.atomic():
+                insert_row(phone)
+                audit_entry_insert(creation_entry())
     except IntegrityError as error:
         if _is_duplicate(error):
             raise PhoneAlreadyExists() from error

@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import Count, QuerySet, Window
 from django.test.utils import CaptureQueriesContext
 
+from audit.models import AuditEntry
 from backoffice.db import CompiledSelect
 from phones.models import Phone
 from phones.tests.factories import PhoneFactory
@@ -156,3 +157,95 @@ def test_insert_row_duplicate_rolls_back_its_transaction_and_odd_instances_take_
     odd.extension = Upper(Value("x"))
     insert_row(odd)
     assert Phone.objects.get(pk=odd.pk).extension == "X"
+
+
+def _entry_for(phone: Phone, actor) -> AuditEntry:
+    from audit.models import Origin
+    from audit.services import AuditContext, audit_entry_build
+    from phones.services import audit_object
+
+    return audit_entry_build(
+        actor=actor,
+        event="phone_creation",
+        context=AuditContext(origin=Origin.API),
+        obj=audit_object(phone),
+        changes={},
+        phone_id=phone.pk,
+        account_id=phone.account_id,
+        prev_hash="",
+    )
+
+
+def _new_phone(account_id: int = 5, number: str = "91234-5678") -> Phone:
+    phone = Phone(account_id=account_id, number=number, type="MOBILE", area_code=11)
+    phone.derive()
+    return phone
+
+
+@pytest.mark.postgres
+def test_insert_rows_writes_a_row_and_the_row_referencing_it_in_one_statement(make_operator):
+    from backoffice.db import insert_rows, reserve_id
+
+    actor = make_operator("crm-operator")
+    phone = _new_phone()
+    phone.pk = reserve_id(Phone)
+    entry = _entry_for(phone, actor)
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(phone, entry)
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == 1 and statements[0].startswith("WITH new_0 AS (INSERT INTO")
+    assert entry.pk and not phone._state.adding and not entry._state.adding
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert stored.phone_id == phone.pk == Phone.objects.get(number_digits="912345678", account_id=5).pk
+
+
+@pytest.mark.postgres
+def test_insert_rows_writes_all_or_nothing(make_operator):
+    from django.db import IntegrityError, transaction
+
+    from backoffice.db import insert_row, insert_rows, reserve_id
+
+    actor = make_operator("crm-operator")
+    insert_row(_new_phone())
+    duplicate = _new_phone()
+    duplicate.pk = reserve_id(Phone)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(_entry_for(duplicate, actor), duplicate)  # the entry's part alone would succeed
+    assert not AuditEntry.objects.filter(phone_id=duplicate.pk).exists()
+    assert Phone.objects.filter(account_id=5).count() == 1
+
+
+def test_insert_rows_without_data_modifying_ctes_uses_an_atomic_block(make_operator, monkeypatch):
+    from django.db import IntegrityError
+
+    from backoffice.db import insert_rows
+
+    actor = make_operator("crm-operator")
+    monkeypatch.setattr(connection, "vendor", "sqlite-like")
+    first = _new_phone(account_id=6)
+    insert_rows(first)
+    entry = _entry_for(first, actor)
+    with pytest.raises(IntegrityError):
+        insert_rows(entry, _new_phone(account_id=6))  # the phone is a duplicate: the entry goes too
+    assert not AuditEntry.objects.filter(phone_id=first.pk).exists()
+
+
+@pytest.mark.postgres
+def test_reserve_id_takes_keys_from_the_sequence_a_block_at_a_time(monkeypatch):
+    from backoffice import db
+
+    db._ID_BLOCKS.clear()
+    with CaptureQueriesContext(connection) as queries:
+        keys = [db.reserve_id(Phone) for _ in range(db.ID_BLOCK_SIZE + 1)]
+    assert len(queries) == 2 and all("nextval" in q["sql"] for q in queries)
+    assert len(set(keys)) == len(keys) and keys[: db.ID_BLOCK_SIZE] == sorted(keys[: db.ID_BLOCK_SIZE])
+    # A forked process (a Celery or gunicorn child) starts its own block.
+    monkeypatch.setattr(db.os, "getpid", lambda: -1)
+    assert db.reserve_id(Phone) not in keys
+
+
+def test_reserve_id_is_none_without_sequences(monkeypatch):
+    from backoffice import db
+
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    assert db.reserve_id(Phone) is None
