@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from django.utils import timezone
 from audit.events import build_payload
 from audit.models import AuditEntry
 from backoffice.auth import operator_roles
-from backoffice.db import insert_row, insert_rows
+from backoffice.db import write_rows
 
 if TYPE_CHECKING:
     from backoffice.models import User
@@ -123,18 +124,25 @@ def _require_transaction() -> None:
         raise RuntimeError("audit entries are written in the transaction of the change they record")
 
 
-def audit_entry_insert(entry: AuditEntry, *, together_with: Model | None = None) -> AuditEntry:
+def audit_entry_insert(
+    entry: AuditEntry,
+    *,
+    together_with: Model | None = None,
+    updating: tuple[Model, Sequence[str]] | None = None,
+) -> AuditEntry:
     """Insert a built entry. Must run inside the transaction of the change it records.
 
-    ``together_with``: the new row the entry records (its key reserved beforehand, see
-    ``backoffice.db.reserve_id``), inserted with the entry in one statement — on PostgreSQL one
-    transaction by itself, so no atomic block is needed (``insert_rows``).
+    On PostgreSQL the entry can go in one statement with the write it records
+    (``backoffice.db.write_rows``): ``together_with``, the new row it records (its key reserved
+    beforehand, see ``reserve_id``), a statement that is one transaction by itself, so no atomic
+    block is needed; or ``updating``, the (instance, fields) of the locked row whose change it
+    records, inside the caller's transaction.
     """
-    if together_with is None:
-        _require_transaction()
-        insert_row(entry)
+    if together_with is not None:
+        write_rows(insert=[together_with, entry])
     else:
-        insert_rows(together_with, entry)
+        _require_transaction()
+        write_rows(update=updating, insert=[entry])
     return entry
 
 

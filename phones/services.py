@@ -18,7 +18,7 @@ from audit.models import AuditEntry, AuditEvent
 from audit.services import AuditContext, audit_entry_build, audit_entry_insert
 from backoffice import roles
 from backoffice.auth import log_denied
-from backoffice.db import CompiledSelect, insert_row, reserve_id, update_fields
+from backoffice.db import CompiledSelect, insert_row, reserve_id
 from phones.errors import (
     OperatorNotAllowed,
     PhoneAlreadyExists,
@@ -271,10 +271,10 @@ def phone_update(
                 account_id=phone.account_id,
                 prev_hash=phone.audit_head,
             )
-            # The new chain head goes in the same UPDATE as the change.
+            # The new chain head goes in the same UPDATE as the change, and the UPDATE in the same
+            # statement as the entry's INSERT on PostgreSQL.
             phone.audit_head = entry.hash
-            update_fields(phone, [*changed, *derived, "audit_head", "updated_at"])
-            audit_entry_insert(entry)
+            audit_entry_insert(entry, updating=(phone, [*changed, *derived, "audit_head", "updated_at"]))
             if phone.provider_linked:
                 # Transactional outbox: a linked phone's sync job commits with the change.
                 sync_after_phone_change(

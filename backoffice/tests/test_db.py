@@ -193,7 +193,7 @@ def test_insert_rows_writes_a_row_and_the_row_referencing_it_in_one_statement(ma
     with CaptureQueriesContext(connection) as queries:
         insert_rows(phone, entry)
     statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == 1 and statements[0].startswith("WITH new_0 AS (INSERT INTO")
+    assert len(statements) == 1 and statements[0].startswith("WITH part_0 AS (INSERT INTO")
     assert entry.pk and not phone._state.adding and not entry._state.adding
     stored = AuditEntry.objects.get(pk=entry.pk)
     assert stored.phone_id == phone.pk == Phone.objects.get(number_digits="912345678", account_id=5).pk
@@ -249,3 +249,45 @@ def test_reserve_id_is_none_without_sequences(monkeypatch):
 
     monkeypatch.setattr(connection, "vendor", "sqlite")
     assert db.reserve_id(Phone) is None
+
+
+@pytest.mark.postgres
+def test_write_rows_updates_and_inserts_in_one_statement_and_checks_the_update(make_operator):
+    from django.db import transaction
+
+    from backoffice.db import insert_row, write_rows
+
+    actor = make_operator("crm-operator")
+    phone = insert_row(_new_phone(account_id=8))
+    before = Phone.objects.get(pk=phone.pk)
+    phone.extension = "42"
+    entry = _entry_for(phone, actor)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        write_rows(update=(phone, ["extension", "updated_at"]), insert=[entry])
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) == 1 and statements[0].startswith('WITH part_0 AS (UPDATE "phones_phone"')
+    after = Phone.objects.get(pk=phone.pk)
+    assert after.extension == "42" and after.updated_at > before.updated_at
+    assert AuditEntry.objects.get(pk=entry.pk).phone_id == phone.pk
+    # A row that is not there: nothing of the statement stays.
+    gone = _new_phone(account_id=8)
+    gone.pk = 10**12
+    lost = _entry_for(phone, actor)
+    with pytest.raises(Phone.DoesNotExist), transaction.atomic():
+        write_rows(update=(gone, ["extension"]), insert=[lost])
+    assert AuditEntry.objects.filter(phone_id=phone.pk).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_write_rows_refuses_an_update_with_inserts_outside_a_transaction(make_operator):
+    from django.db import transaction
+
+    from backoffice.db import insert_row, write_rows
+
+    actor = make_operator("crm-operator")
+    phone = insert_row(_new_phone(account_id=9))
+    # The statement's insert could not be undone after a missed update.
+    with pytest.raises(transaction.TransactionManagementError):
+        write_rows(update=(phone, ["extension"]), insert=[_entry_for(phone, actor)])
+    assert not AuditEntry.objects.filter(phone_id=phone.pk).exists()

@@ -315,13 +315,15 @@ def test_create_and_update_run_a_fixed_small_number_of_queries(client, crm):
     # PostgreSQL (its id reserved from the block taken above), two INSERTs elsewhere
     assert len(create_sql) == (2 if connection.vendor == "postgresql" else 3), create_sql
     # operator, SELECT phone FOR UPDATE (with its creation entry's hash: a first change has no
-    # head recorded yet), UPDATE phone (with the new head), INSERT audit entry
-    assert len(update_sql) == 4, update_sql
+    # head recorded yet), UPDATE phone (with the new head) and INSERT audit entry: one statement
+    # on PostgreSQL, two elsewhere
+    writes = 1 if connection.vendor == "postgresql" else 2
+    assert len(update_sql) == 2 + writes, update_sql
     with CaptureQueriesContext(connection) as again:
         assert patch(client, phone_id, {"extension": "10"}).status_code == 200
     again_sql = [q["sql"] for q in again if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     # from then on the head comes with the locked row itself
-    assert len(again_sql) == 4, again_sql
+    assert len(again_sql) == 2 + writes, again_sql
 
 
 def test_update_of_a_linked_phone_adds_only_the_outbox_queries(client, crm, make_operator):
@@ -342,8 +344,9 @@ def test_update_of_a_linked_phone_adds_only_the_outbox_queries(client, crm, make
     with CaptureQueriesContext(connection) as queries:
         assert patch(client, phone.pk, {"extension": "2"}).status_code == 200
     sql = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    # the 4 of a later change, then: lock the link, find its open jobs, supersede them, INSERT the job
-    assert len(sql) == 8, sql
+    # the 3 (4 without PostgreSQL) of a later change, then: lock the link, find its open jobs,
+    # supersede them, INSERT the job
+    assert len(sql) == (7 if connection.vendor == "postgresql" else 8), sql
 
 
 def test_token_endpoint_locks_out_after_repeated_failures(make_operator, settings):
