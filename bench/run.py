@@ -35,7 +35,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run: few seconds per phase, 50k phones")
     parser.add_argument("--fresh", action="store_true", help="drop and reload the bench database")
-    parser.add_argument("--duration", type=float, help="seconds per load run (default 20, quick 3)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        help="seconds of load per side and API figure, as two runs of half (default 20, quick 3)",
+    )
     parser.add_argument("--phones", type=int, help="phones to load (default 1,000,000, quick 50,000)")
     parser.add_argument("--sync-changes", type=int, help="changes in the sync burst (default 1000, quick 200)")
     parser.add_argument(
@@ -173,9 +177,12 @@ def api_runs(args, logdir: Path, token: str, fixtures: dict[str, Path]) -> dict:
                     label=f"{name} warm",
                 )
             for c, concurrency in enumerate((8, 32)):
-                order = list(enumerate(servers)) if step % 2 == 0 else list(reversed(list(enumerate(servers))))
+                # Each side runs twice, in the order A B B A (B A A B at the next step), half the
+                # duration each: drift within a step and the position in it fall on both sides.
+                pair = list(enumerate(servers)) if step % 2 == 0 else list(reversed(list(enumerate(servers))))
                 step += 1
-                for k, (name, _wsgi, port, prefix, tok, _env) in order:
+                halves: dict[str, list[dict]] = {name: [] for name, *_ in servers}
+                for k, (name, _wsgi, port, prefix, tok, _env) in [*pair, *reversed(pair)]:
                     if mode in ("post", "patch"):
                         # Each write run starts from the same state: the trigram indexes' pending
                         # lists merged (autovacuum would do it in the background; it is off here, so
@@ -183,23 +190,50 @@ def api_runs(args, logdir: Path, token: str, fixtures: dict[str, Path]) -> dict:
                         # checkpoint taken, so neither side pays for the run before it.
                         psql(GIN_CLEAN, BENCH_DB)
                         psql("CHECKPOINT", BENCH_DB)
-                    run = base_run + (k * 4 + m) * 2 + c if mode != "post" else base_run + k * 2 + c
-                    result = run_wrk(
-                        port=port,
-                        mode=mode,
-                        prefix=prefix,
-                        token=tok,
-                        run=run % 100 if mode == "patch" else run,
-                        fixture=None if mode == "post" else fixtures[name],
-                        concurrency=concurrency,
-                        duration=args.duration,
-                        label=name,
+                    h = len(halves[name])
+                    if mode == "post":
+                        run = base_run + (k * 2 + c) * 2 + h
+                    else:
+                        run = (base_run + (((k * 4 + m) * 2 + c) * 2 + h)) % 100
+                    halves[name].append(
+                        run_wrk(
+                            port=port,
+                            mode=mode,
+                            prefix=prefix,
+                            token=tok,
+                            run=run,
+                            fixture=None if mode == "post" else fixtures[name],
+                            concurrency=concurrency,
+                            duration=args.duration / 2,
+                            label=name,
+                        )
                     )
-                    out[name][f"{mode}_c{concurrency}"] = result
+                for name, results in halves.items():
+                    out[name][f"{mode}_c{concurrency}"] = combine_halves(results)
         for name, master in masters.items():
             out["memory"][name] = workers_rss(master.pid)
             log(f"  {name} workers peak RSS: {out['memory'][name]}")
     return out
+
+
+def combine_halves(results: list[dict]) -> dict:
+    """One figure from a side's two runs: requests/s over their summed time, latency percentiles
+    averaged (wrk reports percentiles, not its histogram), errors summed."""
+    seconds = sum(r["seconds"] for r in results)
+    requests = sum(r["requests"] for r in results)
+    combined = {
+        "mode": results[0]["mode"],
+        "concurrency": results[0]["concurrency"],
+        "seconds": round(seconds, 2),
+        "requests": requests,
+        "rps": round(requests / seconds, 1) if seconds else 0.0,
+        "errors": sum(r["errors"] for r in results),
+        "max_ms": max(r["max_ms"] for r in results),
+        "runs": results,
+    }
+    for key in ("p50_ms", "p90_ms", "p99_ms"):
+        combined[key] = round(sum(r[key] for r in results) / len(results), 2)
+    return combined
 
 
 def pgbench_run(args) -> dict:
