@@ -80,3 +80,24 @@ def test_number_search_can_use_the_trigram_indexes():
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "phone_number_digits_trgm" in plan and "phone_e164_trgm" in plan, plan
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_accounts_page_in_id_order_reads_the_account_index():
+    """An account whose phones are old, under many newer ones: without (account_id, id) the
+    planner walked the primary key backwards for the LIMIT (480 ms at 1.5M rows)."""
+    batch = []
+    for i in range(20_000):
+        phone = Phone(account_id=1 if i < 2_000 else i, number=f"9{i:08d}", type="MOBILE", area_code=11)
+        phone.derive()
+        batch.append(phone)
+    Phone.objects.bulk_create(batch, batch_size=5_000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE phones_phone")
+    for ordering in ("-id", "id"):
+        sql, params = Phone.objects.filter(account_id=1).order_by(ordering)[:100].query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "phone_account_idx" in plan and "Sort" not in plan, plan
