@@ -23,6 +23,7 @@ from backoffice.db import write_rows
 
 if TYPE_CHECKING:
     from backoffice.models import User
+    from phones.models import Phone
 
 
 @dataclass(frozen=True)
@@ -159,29 +160,25 @@ def audit_record(
     context: AuditContext,
     obj: dict[str, Any],
     changes: dict[str, list[Any]],
-    phone_id: int | None,
-    account_id: int | None,
-    prev_hash: str,
+    phone: Phone,
+    writing: Sequence[str] = (),
 ) -> AuditEntry:
-    """Append one audit entry and move the phone's chain head to it (``Phone.audit_head``).
+    """Append one audit entry to ``phone``'s chain and move its head (``Phone.audit_head``) to it.
 
-    Must run inside the caller's transaction, which holds the phone's row lock. Phone services on
-    the hot path use ``audit_entry_build`` instead and write the head with their own UPDATE.
+    Must run inside the caller's transaction, which holds the phone's row lock (``lock_phone``:
+    ``phone.audit_head`` is then the chain's latest hash). ``writing``: fields the caller has set on
+    the locked phone, written by the same UPDATE as the head; on PostgreSQL that UPDATE and the
+    entry's INSERT are one statement.
     """
-    entry = audit_entry_insert(
-        audit_entry_build(
-            actor=actor,
-            event=event,
-            context=context,
-            obj=obj,
-            changes=changes,
-            phone_id=phone_id,
-            account_id=account_id,
-            prev_hash=prev_hash,
-        )
+    entry = audit_entry_build(
+        actor=actor,
+        event=event,
+        context=context,
+        obj=obj,
+        changes=changes,
+        phone_id=phone.pk,
+        account_id=phone.account_id,
+        prev_hash=phone.audit_head,
     )
-    if phone_id is not None:
-        from phones.models import Phone
-
-        Phone.objects.filter(pk=phone_id).update(audit_head=entry.hash)
-    return entry
+    phone.audit_head = entry.hash
+    return audit_entry_insert(entry, updating=(phone, ["audit_head", *writing]))

@@ -298,9 +298,8 @@ def provider_link_set(
             link.save(
                 update_fields=["provider", "remote_number", "settings", "linked", "pushed_settings", "updated_at"]
             )
-        if not phone.provider_linked:
-            phone.provider_linked = True
-            phone.save(update_fields=["provider_linked"])
+        linking = not phone.provider_linked
+        phone.provider_linked = True
         after = link_object(link)
         audit_record(
             actor=actor,
@@ -308,9 +307,8 @@ def provider_link_set(
             context=context,
             obj=after,
             changes={key: [before.get(key), value] for key, value in after.items() if before.get(key) != value},
-            phone_id=phone.pk,
-            account_id=phone.account_id,
-            prev_hash=phone.audit_head,
+            phone=phone,
+            writing=["provider_linked"] if linking else [],
         )
         sync_job_enqueue(link=link, phone=phone, reason=reason, actor=actor, context=context)
     return link
@@ -331,16 +329,14 @@ def provider_link_remove(*, actor: User, context: AuditContext, account_id: int,
         link.linked = False
         link.save(update_fields=["linked", "updated_at"])
         phone.provider_linked = False
-        phone.save(update_fields=["provider_linked"])
         audit_record(
             actor=actor,
             event=AuditEvent.PHONE_UNLINK,
             context=context,
             obj=link_object(link),
             changes={"linked": [True, False]},
-            phone_id=phone.pk,
-            account_id=phone.account_id,
-            prev_hash=phone.audit_head,
+            phone=phone,
+            writing=["provider_linked"],
         )
         sync_job_enqueue(link=link, phone=phone, reason=SyncReason.UNLINK, actor=actor, context=context)
     return link
@@ -365,9 +361,7 @@ def phone_resync(*, actor: User, context: AuditContext, account_id: int, phone_i
             context=context,
             obj=job_object(job, phone),
             changes={},
-            phone_id=phone.pk,
-            account_id=phone.account_id,
-            prev_hash=phone.audit_head,
+            phone=phone,
         )
     return job
 

@@ -286,3 +286,25 @@ def test_a_job_whose_savepoint_rolled_back_inside_a_kept_batch_is_skipped_by_the
             raise RuntimeError("roll back the savepoint")
     assert len(batch.job_ids) == 2 and not SyncJob.objects.filter(pk=batch.job_ids[1]).exists()
     assert sync.sync_jobs_deliver([batch.job_ids[1]]) == {batch.job_ids[1]: "skipped"}
+
+
+def test_link_and_unlink_write_the_phone_once_with_its_new_head(boss, phone):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from phones.models import Phone
+
+    def phone_updates(queries):
+        return [q["sql"] for q in queries if 'UPDATE "phones_phone"' in q["sql"]]
+
+    with CaptureQueriesContext(connection) as linking:
+        link(boss, phone)
+    stored = Phone.objects.get(pk=phone.pk)
+    assert stored.provider_linked and stored.audit_head == entries(phone)[-1].hash
+    assert len(phone_updates(linking)) == 1, phone_updates(linking)
+    with CaptureQueriesContext(connection) as unlinking:
+        sync.provider_link_remove(actor=boss, context=CTX, account_id=phone.account_id, phone_id=phone.pk)
+    stored = Phone.objects.get(pk=phone.pk)
+    assert not stored.provider_linked and stored.audit_head == entries(phone)[-1].hash
+    assert entries(phone)[-1].event == AuditEvent.PHONE_UNLINK
+    assert len(phone_updates(unlinking)) == 1, phone_updates(unlinking)
