@@ -207,6 +207,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
+        # kombu's default is "control" in the working directory (exchange tables of the local run).
+        "control_folder": str(VAR_DIR / "broker-control"),
         "store_processed": False,
     }
 )
