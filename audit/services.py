@@ -139,11 +139,9 @@ def audit_entry_insert(
     block is needed; or ``updating``, the (instance, fields) of the locked row whose change it
     records, inside the caller's transaction.
     """
-    if together_with is not None:
-        write_rows(insert=[together_with, entry])
-    else:
+    if together_with is None:
         _require_transaction()
-        write_rows(update=updating, insert=[entry])
+    write_rows(update=updating, insert=[entry] if together_with is None else [together_with, entry])
     return entry
 
 

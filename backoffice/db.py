@@ -278,21 +278,8 @@ def write_rows(
             )
 
 
-def update_fields(instance: models.Model, fields: Sequence[str]) -> None:
-    """``write_rows(update=(instance, fields))``: write these fields of a saved (and, by the
-    caller, locked) row. ``Model.save(update_fields=...)`` compiles an UpdateQuery per call
-    (profiled: ~0.4 ms of a ~3 ms API change)."""
-    write_rows(update=(instance, fields))
-
-
-def insert_rows(*instances: models.Model) -> None:
-    """``write_rows(insert=instances)``. ``Model.save`` compiles an InsertQuery per call
-    (profiled: ~10 % of an API create)."""
-    write_rows(insert=instances)
-
-
 def insert_row(instance: ModelT) -> ModelT:
-    """``insert_rows`` of one instance; returns it with its key set."""
+    """``write_rows`` inserting one instance; returns it with its key set."""
     write_rows(insert=[instance])
     return instance
 

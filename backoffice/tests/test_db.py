@@ -67,29 +67,29 @@ def test_only_plain_model_queries():
         select.fetch(account_id=1)
 
 
-def test_update_fields_writes_what_save_would(make_operator):
+def test_write_rows_update_writes_what_save_would(make_operator):
     from datetime import timedelta
 
-    from backoffice.db import update_fields
+    from backoffice.db import write_rows
 
     phone = PhoneFactory(account_id=7, actor=make_operator("crm-operator"))
     before = Phone.objects.get(pk=phone.pk)
     phone.extension = "77"
     phone.customer_id = 5  # changed in memory but not listed: not written
     phone.updated_at = before.updated_at - timedelta(days=1)  # auto_now: replaced, as save() does
-    update_fields(phone, ["extension", "updated_at"])
+    write_rows(update=(phone, ["extension", "updated_at"]))
     after = Phone.objects.get(pk=phone.pk)
     assert (after.extension, after.customer_id) == ("77", before.customer_id)
     assert after.updated_at > before.updated_at and after.updated_at == phone.updated_at
 
 
-def test_update_fields_of_a_missing_row_raises(make_operator):
-    from backoffice.db import update_fields
+def test_write_rows_update_of_a_missing_row_raises(make_operator):
+    from backoffice.db import write_rows
 
     phone = PhoneFactory(account_id=7, actor=make_operator("crm-operator"))
     phone.pk = 10**12
     with pytest.raises(Phone.DoesNotExist):
-        update_fields(phone, ["extension"])
+        write_rows(update=(phone, ["extension"]))
 
 
 def _columns(phone: Phone) -> dict:
@@ -183,15 +183,15 @@ def _new_phone(account_id: int = 5, number: str = "91234-5678") -> Phone:
 
 
 @pytest.mark.postgres
-def test_insert_rows_writes_a_row_and_the_row_referencing_it_in_one_statement(make_operator):
-    from backoffice.db import insert_rows, reserve_id
+def test_write_rows_inserts_writes_a_row_and_the_row_referencing_it_in_one_statement(make_operator):
+    from backoffice.db import reserve_id, write_rows
 
     actor = make_operator("crm-operator")
     phone = _new_phone()
     phone.pk = reserve_id(Phone)
     entry = _entry_for(phone, actor)
     with CaptureQueriesContext(connection) as queries:
-        insert_rows(phone, entry)
+        write_rows(insert=[phone, entry])
     statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert len(statements) == 1 and statements[0].startswith("WITH part_0 AS (INSERT INTO")
     assert entry.pk and not phone._state.adding and not entry._state.adding
@@ -200,33 +200,33 @@ def test_insert_rows_writes_a_row_and_the_row_referencing_it_in_one_statement(ma
 
 
 @pytest.mark.postgres
-def test_insert_rows_writes_all_or_nothing(make_operator):
+def test_write_rows_inserts_writes_all_or_nothing(make_operator):
     from django.db import IntegrityError, transaction
 
-    from backoffice.db import insert_row, insert_rows, reserve_id
+    from backoffice.db import insert_row, reserve_id, write_rows
 
     actor = make_operator("crm-operator")
     insert_row(_new_phone())
     duplicate = _new_phone()
     duplicate.pk = reserve_id(Phone)
     with pytest.raises(IntegrityError), transaction.atomic():
-        insert_rows(_entry_for(duplicate, actor), duplicate)  # the entry's part alone would succeed
+        write_rows(insert=[_entry_for(duplicate, actor), duplicate])  # the entry's part alone would succeed
     assert not AuditEntry.objects.filter(phone_id=duplicate.pk).exists()
     assert Phone.objects.filter(account_id=5).count() == 1
 
 
-def test_insert_rows_without_data_modifying_ctes_uses_an_atomic_block(make_operator, monkeypatch):
+def test_write_rows_inserts_without_data_modifying_ctes_uses_an_atomic_block(make_operator, monkeypatch):
     from django.db import IntegrityError
 
-    from backoffice.db import insert_rows
+    from backoffice.db import write_rows
 
     actor = make_operator("crm-operator")
     monkeypatch.setattr(connection, "vendor", "sqlite-like")
     first = _new_phone(account_id=6)
-    insert_rows(first)
+    write_rows(insert=[first])
     entry = _entry_for(first, actor)
     with pytest.raises(IntegrityError):
-        insert_rows(entry, _new_phone(account_id=6))  # the phone is a duplicate: the entry goes too
+        write_rows(insert=[entry, _new_phone(account_id=6)])  # the phone is a duplicate: the entry goes too
     assert not AuditEntry.objects.filter(phone_id=first.pk).exists()
 
 
