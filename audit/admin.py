@@ -25,8 +25,8 @@ from backoffice.admin_base import (
     FastRowsMixin,
     LoggedDenialsMixin,
 )
+from backoffice.ids import INT64_MAX
 from backoffice.roles import ROLES
-from phones.numbers import INT64_MAX
 
 
 def _shown(value: Any) -> str:

@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from phones.errors import PhoneError, PhoneValidationError
+from backoffice.errors import ApplicationError, InvalidInput
 
 logger = logging.getLogger("backoffice.api")
 
@@ -36,10 +36,19 @@ def bad_request(field: str, message: str) -> Response:
     return Response({"message": message, "field": field}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def api_field(field: str, view: Any) -> str:
+    """The contract's name of a domain field, from the view's ``error_fields`` (domain name ->
+    API name). A dotted field maps by its first part (``account_id.x`` -> ``accountId.x``); a
+    name the view does not map is the API's name too (``settings.x`` stays)."""
+    names: dict[str, str] = getattr(view, "error_fields", None) or {}
+    head, dot, rest = field.partition(".")
+    return names.get(head, head) + dot + rest
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, PhoneValidationError):
-        return bad_request(exc.field, exc.message)
-    if isinstance(exc, PhoneError):
+    if isinstance(exc, InvalidInput):
+        return bad_request(api_field(exc.field, context.get("view")), exc.message)
+    if isinstance(exc, ApplicationError):
         return Response({"message": exc.message}, status=exc.status)
     if isinstance(exc, exceptions.ParseError):
         return bad_request("body", f"Malformed JSON: {exc.detail}")

@@ -6,13 +6,12 @@ import re
 
 import phonenumbers
 
+# The contract's integer formats (ids are int64, area codes int32), defined by the core.
+from backoffice.ids import INT32_MAX, INT64_MAX  # noqa: F401
+
 # What an operator may type around the digits: "(11) 91234-5678", "91234 5678", "9.1234.5678".
 _ALLOWED = re.compile(r"^[0-9\s().\-]+$")
 _NON_DIGITS = re.compile(r"\D")
-
-# The contract's integer formats (ids are int64, area codes int32).
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
 
 
 def digits_only(value: str | None) -> str:

@@ -11,7 +11,8 @@ from audit.api.serializers import AuditEntryOutput
 from audit.filters import AuditEntryFilter
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from backoffice.api_docs import COMMON_ERRORS, error, paginated, parse_id
+from backoffice.api_docs import COMMON_ERRORS, error, paginated
+from backoffice.ids import parse_id
 from backoffice.permissions import RolePermission
 
 AUDIT_READ = (roles.VIEW_AUDIT, roles.VIEW_OWN_AUDIT)
