@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
-from django.apps import apps
-from django.core.cache import cache
-from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 
-from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from phones.models import Phone, PhoneType
-
-# The phone totals group the whole table: computed at most once a minute, not per page view.
-PHONE_TOTALS_TTL = 60
-PHONE_TOTALS_KEY = "dashboard:phone-totals"
 
 
 def can_view_phones(request: HttpRequest) -> bool:
@@ -59,59 +49,29 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
     return [{"title": "Backoffice", "separator": False, "collapsible": False, "items": allowed}]
 
 
-def _phone_totals() -> dict[str, Any]:
-    totals = cache.get(PHONE_TOTALS_KEY)
-    if totals is None:
-        rows = Phone.objects.order_by().values("type", "active").annotate(n=Count("id"))
-        by_type = {value: {"label": label, "active": 0, "inactive": 0} for value, label in PhoneType.choices}
-        for row in rows:
-            bucket = by_type.setdefault(row["type"], {"label": row["type"], "active": 0, "inactive": 0})
-            bucket["active" if row["active"] else "inactive"] += row["n"]
-        totals = {
-            "by_type": list(by_type.values()),
-            "active": sum(bucket["active"] for bucket in by_type.values()),
-            "inactive": sum(bucket["inactive"] for bucket in by_type.values()),
-        }
-        cache.set(PHONE_TOTALS_KEY, totals, PHONE_TOTALS_TTL)
-    return totals
+# --- Dashboard cards ---------------------------------------------------------------------------
+# The home page shows what the installed features contribute: each registers its cards from its
+# AppConfig.ready() (``phones.dashboard``, ``audit.dashboard``). A card is a callable
+# ``(request) -> dict`` whose items go into the template's context (``templates/admin/index.html``);
+# cards run in ``order``, then in the order they were registered.
+
+DashboardCard = Callable[[HttpRequest], dict[str, Any]]
+_cards: list[tuple[int, DashboardCard]] = []
 
 
-def _sync_failures() -> int | None:
-    """Failed provider sync jobs, once provider sync exists; None until then."""
-    for model_name in ("SyncJob", "ProviderSyncJob"):
-        try:
-            model = apps.get_model("phones", model_name)
-        except LookupError:
-            continue
-        field_names = {field.name for field in model._meta.get_fields()}
-        if "status" in field_names:
-            return model.objects.filter(status="failed").count()
-    return None
+def register_card(card: DashboardCard, *, order: int = 100) -> DashboardCard:
+    """Add ``card`` to the dashboard (once: registering it again changes nothing)."""
+    if all(registered is not card for _, registered in _cards):
+        _cards.append((order, card))
+        _cards.sort(key=lambda item: item[0])  # stable: equal orders keep their registration order
+    return card
+
+
+def dashboard_cards() -> list[DashboardCard]:
+    return [card for _, card in _cards]
 
 
 def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
-    context["show_phone_stats"] = can_view_phones(request)
-    if context["show_phone_stats"]:
-        totals = _phone_totals()
-        context["phone_totals"] = totals
-        context["phone_type_table"] = {
-            "headers": ["Type", "Active", "Inactive", "Total"],
-            "rows": [
-                [bucket["label"], bucket["active"], bucket["inactive"], bucket["active"] + bucket["inactive"]]
-                for bucket in totals["by_type"]
-            ],
-        }
-        context["phones_url"] = reverse("admin:phones_phone_changelist")
-        context["sync_failures"] = _sync_failures()
-    context["show_recent_changes"] = can_view_audit(request)
-    if context["show_recent_changes"]:
-        since = timezone.now() - timedelta(hours=24)
-        recent = audit_entries_visible_to(request.user).filter(created_at__gte=since)
-        by_event = dict(recent.order_by().values_list("event").annotate(n=Count("id")))
-        context["changes_24h"] = sum(by_event.values())
-        context["created_24h"] = by_event.get("phone_creation", 0)
-        context["changed_24h"] = by_event.get("phone_change", 0)
-        context["audit_url"] = (
-            reverse("admin:audit_auditentry_changelist") + "?created_at__gte=" + since.date().isoformat()
-        )
+    for card in dashboard_cards():
+        context.update(card(request))
     return context

@@ -1,0 +1,30 @@
+"""The audit log's dashboard card (registered in ``AuditConfig.ready``): changes of the last 24 h."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.selectors import audit_entries_visible_to
+from backoffice.dashboard import can_view_audit
+
+
+def recent_changes_card(request: HttpRequest) -> dict[str, Any]:
+    """Entries of the last 24 hours the operator may see, by event (``show_recent_changes``)."""
+    if not can_view_audit(request):
+        return {"show_recent_changes": False}
+    since = timezone.now() - timedelta(hours=24)
+    recent = audit_entries_visible_to(request.user).filter(created_at__gte=since)
+    by_event = dict(recent.order_by().values_list("event").annotate(n=Count("id")))
+    return {
+        "show_recent_changes": True,
+        "changes_24h": sum(by_event.values()),
+        "created_24h": by_event.get("phone_creation", 0),
+        "changed_24h": by_event.get("phone_change", 0),
+        "audit_url": reverse("admin:audit_auditentry_changelist") + "?created_at__gte=" + since.date().isoformat(),
+    }
