@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dis
+import functools
+import inspect
 import json
 from typing import Any
 
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
@@ -20,7 +23,7 @@ from unfold.contrib.filters.admin import TextFilter
 from unfold.decorators import display
 
 from backoffice.auth import log_denied
-from phones.numbers import INT64_MAX
+from backoffice.ids import INT64_MAX
 
 # Below this many rows an exact count is cheap enough to run on every page.
 EXACT_COUNT_LIMIT = 10_000
@@ -148,15 +151,53 @@ class LoggedDenialsMixin:
 # Profiling the phones list showed ~80% of its server time in unfold's row rendering: the column
 # headers are rebuilt for every row (rows x columns) and each row's checkbox goes through the
 # template engine. Both are identical across rows, so they are computed once.
+#
+# The headers: unfold's ``{% unfold_result_list %}`` tag calls the module function
+# ``unfold.templatetags.unfold_list.result_headers(cl)`` once for the header row and again inside
+# ``items_for_result`` for every row (for each cell's ``data-label``). Neither unfold nor Django
+# offers a hook for it (the ChangeList is not asked; replacing the tag would mean copying unfold's
+# row rendering), so that module function is replaced by one that builds the headers once per
+# ChangeList -- here, and nowhere else, applied once from ``BackofficeConfig.ready()`` after
+# checking that unfold still has the shape this was written against (django-unfold 0.91.0).
+
+UNFOLD_REVIEWED_VERSION = "0.91.0"
+UNFOLD_CHANGED = "unfold internals changed: review backoffice.admin_base.memoize_unfold_headers"
 
 
-def _memoize_unfold_headers() -> None:
-    from unfold.templatetags import unfold_list
+def unfold_header_problems(module: Any) -> list[str]:
+    """What no longer holds of the unfold internals ``memoize_unfold_headers`` relies on."""
+    problems = []
+    original = getattr(module, "result_headers", None)
+    original = getattr(original, "__wrapped__", original) if getattr(original, "memoized", False) else original
+    if not inspect.isgeneratorfunction(original):
+        problems.append("result_headers is no longer a generator function")
+    elif list(inspect.signature(original).parameters) != ["cl"]:
+        problems.append(f"result_headers{inspect.signature(original)} no longer takes just (cl)")
+    for caller in ("items_for_result", "result_list"):
+        function = getattr(module, caller, None)
+        globals_read = {
+            instruction.argval
+            for instruction in (dis.get_instructions(function) if inspect.isfunction(function) else ())
+            if instruction.opname == "LOAD_GLOBAL"
+        }
+        if "result_headers" not in globals_read:
+            problems.append(f"{caller} no longer calls the module's result_headers")
+    return problems
 
-    original = unfold_list.result_headers
+
+def memoize_unfold_headers(module: Any = None) -> None:
+    """Make unfold's ``result_headers(cl)`` build the headers once per ChangeList (each call gets
+    copies); idempotent. Raises ImproperlyConfigured when unfold changed the functions involved."""
+    if module is None:
+        from unfold.templatetags import unfold_list as module
+    original = module.result_headers
     if getattr(original, "memoized", False):
         return
+    problems = unfold_header_problems(module)
+    if problems:
+        raise ImproperlyConfigured(f"{UNFOLD_CHANGED}: {'; '.join(problems)}")
 
+    @functools.wraps(original)
     def result_headers(cl: Any) -> Any:
         cached = getattr(cl, "_unfold_result_headers", None)
         if cached is None:
@@ -164,10 +205,7 @@ def _memoize_unfold_headers() -> None:
         return iter([dict(header) for header in cached])
 
     result_headers.memoized = True  # type: ignore[attr-defined]
-    unfold_list.result_headers = result_headers
-
-
-_memoize_unfold_headers()
+    module.result_headers = result_headers
 
 
 class FastRowsMixin:

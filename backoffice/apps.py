@@ -9,3 +9,7 @@ class BackofficeConfig(AppConfig):
     def ready(self) -> None:
         # Registers the OpenAPI extension for our JWT authentication class.
         from backoffice import schema  # noqa: F401
+        from backoffice.admin_base import memoize_unfold_headers
+
+        # The one patch of a library's internals (unfold's changelist headers): checked, then applied.
+        memoize_unfold_headers()

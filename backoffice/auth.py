@@ -21,10 +21,16 @@ from rest_framework_simplejwt.utils import aware_utcnow
 access_log = logging.getLogger("backoffice.access")
 
 
+# The operator's (role names, permissions), kept on the user object for the request: our own
+# attribute, read only through ``_access_of`` (ModelBackend's private ``_perm_cache`` and friends
+# are not used: ``RoleBackend`` answers Django's permission questions from this one).
+ACCESS_ATTRIBUTE = "_backoffice_access"
+
+
 def _load_access(user: Any) -> None:
-    """Fill the per-request caches with the operator's roles and permissions in one query (on
+    """Load the operator's roles and permissions once per user object, in one query (on
     PostgreSQL the role ids and the matrix version, the matrix itself from memory)."""
-    if hasattr(user, "_role_cache"):
+    if getattr(user, ACCESS_ATTRIBUTE, None) is not None:  # getattr: request.user is a lazy proxy
         return
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -52,35 +58,42 @@ def _access_from_rows(rows: Iterable[tuple[str | None, str | None, str | None]])
 
 
 def _set_access(user: Any, roles: list[str], perms: set[str]) -> None:
-    user._role_cache = roles
-    user._perm_cache = perms
-    user._group_perm_cache = perms
-    user._user_perm_cache = set()
+    setattr(user, ACCESS_ATTRIBUTE, (roles, perms))
+
+
+def _access_of(user: Any) -> tuple[list[str], set[str]]:
+    """The operator's (sorted role names, permissions), loaded on first use."""
+    _load_access(user)
+    return getattr(user, ACCESS_ATTRIBUTE)
 
 
 def operator_roles(user: Any) -> list[str]:
     """The operator's role names, sorted: what an audit entry snapshots."""
     if not getattr(user, "is_authenticated", False):
         return []
-    _load_access(user)
-    return list(user._role_cache)
+    return list(_access_of(user)[0])
 
 
 class RoleBackend(ModelBackend):
-    """ModelBackend whose permissions come from roles only, loaded once per user object."""
+    """ModelBackend whose permissions come from roles only, loaded once per user object
+    (``_access_of``). Django's ``has_perm``/``has_perms``/``has_module_perms`` all ask
+    ``get_all_permissions``; a superuser keeps ModelBackend's own answers."""
 
     def get_all_permissions(self, user_obj: Any, obj: object = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if user_obj.is_superuser:
             return super().get_all_permissions(user_obj, obj)
-        _load_access(user_obj)
-        return user_obj._perm_cache
+        return _access_of(user_obj)[1]
 
     def get_group_permissions(self, user_obj: Any, obj: object = None) -> set[str]:
+        if user_obj.is_superuser:
+            return super().get_group_permissions(user_obj, obj)
         return self.get_all_permissions(user_obj, obj)
 
     def get_user_permissions(self, user_obj: Any, obj: object = None) -> set[str]:
+        if user_obj.is_superuser:
+            return super().get_user_permissions(user_obj, obj)
         return set()
 
 

@@ -7,6 +7,7 @@ import inspect
 import os
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from threading import Lock
 from typing import Any, Generic, TypeVar
 
@@ -17,6 +18,54 @@ ModelT = TypeVar("ModelT", bound=models.Model)
 
 # Stand-ins for the values during the one compile: ints no id or account can take.
 _SENTINEL_BASE = -(2**62)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A compiled model query and where its values sit in a row."""
+
+    sql: str
+    params: list[Any]
+    start: int  # the model's columns are row[start:stop]...
+    stop: int
+    fields: list[str]  # ...with these attnames, in that order
+    annotations: list[tuple[str, int]]  # (annotation name, position in a row)
+    expressions: list[Any]  # one per column: what the converters are asked about
+    converted: bool  # whether any column has a converter on this backend
+
+
+def _compiled_layout(queryset: models.QuerySet[Any], using: str) -> _Layout:
+    """The SQL of a plain model query and the layout of its rows, read from the ORM's compiler.
+
+    This is the one place that reads Django's private query machinery; it was written against
+    Django 5.2 (``SQLCompiler`` after ``as_sql()``: ``klass_info["select_fields"]`` the positions
+    of the model's columns, ``select`` a list of ``(expression, (sql, params), alias)`` whose model
+    columns are ``Col`` with a ``target`` field, ``annotation_col_map`` annotation name ->
+    position, ``get_converters(expressions)`` a dict of the columns with converters;
+    ``QuerySet._iterable_class`` and ``Query.select_related`` to refuse what is not a plain model
+    query). Django has no public API that compiles a queryset once and turns later rows into
+    instances, which is why ``CompiledSelect`` needs these. ``_converted`` does what
+    ``SQLCompiler.apply_converters`` does, through the public ``get_db_converters`` hooks.
+    ``backoffice/tests/test_db.py`` checks these shapes and that fetched rows equal the ORM's:
+    when it fails after an upgrade, review this function.
+    """
+    if queryset._iterable_class is not ModelIterable or queryset.query.select_related:
+        raise ValueError("CompiledSelect takes a plain model query (no values(), no select_related())")
+    compiler = queryset.query.get_compiler(using=using)
+    sql, params = compiler.as_sql()
+    select_fields = compiler.klass_info["select_fields"]
+    start, stop = select_fields[0], select_fields[-1] + 1
+    expressions = [column[0] for column in compiler.select]
+    return _Layout(
+        sql=sql,
+        params=list(params),
+        start=start,
+        stop=stop,
+        fields=[expression.target.attname for expression in expressions[start:stop]],
+        annotations=list(compiler.annotation_col_map.items()),
+        expressions=expressions,
+        converted=bool(compiler.get_converters(expressions)),
+    )
 
 
 class _Compiled:
@@ -34,12 +83,11 @@ class _Compiled:
         "using",
     )
 
-    def __init__(self, model: type[models.Model], using: str, compiler: Any, sentinels: dict[int, str]) -> None:
+    def __init__(self, model: type[models.Model], using: str, layout: _Layout, sentinels: dict[int, str]) -> None:
         self.model = model
         self.using = using
-        sql, params = compiler.as_sql()
-        self.sql = sql
-        self.params = list(params)
+        self.sql = layout.sql
+        self.params = layout.params
         # For each parameter: the name of the value that goes there and the int type the backend
         # wrapped it in (psycopg's Int8 for bigint columns), or None for a constant of the query.
         self.slots = [
@@ -49,15 +97,12 @@ class _Compiled:
         missing = set(sentinels.values()) - {slot[0] for slot in self.slots if slot is not None}
         if missing:
             raise ValueError(f"values not passed to the database as parameters: {sorted(missing)}")
-        klass_info = compiler.klass_info
-        select_fields = klass_info["select_fields"]
-        self.start, self.stop = select_fields[0], select_fields[-1] + 1
-        self.fields = [column[0].target.attname for column in compiler.select[self.start : self.stop]]
-        self.annotations = list(compiler.annotation_col_map.items())
+        self.start, self.stop, self.fields = layout.start, layout.stop, layout.fields
+        self.annotations = layout.annotations
         # Converters are bound to a connection (per thread in Django): only the expressions are
         # kept, and converters are taken from the connection of the thread that fetches.
-        self.expressions = [column[0] for column in compiler.select]
-        self.converted = bool(compiler.get_converters(self.expressions))
+        self.expressions = layout.expressions
+        self.converted = layout.converted
 
 
 def _converted(rows: list[tuple[Any, ...]], expressions: list[Any], connection: Any) -> list[list[Any]]:
@@ -111,10 +156,8 @@ class CompiledSelect(Generic[ModelT]):
                 return compiled
         sentinels = {_SENTINEL_BASE + index: name for index, name in enumerate(self._names)}
         queryset = self._build(shape, **{name: value for value, name in sentinels.items()})
-        if queryset._iterable_class is not ModelIterable or queryset.query.select_related:
-            raise ValueError("CompiledSelect takes a plain model query (no values(), no select_related())")
         using = queryset.db
-        compiled = _Compiled(queryset.model, using, queryset.query.get_compiler(using=using), sentinels)
+        compiled = _Compiled(queryset.model, using, _compiled_layout(queryset, using), sentinels)
         with self._lock:
             self._cache[shape] = compiled
             while len(self._cache) > self._max:

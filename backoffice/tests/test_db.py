@@ -161,14 +161,15 @@ def test_insert_row_duplicate_rolls_back_its_transaction_and_odd_instances_take_
 
 def _entry_for(phone: Phone, actor) -> AuditEntry:
     from audit.models import Origin
-    from audit.services import AuditContext, audit_entry_build
-    from phones.services import audit_object
+    from audit.services import AuditContext, build_entry
+    from backoffice.actor import Actor
+    from phones.objects import phone_object
 
-    return audit_entry_build(
-        actor=actor,
+    return build_entry(
+        actor=Actor.of(actor),
         event="phone_creation",
         context=AuditContext(origin=Origin.API),
-        obj=audit_object(phone),
+        obj=phone_object(phone),
         changes={},
         phone_id=phone.pk,
         account_id=phone.account_id,
@@ -291,3 +292,70 @@ def test_write_rows_refuses_an_update_with_inserts_outside_a_transaction(make_op
     with pytest.raises(transaction.TransactionManagementError):
         write_rows(update=(phone, ["extension"]), insert=[_entry_for(phone, actor)])
     assert not AuditEntry.objects.filter(phone_id=phone.pk).exists()
+
+
+# --- The Django internals behind ``CompiledSelect`` (all read in ``backoffice.db._compiled_layout``)
+DJANGO_INTERNALS = "Django internals changed: review backoffice.db._compiled_layout"
+
+
+def _entries_of(_shape: object, *, account_id: int) -> QuerySet[AuditEntry]:
+    """Converted columns (JSONField everywhere, DateTimeField on SQLite) and an annotation."""
+    return AuditEntry.objects.filter(account_id=account_id).annotate(total=Window(Count("*"))).order_by("id")
+
+
+def test_the_django_internals_compiled_select_reads_keep_their_shapes():
+    from django.db.models.query import ModelIterable
+
+    from backoffice.db import _compiled_layout
+
+    queryset = _entries_of(None, account_id=1)
+    attnames = [field.attname for field in AuditEntry._meta.concrete_fields]
+    try:
+        assert queryset._iterable_class is ModelIterable, "QuerySet._iterable_class"
+        assert queryset.values("id")._iterable_class is not ModelIterable, "values()' _iterable_class"
+        assert not queryset.query.select_related, "Query.select_related of a plain query"
+        assert AuditEntry.objects.select_related("phone").query.select_related, "Query.select_related"
+        compiler = queryset.query.get_compiler(using="default")
+        sql, params = compiler.as_sql()
+        assert isinstance(sql, str) and isinstance(params, list | tuple), "SQLCompiler.as_sql()"
+        assert compiler.klass_info["model"] is AuditEntry, "SQLCompiler.klass_info['model']"
+        select_fields = compiler.klass_info["select_fields"]
+        assert select_fields == list(range(len(attnames))), "klass_info['select_fields']: the model's columns"
+        assert all(len(column) == 3 for column in compiler.select), "SQLCompiler.select: (expression, sql, alias)"
+        selected = [column[0].target.attname for column in compiler.select[: len(attnames)]]
+        assert selected == attnames, "SQLCompiler.select: Col expressions with a target field"
+        assert dict(compiler.annotation_col_map) == {"total": len(attnames)}, "SQLCompiler.annotation_col_map"
+        converters = compiler.get_converters([column[0] for column in compiler.select])
+        assert isinstance(converters, dict), "SQLCompiler.get_converters(expressions) -> dict"
+        assert attnames.index("payload") in converters, "get_converters: position -> (converters, expression)"
+        layout = _compiled_layout(queryset, "default")
+        assert (layout.sql, layout.params) == (sql, list(params))
+        assert (layout.start, layout.stop, layout.fields) == (0, len(attnames), attnames)
+        assert layout.annotations == [("total", len(attnames))] and layout.converted
+        assert len(layout.expressions) == len(attnames) + 1
+    except (AssertionError, AttributeError, KeyError, IndexError, TypeError) as exc:
+        pytest.fail(f"{DJANGO_INTERNALS}: {type(exc).__name__}: {exc}")
+
+
+def test_compiled_select_fetches_what_the_orm_does_converted_fields_and_annotations_included(make_operator):
+    actor = make_operator("crm-operator")
+    for n in range(3):
+        PhoneFactory(account_id=41, number=f"2222-000{n}", actor=actor)
+    PhoneFactory(account_id=42, actor=actor)
+    select = CompiledSelect(_entries_of)
+    for account in (41, 42, 43):
+        fetched = select.fetch(account_id=account)
+        expected = list(_entries_of(None, account_id=account))
+        names = [field.attname for field in AuditEntry._meta.concrete_fields]
+        mismatch = [
+            (row.pk, name)
+            for row, orm in zip(fetched, expected, strict=False)
+            for name in [*names, "total"]
+            if getattr(row, name) != getattr(orm, name) or type(getattr(row, name)) is not type(getattr(orm, name))
+        ]
+        assert len(fetched) == len(expected) and not mismatch, f"{DJANGO_INTERNALS}: {mismatch or 'row count'}"
+        for row in fetched:
+            # The converted columns: a datetime (SQLite stores text) and JSON (decoded).
+            assert row.created_at.tzinfo is not None and isinstance(row.payload, dict), DJANGO_INTERNALS
+            assert not row._state.adding and row._state.db == "default", DJANGO_INTERNALS
+    assert len(select.fetch(account_id=41)) >= 3
