@@ -17,10 +17,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.models import Origin
 from audit.services import AuditContext
+from backoffice.actor import Actor
 from backoffice.models import User
-from phones import sync
 from phones.models import Provider, ProviderLink
-from phones.providers.simulator import is_loopback
+from provider_sync import links as link_services
+from simulator.state import is_loopback
 
 DEFAULT_OPERATOR = "backoffice-operator@demo.local"
 
@@ -61,13 +62,16 @@ class Command(BaseCommand):
                     state["regionCode"] = "US" if number.startswith("+1") else "BR"
                 client.post(f"{url}/numbers", json=state).raise_for_status()
                 seeded.append(link)
-        actor = User.objects.filter(email=operator).first()
-        if actor is None:
+        user = User.objects.filter(email=operator).first()
+        if user is None:
             self.stdout.write(f"Seeded {len(seeded)} number(s); no operator {operator} to queue re-syncs as.")
             return
+        actor = Actor.of(user)
         context = AuditContext(origin=Origin.COMMAND)
         for link in seeded:
-            sync.phone_resync(actor=actor, context=context, account_id=link.phone.account_id, phone_id=link.phone_id)
+            link_services.phone_resync(
+                actor=actor, context=context, account_id=link.phone.account_id, phone_id=link.phone_id
+            )
         self.stdout.write(f"Seeded {len(seeded)} number(s) in the simulator and queued their re-sync.")
 
     def _wait_for(self, client: httpx.Client, url: str, wait: float) -> None:

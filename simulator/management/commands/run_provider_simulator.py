@@ -1,4 +1,4 @@
-"""Run the Sinch/Plivo provider simulator on loopback (see phones/providers/simulator.py)."""
+"""Run the Sinch/Plivo provider simulator on loopback (see simulator/README.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from phones.providers import simulator as sim_module
+from simulator.server import make_simulator
+from simulator.state import (
+    DEFAULT_CALLBACK_SECRET,
+    DEFAULT_PLIVO_AUTH_ID,
+    DEFAULT_PLIVO_AUTH_TOKEN,
+    DEFAULT_SINCH_KEY_ID,
+    DEFAULT_SINCH_KEY_SECRET,
+    DEFAULT_SINCH_PROJECT_ID,
+    is_loopback,
+)
 
 
 class Command(BaseCommand):
@@ -25,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         host: str = options["host"]
-        if not sim_module.is_loopback(host):
+        if not is_loopback(host):
             raise CommandError(f"refusing to listen on non-loopback host {host!r}")
         if options["provisioning_seconds"] < 0:
             raise CommandError("--provisioning-seconds must be >= 0")
@@ -34,15 +43,15 @@ class Command(BaseCommand):
             return str(getattr(settings, name, None) or default)
 
         try:
-            simulator = sim_module.make_simulator(
+            simulator = make_simulator(
                 host,
                 options["port"],
-                sinch_project_id=setting("SINCH_PROJECT_ID", sim_module.DEFAULT_SINCH_PROJECT_ID),
-                sinch_key_id=setting("SINCH_KEY_ID", sim_module.DEFAULT_SINCH_KEY_ID),
-                sinch_key_secret=setting("SINCH_KEY_SECRET", sim_module.DEFAULT_SINCH_KEY_SECRET),
-                callback_secret=setting("SINCH_CALLBACK_SECRET", sim_module.DEFAULT_CALLBACK_SECRET),
-                plivo_auth_id=setting("PLIVO_AUTH_ID", sim_module.DEFAULT_PLIVO_AUTH_ID),
-                plivo_auth_token=setting("PLIVO_AUTH_TOKEN", sim_module.DEFAULT_PLIVO_AUTH_TOKEN),
+                sinch_project_id=setting("SINCH_PROJECT_ID", DEFAULT_SINCH_PROJECT_ID),
+                sinch_key_id=setting("SINCH_KEY_ID", DEFAULT_SINCH_KEY_ID),
+                sinch_key_secret=setting("SINCH_KEY_SECRET", DEFAULT_SINCH_KEY_SECRET),
+                callback_secret=setting("SINCH_CALLBACK_SECRET", DEFAULT_CALLBACK_SECRET),
+                plivo_auth_id=setting("PLIVO_AUTH_ID", DEFAULT_PLIVO_AUTH_ID),
+                plivo_auth_token=setting("PLIVO_AUTH_TOKEN", DEFAULT_PLIVO_AUTH_TOKEN),
                 provisioning_seconds=options["provisioning_seconds"],
             )
         except (OSError, ValueError) as exc:
