@@ -9,13 +9,25 @@ consistent chain needs ``AUDIT_HMAC_KEY``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from audit.models import AuditEntry, AuditEvent
 from audit.services import entry_digest
 
 STATE_EVENTS = (AuditEvent.PHONE_CREATION, AuditEvent.PHONE_CHANGE)
+
+
+# How the audited subject stands now, for a phone id: (its state as an audit ``object``, its
+# recorded chain head), or None when it does not exist. Registered by the phones app (its
+# ``AppConfig.ready``), so that this app reads phones without importing them.
+SubjectState = Callable[[int], "tuple[dict[str, Any], str] | None"]
+_subject_state: list[SubjectState] = []
+
+
+def register_subject_state(reader: SubjectState) -> None:
+    _subject_state[:] = [reader]
 
 
 @dataclass(frozen=True)
@@ -45,9 +57,9 @@ def _digest(entry: AuditEntry, prev_hash: str) -> str:
 
 def audit_verify(*, phone_ids: Iterable[int] | None = None) -> Iterator[IntegrityProblem]:
     """Yield every problem found; streams entries in (phone, id) order, memory stays flat."""
-    from phones.models import Phone
-    from phones.services import audit_object
-
+    if not _subject_state:
+        raise RuntimeError("no subject state registered (phones app not installed?)")
+    subject_state = _subject_state[0]
     entries = AuditEntry.objects.filter(phone_id__isnull=False).order_by("phone_id", "id")
     if phone_ids is not None:
         entries = entries.filter(phone_id__in=list(phone_ids))
@@ -58,13 +70,14 @@ def audit_verify(*, phone_ids: Iterable[int] | None = None) -> Iterator[Integrit
     def finish(phone_id: int | None, state: dict | None, last_hash: str) -> Iterator[IntegrityProblem]:
         if phone_id is None:
             return
-        phone = Phone.objects.filter(pk=phone_id).first()
-        if phone is None:
+        current = subject_state(phone_id)
+        if current is None:
             yield IntegrityProblem(phone_id, None, "entries reference a phone that does not exist")
             return
-        if state != audit_object(phone):
+        now, head = current
+        if state != now:
             yield IntegrityProblem(phone_id, None, "the phone differs from its latest audited state")
-        if phone.audit_head and phone.audit_head != last_hash:
+        if head and head != last_hash:
             yield IntegrityProblem(phone_id, None, "the phone's chain head is not its latest entry")
 
     for entry in entries.iterator(chunk_size=2000):

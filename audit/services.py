@@ -1,29 +1,28 @@
-"""The only writer of audit entries. Callers are services that already hold a transaction."""
+"""Audit entries built and hashed: pure functions, nothing is written here.
+
+The phones unit of work (``phones.changes``) is the only writer of entries: it builds them with
+``build_entry`` while it holds the rows they record, moves the chain head and flushes them with
+the change, in the same transaction.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.events import build_payload
 from audit.models import AuditEntry
-from backoffice.auth import operator_roles
-from backoffice.db import write_rows
 
 if TYPE_CHECKING:
-    from backoffice.models import User
-    from phones.models import Phone
+    from backoffice.actor import Actor
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,9 @@ def entry_digest(
     return hmac.new(settings.AUDIT_HMAC_KEY.encode(), material, hashlib.sha256).hexdigest()
 
 
-def audit_entry_build(
+def build_entry(
     *,
-    actor: User,
+    actor: Actor,
     event: str,
     context: AuditContext,
     obj: dict[str, Any],
@@ -97,18 +96,17 @@ def audit_entry_build(
 ) -> AuditEntry:
     """An audit entry ready to insert, its hash chained to ``prev_hash``; nothing is written.
 
-    ``prev_hash`` is the hash of the phone's latest entry ("" for its first), read by the caller
-    while it holds the phone's row lock, so each phone's chain stays linear.
+    ``prev_hash`` is the hash of the subject's latest entry ("" for its first), read by the
+    unit of work while it holds the subject's row lock, so each chain stays linear.
     """
-    roles = operator_roles(actor)
-    email = actor.email
-    payload = build_payload(event=event, email=email, roles=roles, origin=context.origin, obj=obj)
+    roles = list(actor.roles)
+    payload = build_payload(event=event, email=actor.email, roles=roles, origin=context.origin, obj=obj)
     fields = {
         "event": event,
         "phone_id": phone_id,
         "account_id": account_id,
-        "operator_id": actor.pk,
-        "operator_email": email,
+        "operator_id": actor.id,
+        "operator_email": actor.email,
         "operator_roles": roles,
         "origin": context.origin,
         "request_id": context.request_id,
@@ -118,65 +116,3 @@ def audit_entry_build(
         "changes": changes,
     }
     return AuditEntry(prev_hash=prev_hash, hash=entry_digest(prev_hash=prev_hash, **fields), **fields)
-
-
-def _require_transaction() -> None:
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit entries are written in the transaction of the change they record")
-
-
-def audit_entry_insert(
-    entry: AuditEntry,
-    *,
-    together_with: Model | None = None,
-    updating: tuple[Model, Sequence[str]] | None = None,
-) -> AuditEntry:
-    """Insert a built entry. Must run inside the transaction of the change it records.
-
-    On PostgreSQL the entry can go in one statement with the write it records
-    (``backoffice.db.write_rows``): ``together_with``, the new row it records (its key reserved
-    beforehand, see ``reserve_id``), a statement that is one transaction by itself, so no atomic
-    block is needed; or ``updating``, the (instance, fields) of the locked row whose change it
-    records, inside the caller's transaction.
-    """
-    if together_with is None:
-        _require_transaction()
-    write_rows(update=updating, insert=[entry] if together_with is None else [together_with, entry])
-    return entry
-
-
-def audit_entries_insert(entries: list[AuditEntry]) -> list[AuditEntry]:
-    """Insert built entries in one statement (batch writers). Same contract as ``audit_entry_insert``."""
-    _require_transaction()
-    return AuditEntry.objects.bulk_create(entries) if entries else []
-
-
-def audit_record(
-    *,
-    actor: User,
-    event: str,
-    context: AuditContext,
-    obj: dict[str, Any],
-    changes: dict[str, list[Any]],
-    phone: Phone,
-    writing: Sequence[str] = (),
-) -> AuditEntry:
-    """Append one audit entry to ``phone``'s chain and move its head (``Phone.audit_head``) to it.
-
-    Must run inside the caller's transaction, which holds the phone's row lock (``lock_phone``:
-    ``phone.audit_head`` is then the chain's latest hash). ``writing``: fields the caller has set on
-    the locked phone, written by the same UPDATE as the head; on PostgreSQL that UPDATE and the
-    entry's INSERT are one statement.
-    """
-    entry = audit_entry_build(
-        actor=actor,
-        event=event,
-        context=context,
-        obj=obj,
-        changes=changes,
-        phone_id=phone.pk,
-        account_id=phone.account_id,
-        prev_hash=phone.audit_head,
-    )
-    phone.audit_head = entry.hash
-    return audit_entry_insert(entry, updating=(phone, ["audit_head", *writing]))

@@ -1,7 +1,7 @@
 """Provider sync under a burst: the product's outbox pipeline against a bare Celery task.
 
 Runs inside the harness process (Django set up on the bench database). The product side links
-N phones to Plivo numbers in the simulator (through ``phones.sync.provider_link_set``), then
+N phones to Plivo numbers in the simulator (through ``provider_sync.links.provider_link_set``), then
 commits N phone changes in a burst through ``phones.services.phone_update``; two Celery worker
 processes deliver the outbox jobs. Measured per change: commit -> the provider's POST
 (simulator request log) and commit -> job ``synced`` (``finished_at``).
@@ -58,10 +58,11 @@ def _commit_changes(
 
     from audit.models import Origin
     from audit.services import AuditContext
+    from backoffice.actor import Actor
     from backoffice.models import User
     from phones import services
 
-    operator = User.objects.get(pk=operator_id)
+    actor = Actor.of(User.objects.get(pk=operator_id))
     ctx = AuditContext(origin=Origin.COMMAND, request_id="bench-sync")
     committed = {}
     for i, (account_id, phone_id) in enumerate(targets):
@@ -70,7 +71,7 @@ def _commit_changes(
             if delay > 0:
                 time.sleep(delay)
         services.phone_update(
-            actor=operator, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
+            actor=actor, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
         )
         committed[phone_id] = time.time()
     connections.close_all()
@@ -129,8 +130,10 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
 
     from audit.models import Origin
     from audit.services import AuditContext
-    from phones import services, sync
+    from backoffice.actor import Actor
+    from phones import services
     from phones.models import SyncJob
+    from provider_sync import links
 
     r = redis.Redis.from_url(REDIS_URL)
     r.flushdb()
@@ -151,7 +154,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         base = 6_000_000_000 + int(time.time()) % 1_000_000 * 1000
         phones = [
             services.phone_create(
-                actor=operator,
+                actor=Actor.of(operator),
                 context=ctx,
                 account_id=base + i,
                 number=f"7{i:08d}",
@@ -166,8 +169,8 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             json={"numbers": [{"provider": "plivo", "number": d, "alias": "before"} for d in digits]},
         )
         for p in phones:
-            sync.provider_link_set(
-                actor=operator,
+            links.provider_link_set(
+                actor=Actor.of(operator),
                 context=ctx,
                 account_id=p.account_id,
                 phone_id=p.pk,
@@ -207,7 +210,11 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             transaction.on_commit(lambda: at_commit.append(time.time()))
             for account_id, phone_id in targets:
                 services.phone_update(
-                    actor=operator, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": "41"}
+                    actor=Actor.of(operator),
+                    context=ctx,
+                    account_id=account_id,
+                    phone_id=phone_id,
+                    data={"extension": "41"},
                 )
         t_burst = at_commit[0]
         bulk = _outcome(http, targets, by_digits, dict.fromkeys([pid for _, pid in targets], t_burst), mark, timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +19,7 @@ from unfold.decorators import display
 
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
+from backoffice.actor import Actor
 from backoffice.admin_base import (
     EstimatedCountPaginator,
     ExactIntegerFilter,
@@ -28,7 +30,7 @@ from backoffice.auth import log_denied
 from phones import services
 from phones.admin_export import stream_phones_csv
 from phones.admin_forms import PhoneAdminForm, crm_context, save_phone
-from phones.admin_sync import ResyncPermissionMixin, provider_sync_column, resync_phones, sync_state_badge
+from phones.admin_sync_state import ResyncPermissionMixin, provider_sync_column, sync_state_badge
 from phones.errors import PhoneError, PhoneInactive
 from phones.models import Phone, ProviderLink
 from phones.numbers import INT64_MAX, digits_only, format_international
@@ -37,6 +39,17 @@ from phones.selectors import phones_visible_to
 # One bulk inactivation is one request: keep it within what a request can do in time.
 MAX_BULK_INACTIVATE = 1000
 HISTORY_ON_PAGE = 20
+
+
+# Actions other apps add to the phone list (the provider sync's re-sync), registered from their
+# own admin module so that this app imports none of them.
+PHONE_ACTIONS: list[Callable[..., Any]] = []
+
+
+def register_phone_action(action: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``action`` (an ``@admin.action`` function) to the phone list's actions."""
+    PHONE_ACTIONS.append(action)
+    return action
 
 
 def can_view_audit(user: Any) -> bool:
@@ -117,7 +130,11 @@ class PhoneAdmin(LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, Model
     paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
     list_select_related = ("provider_link",)  # the sync column, without a query per row
-    actions = ("inactivate_selected", "export_selected_csv", resync_phones)
+
+    @property
+    def actions(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return ("inactivate_selected", "export_selected_csv", *PHONE_ACTIONS)
+
     list_before_template = "admin/phones/phone/list_before.html"
     change_form_before_template = "admin/phones/phone/inactive_notice.html"
     change_form_after_template = "admin/phones/phone/history.html"
@@ -173,11 +190,6 @@ class PhoneAdmin(LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, Model
         return actions
 
     # --- Forms: the services write -------------------------------------------------------------
-    def get_form(self, request: HttpRequest, obj: Phone | None = None, change: bool = False, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, change=change, **kwargs)
-        # The service needs the acting operator and the request's audit context.
-        return type(form.__name__, (form,), {"request": request})
-
     def get_fieldsets(self, request: HttpRequest, obj: Phone | None = None) -> Any:
         if obj is None:
             return (
@@ -311,16 +323,14 @@ class PhoneAdmin(LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, Model
             }
             return TemplateResponse(request, "admin/phones/phone/inactivate_confirmation.html", context)
         done = skipped = 0
-        context = crm_context(request)
+        context, actor = crm_context(request), Actor.of(request.user)
         # One service call (one transaction, one audit entry) per phone.
         for phone in selected.only("id", "account_id", "active").iterator(chunk_size=200):
             if not phone.active:
                 skipped += 1
                 continue
             try:
-                services.phone_inactivate(
-                    actor=request.user, context=context, account_id=phone.account_id, phone_id=phone.pk
-                )
+                services.phone_inactivate(actor=actor, context=context, account_id=phone.account_id, phone_id=phone.pk)
             except PhoneInactive:
                 skipped += 1  # inactivated by someone else meanwhile
                 continue

@@ -1,84 +1,70 @@
-"""Admin forms for phones: they parse, and the services decide (same rules and texts as the API)."""
+"""Admin forms for phones: fields parse types, ``phones.checks`` owns the rules and messages (the
+same as the API's), and the services make the one real write when the admin saves."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django import forms
-from django.db import transaction
 from django.http import HttpRequest
 
 from audit.models import Origin
 from audit.services import AuditContext
-from phones import services
-from phones.errors import PhoneError, PhoneValidationError
+from backoffice.actor import Actor
+from phones import checks, selectors, services
+from phones.errors import PhoneAlreadyExists, PhoneError, PhoneInactive, PhoneValidationError
+from phones.limits import DEFAULT_COUNTRY_CODE
 from phones.models import Phone, PhoneType
-
-# Service field names (the API's) -> form field names.
-FIELD_FOR_SERVICE_FIELD = {
-    "accountId": "account_id",
-    "x-customer-id": "customer_id",
-    "number": "number",
-    "type": "type",
-    "area_code": "area_code",
-    "country_code": "country_code",
-    "extension": "extension",
-    "active": "active",
-}
-
-
-class _DryRun(Exception):
-    """Rolls back the savepoint of a validation run."""
 
 
 def crm_context(request: HttpRequest) -> AuditContext:
     return AuditContext.from_request(request, origin=Origin.CRM)
 
 
-def save_phone(request: HttpRequest, instance: Phone, cleaned: dict[str, Any]) -> Phone:
-    """Create or update through the services, as the operator of ``request``."""
-    if instance.pk is None:
-        return services.phone_create(
-            actor=request.user,
-            context=crm_context(request),
-            account_id=cleaned["account_id"],
-            customer_id=cleaned.get("customer_id"),
-            number=cleaned.get("number") or "",
-            type=cleaned["type"],
-            area_code=cleaned.get("area_code"),
-            country_code=cleaned["country_code"],
-            extension=cleaned.get("extension") or None,
-        )
-    data = {field: cleaned[field] for field in services.EDITABLE_FIELDS if field in cleaned}
+def _editable(cleaned: dict[str, Any]) -> dict[str, Any]:
+    data = {field: cleaned[field] for field in checks.EDITABLE_FIELDS if field in cleaned}
     if "extension" in data:
         data["extension"] = data["extension"] or None
+    if "number" in data:
+        data["number"] = data["number"] or ""
+    return data
+
+
+def save_phone(request: HttpRequest, instance: Phone, cleaned: dict[str, Any]) -> Phone:
+    """Create or update through the services, as the operator of ``request``."""
+    actor, context = Actor.of(request.user), crm_context(request)
+    data = _editable(cleaned)
+    if instance.pk is None:
+        data.pop("active", None)  # a new phone starts active
+        return services.phone_create(
+            actor=actor,
+            context=context,
+            account_id=cleaned["account_id"],
+            customer_id=cleaned.get("customer_id"),
+            **data,
+        )
     return services.phone_update(
-        actor=request.user,
-        context=crm_context(request),
-        account_id=instance.account_id,
-        phone_id=instance.pk,
-        data=data,
+        actor=actor, context=context, account_id=instance.account_id, phone_id=instance.pk, data=data
     )
 
 
 class PhoneAdminForm(forms.ModelForm):
-    """Fields only parse types; every domain rule and message comes from ``phones.services``.
+    """Fields only parse types; every domain rule and message comes from ``phones.checks``.
 
-    Validation runs the real service inside a savepoint that is then rolled back, so the form
-    reports exactly what the save will meet: the field rules, the duplicate (decided by the
-    database's unique index) and the inactive-phone rule. ``PhoneAdmin.save_model`` then makes
-    the one real call.
+    Validation runs the operation's pure check, then the two rules that need the database, read
+    without writing: an inactive phone cannot be edited, and the number must not duplicate an
+    active phone of the account (``selectors.phone_number_taken``, the unique index's key). The
+    index stays the authority: a duplicate created between this check and the save is answered
+    by ``PhoneAdmin.changeform_view`` with the service's message, nothing saved.
     """
 
-    request: ClassVar[HttpRequest | None] = None
-
-    # No max_length / min / max here: the service owns those limits and their texts.
+    # No max_length / min / max here: the checks own those limits and their texts.
     account_id = forms.IntegerField(label="Account ID")
     customer_id = forms.IntegerField(label="Customer ID", required=False)
     number = forms.CharField(required=False, help_text="Digits, spaces and ( ) . - are allowed.")
     type = forms.ChoiceField(choices=PhoneType.choices)
     area_code = forms.IntegerField(required=False)
-    country_code = forms.IntegerField(initial=55)
+    country_code = forms.IntegerField(initial=DEFAULT_COUNTRY_CODE)
     extension = forms.CharField(required=False)
     active = forms.BooleanField(required=False, help_text="Unticking inactivates the phone: it cannot be undone.")
 
@@ -94,18 +80,36 @@ class PhoneAdminForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         # Model validation is skipped on purpose: the model's constraints read derived fields
-        # that only the service computes.
-        if self.errors or self.request is None:
+        # that the check below computes on a candidate.
+        if self.errors:
             return
         try:
-            with transaction.atomic():
-                save_phone(self.request, self.instance, self.cleaned_data)
-                raise _DryRun
-        except _DryRun:
-            pass
+            candidate = self._candidate()
         except PhoneError as error:
-            self.add_service_error(error)
+            self.add_domain_error(error)
+            return
+        if candidate.active and selectors.phone_number_taken(candidate):
+            self.add_domain_error(PhoneAlreadyExists())
 
-    def add_service_error(self, error: PhoneError) -> None:
-        field = FIELD_FOR_SERVICE_FIELD.get(error.field) if isinstance(error, PhoneValidationError) else None
+    def _candidate(self) -> Phone:
+        """The phone as the save would leave it (not saved), after the operation's check."""
+        data = _editable(self.cleaned_data)
+        if self.instance.pk is None:
+            data.pop("active", None)
+            values = checks.check_phone_create(
+                account_id=self.cleaned_data["account_id"], customer_id=self.cleaned_data.get("customer_id"), **data
+            )
+            candidate = Phone(**values)
+        else:
+            if not self.instance.active:
+                raise PhoneInactive()
+            values = checks.check_phone_update(data)
+            candidate = Phone(**{f.attname: getattr(self.instance, f.attname) for f in Phone._meta.concrete_fields})
+            for field, value in values.items():
+                setattr(candidate, field, value)
+        candidate.derive()
+        return candidate
+
+    def add_domain_error(self, error: PhoneError) -> None:
+        field = error.field if isinstance(error, PhoneValidationError) else None
         self.add_error(field if field in self.fields else None, error.message)

@@ -1,24 +1,20 @@
-"""Domain errors of the phones services, each with the HTTP status and text of the contract."""
+"""Domain errors of the phones services, each with the HTTP status and text of the contract.
+
+They build on the core's ``ApplicationError`` family, which the API and the admin render without
+knowing this app. Validation errors name domain fields (``account_id``), never the API's.
+"""
 
 from __future__ import annotations
 
-
-class PhoneError(Exception):
-    status: int = 400
-    message: str = "Invalid request"
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.message)
-        if message:
-            self.message = message
+from backoffice.errors import ApplicationError, InvalidInput, NotAllowed
 
 
-class PhoneValidationError(PhoneError):
+class PhoneError(ApplicationError):
+    """Base of the phone services' errors."""
+
+
+class PhoneValidationError(InvalidInput, PhoneError):
     status = 400
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class PhoneNotFound(PhoneError):
@@ -36,9 +32,8 @@ class PhoneInactive(PhoneError):
     message = "Can't update an inactive phone number"
 
 
-class OperatorNotAllowed(PhoneError):
+class OperatorNotAllowed(NotAllowed, PhoneError):
     status = 403
-    message = "You do not have permission to perform this action."
 
 
 class PhoneNotLinked(PhoneError):

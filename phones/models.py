@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
+from phones.limits import COUNTRY_CODE_MAX, DEFAULT_COUNTRY_CODE, EXTENSION_MAX_LENGTH, NUMBER_MAX_LENGTH
 from phones.numbers import digits_only, to_e164
 
 
@@ -20,18 +21,18 @@ DUPLICATE_CONSTRAINT = "phone_unique_active_number_per_account"
 class Phone(models.Model):
     """A phone number of a customer account (Pismo accounts domain).
 
-    Written only by ``phones.services``; ``number_digits`` and ``e164`` are derived from the
+    Written only by the unit of work (``phones.changes``); ``number_digits`` and ``e164`` are derived from the
     editable fields by :meth:`derive` and must never be set on their own.
     """
 
     account_id = models.BigIntegerField()
     customer_id = models.BigIntegerField(null=True, blank=True)
-    number = models.CharField(max_length=15)
-    number_digits = models.CharField(max_length=15, editable=False)
+    number = models.CharField(max_length=NUMBER_MAX_LENGTH)
+    number_digits = models.CharField(max_length=NUMBER_MAX_LENGTH, editable=False)
     type = models.CharField(max_length=11, choices=PhoneType.choices)
     area_code = models.IntegerField(null=True, blank=True)
-    country_code = models.IntegerField(default=55)
-    extension = models.CharField(max_length=10, null=True, blank=True)
+    country_code = models.IntegerField(default=DEFAULT_COUNTRY_CODE)
+    extension = models.CharField(max_length=EXTENSION_MAX_LENGTH, null=True, blank=True)
     active = models.BooleanField(default=True)
     e164 = models.CharField("E.164", max_length=16, null=True, blank=True, editable=False)
     # Hash of the phone's latest audit entry, kept with the row so that an update reads it with
@@ -57,7 +58,7 @@ class Phone(models.Model):
             ),
             models.CheckConstraint(condition=Q(account_id__gte=1), name="phone_account_id_positive"),
             models.CheckConstraint(
-                condition=Q(country_code__gte=0, country_code__lte=99999),
+                condition=Q(country_code__gte=0, country_code__lte=COUNTRY_CODE_MAX),
                 name="phone_country_code_range",
             ),
         ]
@@ -135,7 +136,8 @@ class SyncReason(models.TextChoices):
 class ProviderLink(models.Model):
     """A phone's number at a provider and the settings we want it to hold there.
 
-    Written only by ``phones.sync`` services. ``settings`` holds the provider's dataclass fields
+    Written only by the unit of work, for the link services (``provider_sync.links``).
+    ``settings`` holds the provider's dataclass fields
     (``SinchSettings``/``PlivoSettings``), validated per provider. ``remote_number`` empty means
     "the phone's own E.164", so a number change follows the phone.
     """

@@ -1,8 +1,10 @@
-"""Transactional outbox of the provider sync: a change and its sync job commit together.
+"""Transactional outbox of the provider sync: what a change must bring to the provider, and the
+publishing of its jobs once the change has committed.
 
-Called by services inside the change's transaction, while they hold the phone's row lock. The
-Celery task is only queued on commit; if the broker is down then, the job row stays pending and
-the sweeper (``phones.tasks.sync_sweep``) queues it later. Nothing here talks to a provider.
+The job rows themselves are written by the unit of work (``phones.changes``) in the change's
+transaction. Their delivery tasks are only published on commit; if the broker is down then, the
+rows stay pending and the sweeper (``provider_sync.sweeper``) publishes them later. Tasks are
+published by name, so this app does not import the sync package that runs them.
 """
 
 from __future__ import annotations
@@ -13,26 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import QuerySet
-from django.utils import timezone
 
-from backoffice.auth import operator_roles
-from backoffice.db import CompiledSelect
-from phones.models import (
-    OPEN_JOB_STATUSES,
-    Phone,
-    Provider,
-    ProviderLink,
-    SyncJob,
-    SyncJobStatus,
-    SyncReason,
-    SyncState,
-)
+from phones.models import Phone, Provider, ProviderLink, SyncReason
 
 if TYPE_CHECKING:
     from audit.services import AuditContext
+    from backoffice.actor import Actor
+    from phones.changes import UnitOfWork
 
 logger = logging.getLogger("phones.sync")
+
+# The delivery tasks' names (registered by ``provider_sync.tasks``); kept as they were when the
+# tasks lived in this app, so messages already queued by an older release still find them.
+DELIVER_JOB_TASK = "phones.deliver_sync_job"
+DELIVER_JOBS_TASK = "phones.deliver_sync_jobs"
 
 # Fields of each provider's settings that attach the number to a service: an inactivated phone or
 # a removed link releases them (DESIGN.md section 4: inactivation unlinks SMS and voice).
@@ -57,12 +53,38 @@ def desired_settings(link: ProviderLink, phone: Phone) -> dict[str, Any]:
     return dict(link.settings)
 
 
-def queue_delivery(job_id: int, countdown: float | None = None) -> bool:
-    """Queue ``deliver_sync_job``; never raises (a lost publish is the sweeper's job)."""
-    from phones.tasks import deliver_sync_job
+def sync_after_phone_change(
+    work: UnitOfWork, *, phone: Phone, changed: set[str], previous_e164: str | None, actor: Actor, context: AuditContext
+) -> None:
+    """A linked phone changed (``work`` holds its lock): queue its sync, and first the release of
+    its old number if the link followed the phone's number."""
+    link = work.lock_link(phone, active_only=True)
+    if link is None:
+        return
+    reason = SyncReason.INACTIVATION if "active" in changed and not phone.active else SyncReason.PHONE_CHANGE
+    if not link.remote_number and previous_e164 and previous_e164 != phone.e164:
+        work.enqueue_job(
+            link=link,
+            phone=phone,
+            reason=SyncReason.RELEASE,
+            actor=actor,
+            context=context,
+            number=previous_e164,
+            desired=released_settings(link.provider, dict(link.settings)),
+        )
+    work.enqueue_job(link=link, phone=phone, reason=reason, actor=actor, context=context)
 
+
+def _publish(task: str, args: tuple[Any, ...], countdown: float | None = None) -> None:
+    from backoffice.celery import app
+
+    app.send_task(task, args, countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+
+
+def queue_delivery(job_id: int, countdown: float | None = None) -> bool:
+    """Publish the delivery of one job; never raises (a lost publish is the sweeper's job)."""
     try:
-        deliver_sync_job.apply_async((job_id,), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        _publish(DELIVER_JOB_TASK, (job_id,), countdown)
     except Exception as exc:
         logger.warning(
             "could not queue sync job %s (%s: %s): the sweeper will deliver it", job_id, type(exc).__name__, exc
@@ -72,15 +94,13 @@ def queue_delivery(job_id: int, countdown: float | None = None) -> bool:
 
 
 def queue_deliveries(job_ids: Sequence[int]) -> int:
-    """Queue ``deliver_sync_jobs`` for these jobs, ``SYNC_BATCH_SIZE`` ids per message, and say
-    how many were queued; never raises (what is not published is the sweeper's job)."""
-    from phones.tasks import deliver_sync_jobs
-
+    """Publish the delivery of these jobs, ``SYNC_BATCH_SIZE`` ids per message, and say how many
+    were published; never raises (what is not published is the sweeper's job)."""
     size = django_settings.SYNC_BATCH_SIZE
     for start in range(0, len(job_ids), size):
         chunk = list(job_ids[start : start + size])
         try:
-            deliver_sync_jobs.apply_async((chunk,), retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+            _publish(DELIVER_JOBS_TASK, (chunk,))
         except Exception as exc:
             logger.warning(
                 "could not queue sync jobs %s (%s: %s): the sweeper will deliver them",
@@ -92,11 +112,20 @@ def queue_deliveries(job_ids: Sequence[int]) -> int:
     return len(job_ids)
 
 
+def pending_on_commit_hooks() -> list[Any]:
+    """The on-commit hooks registered so far in the current transaction, latest last.
+
+    Django keeps them in ``connection.run_on_commit`` as (savepoint ids, hook, robust) tuples: a
+    private structure (Django 5.2), read here only, and checked by
+    ``phones/tests/test_outbox.py`` so that an upgrade that changes it fails loudly.
+    """
+    return [entry[1] for entry in transaction.get_connection().run_on_commit]
+
+
 class CommitBatch:
     """The sync jobs queued in one transaction, published when it commits: one message per
-    ``SYNC_BATCH_SIZE`` jobs instead of one per job. A bulk change of 1,000 linked phones used to
-    publish 1,000 messages, and each cost the workers a task run that mostly found its job
-    already taken by a batch; now it costs 32.
+    ``SYNC_BATCH_SIZE`` jobs instead of one per job (a bulk change of 1,000 linked phones used to
+    publish 1,000 messages; now 32).
 
     It is registered as an on-commit hook once per job, so Django's savepoint semantics hold: a
     savepoint that rolls back drops its jobs' registrations, and a batch all of whose
@@ -118,100 +147,15 @@ class CommitBatch:
 
     @classmethod
     def current(cls) -> CommitBatch:
-        """This transaction's open batch, found among its registered on-commit hooks (Django's
-        ``connection.run_on_commit``, which its own ``captureOnCommitCallbacks`` reads too; the
-        latest first: usually the last one), or a new one."""
-        for _savepoints, hook, _robust in reversed(transaction.get_connection().run_on_commit):
+        """This transaction's open batch (usually the latest hook), or a new one."""
+        for hook in reversed(pending_on_commit_hooks()):
             if isinstance(hook, cls) and not hook.done:
                 return hook
         return cls()
 
 
-def sync_job_enqueue(
-    *,
-    link: ProviderLink,
-    phone: Phone,
-    reason: str,
-    actor: Any,
-    context: AuditContext,
-    desired: dict[str, Any] | None = None,
-    provider: str | None = None,
-    number: str | None = None,
-) -> SyncJob:
-    """Write the outbox row for ``link`` (default target: its provider, number and desired state).
-
-    Must run inside the change's transaction with the phone locked. Open jobs for the same target
-    are superseded: the newest desired state wins and stale ones are never pushed. Jobs for
-    another target (an old number being released) stay and run first, in order.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("sync_job_enqueue must run in the transaction of the change")
-    provider = provider or link.provider
-    number = number or link.number_e164
-    if desired is None:
-        desired = desired_settings(link, phone)
-    now = timezone.now()
-    same_target = SyncJob.objects.filter(link=link, provider=provider, number=number)
-    previous = link.pushed_settings
-    if previous is None:
-        # Nothing confirmed at the provider yet: the last desired state is the best guess.
-        previous = same_target.order_by("-id").values_list("desired", flat=True).first()
-    # locked_until is kept: a superseded job still out at the provider blocks the next one until
-    # it is back, so two pushes for one number never overlap.
-    same_target.filter(status__in=OPEN_JOB_STATUSES).update(
-        status=SyncJobStatus.SUPERSEDED, finished_at=now, updated_at=now
-    )
-    job = SyncJob.objects.create(
-        link=link,
-        phone=phone,
-        provider=provider,
-        number=number,
-        reason=reason,
-        desired=desired,
-        previous=previous if provider == link.provider else None,
-        next_attempt_at=now,
-        operator_id=getattr(actor, "pk", None),
-        operator_email=actor.email,
-        operator_roles=operator_roles(actor),
-        origin=context.origin,
-        request_id=context.request_id,
-    )
-    if link.sync_state != SyncState.PENDING:
-        link.sync_state = SyncState.PENDING
-        link.save(update_fields=["sync_state", "updated_at"])
+def publish_on_commit(job_id: int) -> None:
+    """Publish ``job_id``'s delivery once the current transaction commits (never if it rolls back)."""
     batch = CommitBatch.current()
-    batch.job_ids.append(job.pk)
+    batch.job_ids.append(job_id)
     transaction.on_commit(batch)
-    return job
-
-
-def _linked_for_update(_shape: None, *, phone_id: int) -> QuerySet[ProviderLink]:
-    return ProviderLink.objects.select_for_update().filter(phone_id=phone_id, linked=True).order_by("pk")[:1]
-
-
-# Compiled once: this runs in every change of a linked phone (callers hold the transaction).
-_LINKED_FOR_UPDATE = CompiledSelect(_linked_for_update)
-
-
-def sync_after_phone_change(
-    *, phone: Phone, changed: set[str], previous_e164: str | None, actor: Any, context: AuditContext
-) -> SyncJob | None:
-    """A linked phone changed: queue its sync (and release its old number if it moved)."""
-    links = _LINKED_FOR_UPDATE.fetch(phone_id=phone.pk)
-    if not links:
-        return None
-    link = links[0]
-    link.phone = phone  # the caller's locked, current instance: no second read of the phone
-    reason = SyncReason.INACTIVATION if "active" in changed and not phone.active else SyncReason.PHONE_CHANGE
-    if not link.remote_number and previous_e164 and previous_e164 != phone.e164:
-        # The link follows the phone's number: the old number gives up its services first.
-        sync_job_enqueue(
-            link=link,
-            phone=phone,
-            reason=SyncReason.RELEASE,
-            actor=actor,
-            context=context,
-            number=previous_e164,
-            desired=released_settings(link.provider, dict(link.settings)),
-        )
-    return sync_job_enqueue(link=link, phone=phone, reason=reason, actor=actor, context=context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, QuerySet, Window
+from django.db.models.functions import Coalesce
 
 from backoffice import roles
 from backoffice.auth import log_denied
@@ -82,3 +83,18 @@ def access_phone_by_id(*, user: User, account_id: int, phone_id: int) -> Phone:
     if not rows:
         raise PhoneNotFound()
     return rows[0]
+
+
+def phone_number_taken(phone: Phone) -> bool:
+    """Whether another active phone of ``phone``'s account has the same number, by the key of
+    the unique index that decides it (``DUPLICATE_CONSTRAINT``): for a form's early answer; the
+    index stays the authority when two saves race."""
+    return (
+        Phone.objects.filter(
+            account_id=phone.account_id, country_code=phone.country_code, number_digits=phone.number_digits, active=True
+        )
+        .annotate(area=Coalesce("area_code", -1))
+        .filter(area=-1 if phone.area_code is None else phone.area_code)
+        .exclude(pk=phone.pk)
+        .exists()
+    )

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from audit.services import AuditContext
+from backoffice.actor import Actor
 from phones.services import phone_update
 from phones.tests.factories import PhoneFactory
 
@@ -22,7 +23,11 @@ def trail(make_operator):
     other = make_operator("backoffice-operator", email="other@bank.example")
     mine = PhoneFactory(actor=crm, account_id=10, number="91234-5678")
     phone_update(
-        actor=crm, context=AuditContext(origin="CRM"), account_id=10, phone_id=mine.pk, data={"number": "95555-0000"}
+        actor=Actor.of(crm),
+        context=AuditContext(origin="CRM"),
+        account_id=10,
+        phone_id=mine.pk,
+        data={"number": "95555-0000"},
     )
     theirs = PhoneFactory(actor=other, account_id=20)
     return {"crm": crm, "other": other, "mine": mine, "theirs": theirs}

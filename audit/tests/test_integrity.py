@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from audit.integrity import audit_verify
 from audit.models import AuditEntry, AuditImmutableError, Origin
 from audit.services import AuditContext
+from backoffice.actor import Actor
 from phones.services import phone_update
 from phones.tests.factories import PhoneFactory
 
@@ -20,7 +21,7 @@ def history(make_operator):
     phone = PhoneFactory(actor=operator, account_id=9)
     for ext in ("1", "2"):
         phone_update(
-            actor=operator,
+            actor=Actor.of(operator),
             context=AuditContext(origin=Origin.API),
             account_id=9,
             phone_id=phone.pk,

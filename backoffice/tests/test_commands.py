@@ -35,9 +35,3 @@ def test_create_operator_rejects_unknown_or_missing_roles(make_operator):
     with pytest.raises(CommandError, match="at least one"):
         call_command("create_operator", "x@bank.example")
     assert not User.objects.filter(email="x@bank.example").exists()
-
-
-def test_seed_demo_is_idempotent(make_operator):
-    call_command("seed_demo", "--quiet-logins")
-    call_command("seed_demo", "--quiet-logins")
-    assert User.objects.filter(email__endswith="@demo.local").count() == 10

@@ -11,30 +11,42 @@ from backoffice.api_fields import (
     StrictCharField,
     StrictIntegerField,
 )
+from phones.limits import (
+    AREA_CODE_MAX,
+    COUNTRY_CODE_MAX,
+    DEFAULT_COUNTRY_CODE,
+    EXTENSION_MAX_LENGTH,
+    NUMBER_MAX_LENGTH,
+)
 from phones.models import Phone, PhoneType
-from phones.numbers import INT32_MAX
 
 
 class PhoneCreateInput(InputSerializer):
     """``PhoneRequest`` of the contract. Unknown members are ignored, as the contract allows."""
 
-    number = StrictCharField(max_length=15, trim_whitespace=False)
+    number = StrictCharField(max_length=NUMBER_MAX_LENGTH, trim_whitespace=False)
     type = serializers.ChoiceField(choices=PhoneType.choices)
     active = StrictBooleanField(required=False, default=True)
-    area_code = StrictIntegerField(required=False, min_value=0, max_value=INT32_MAX)
-    country_code = StrictIntegerField(required=False, default=55, min_value=0, max_value=99999)
-    extension = StrictCharField(required=False, max_length=10, allow_blank=True, trim_whitespace=False)
+    area_code = StrictIntegerField(required=False, min_value=0, max_value=AREA_CODE_MAX)
+    country_code = StrictIntegerField(
+        required=False, default=DEFAULT_COUNTRY_CODE, min_value=0, max_value=COUNTRY_CODE_MAX
+    )
+    extension = StrictCharField(
+        required=False, max_length=EXTENSION_MAX_LENGTH, allow_blank=True, trim_whitespace=False
+    )
 
 
 class PhoneUpdateInput(InputSerializer):
     """``PhoneUpdateRequest`` of the contract: every member optional, at least one required."""
 
-    area_code = StrictIntegerField(required=False, min_value=0, max_value=INT32_MAX)
-    number = StrictCharField(required=False, max_length=15, trim_whitespace=False)
+    area_code = StrictIntegerField(required=False, min_value=0, max_value=AREA_CODE_MAX)
+    number = StrictCharField(required=False, max_length=NUMBER_MAX_LENGTH, trim_whitespace=False)
     type = serializers.ChoiceField(required=False, choices=PhoneType.choices)
-    extension = StrictCharField(required=False, max_length=10, allow_blank=True, trim_whitespace=False)
+    extension = StrictCharField(
+        required=False, max_length=EXTENSION_MAX_LENGTH, allow_blank=True, trim_whitespace=False
+    )
     active = StrictBooleanField(required=False)
-    country_code = StrictIntegerField(required=False, min_value=0, max_value=99999)
+    country_code = StrictIntegerField(required=False, min_value=0, max_value=COUNTRY_CODE_MAX)
 
 
 class PhoneIdOutput(serializers.Serializer):

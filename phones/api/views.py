@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,9 +11,13 @@ from rest_framework.views import APIView
 from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
-from backoffice.api_docs import COMMON_ERRORS, FetchedPagination, error, paginated, parse_id
+from backoffice.actor import Actor
+from backoffice.api_docs import COMMON_ERRORS, error, paginated
+from backoffice.ids import parse_id
+from backoffice.pagination import FetchedPagination
 from backoffice.permissions import RolePermission
 from phones import selectors, services
+from phones.api.params import ACCOUNT_ID, CONTRACT_FIELDS, CUSTOMER_ID, PHONE_ID, json_object
 from phones.api.serializers import (
     PhoneCreateInput,
     PhoneIdOutput,
@@ -24,19 +25,8 @@ from phones.api.serializers import (
     PhoneUpdateInput,
     phone_representation,
 )
-from phones.errors import PhoneValidationError
 from phones.filters import PhoneFilter
 from phones.models import Phone
-
-ACCOUNT_ID = OpenApiParameter("accountId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="Account ID")
-PHONE_ID = OpenApiParameter("phoneId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="Phone ID")
-CUSTOMER_ID = OpenApiParameter(
-    "x-customer-id",
-    OpenApiTypes.INT64,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Customer ID",
-)
 
 
 def _customer_id(request: Request) -> int | None:
@@ -44,13 +34,6 @@ def _customer_id(request: Request) -> int | None:
     if raw is None:
         return None
     return parse_id(raw, "x-customer-id")
-
-
-def _body(request: Request) -> dict[str, Any]:
-    data = request.data
-    if not isinstance(data, dict):
-        raise PhoneValidationError("body", "Expected a JSON object.")
-    return data
 
 
 def _list_filters(request: Request) -> tuple[bool | None, str | None]:
@@ -67,6 +50,7 @@ def _list_filters(request: Request) -> tuple[bool | None, str | None]:
 
 class PhoneCollectionApi(APIView):
     permission_classes = [RolePermission]
+    error_fields = CONTRACT_FIELDS
     required_perms = {"GET": roles.VIEW_PHONE, "POST": roles.ADD_PHONE}
     server_error_messages = {
         "POST": "Error creating phone number",
@@ -114,10 +98,10 @@ class PhoneCollectionApi(APIView):
     def post(self, request: Request, account_id: str) -> Response:
         account = parse_id(account_id, "accountId")
         customer_id = _customer_id(request)
-        serializer = PhoneCreateInput(data=_body(request))
+        serializer = PhoneCreateInput(data=json_object(request))
         serializer.is_valid(raise_exception=True)
         phone = services.phone_create(
-            actor=request.user,
+            actor=Actor.of(request.user),
             context=AuditContext.from_request(request, origin=Origin.API),
             account_id=account,
             customer_id=customer_id,
@@ -128,6 +112,7 @@ class PhoneCollectionApi(APIView):
 
 class PhoneItemApi(APIView):
     permission_classes = [RolePermission]
+    error_fields = CONTRACT_FIELDS
     required_perms = {"GET": roles.VIEW_PHONE, "PATCH": roles.CHANGE_PHONE}
     server_error_messages = {
         "PATCH": "Error updating phone number",
@@ -167,10 +152,10 @@ class PhoneItemApi(APIView):
     def patch(self, request: Request, account_id: str, phone_id: str) -> Response:
         account = parse_id(account_id, "accountId")
         phone_pk = parse_id(phone_id, "phoneId")
-        serializer = PhoneUpdateInput(data=_body(request), partial=True)
+        serializer = PhoneUpdateInput(data=json_object(request), partial=True)
         serializer.is_valid(raise_exception=True)
         phone = services.phone_update(
-            actor=request.user,
+            actor=Actor.of(request.user),
             context=AuditContext.from_request(request, origin=Origin.API),
             account_id=account,
             phone_id=phone_pk,

@@ -8,6 +8,7 @@ import factory
 
 from audit.models import Origin
 from audit.services import AuditContext
+from backoffice.actor import Actor
 from backoffice.tests.factories import OperatorFactory
 from phones.models import Phone, PhoneType
 from phones.services import phone_create
@@ -29,4 +30,4 @@ class PhoneFactory(factory.Factory):
     @classmethod
     def _create(cls, model_class: type[Phone], *args: Any, actor: Any = None, **kwargs: Any) -> Phone:
         actor = actor or OperatorFactory(roles=["crm-operator"])
-        return phone_create(actor=actor, context=AuditContext(origin=Origin.COMMAND), **kwargs)
+        return phone_create(actor=Actor.of(actor), context=AuditContext(origin=Origin.COMMAND), **kwargs)

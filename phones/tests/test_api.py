@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEntry
+from backoffice.actor import Actor
 from phones.models import Phone
 from phones.tests.factories import PhoneFactory
 
@@ -329,11 +330,11 @@ def test_create_and_update_run_a_fixed_small_number_of_queries(client, crm):
 def test_update_of_a_linked_phone_adds_only_the_outbox_queries(client, crm, make_operator):
     from audit.models import Origin
     from audit.services import AuditContext
-    from phones.sync import provider_link_set
+    from provider_sync.links import provider_link_set
 
     phone = PhoneFactory(account_id=32422, actor=crm)
     provider_link_set(
-        actor=make_operator("backoffice-operator"),
+        actor=Actor.of(make_operator("backoffice-operator")),
         context=AuditContext(origin=Origin.API),
         account_id=32422,
         phone_id=phone.pk,

@@ -4,6 +4,7 @@ import pytest
 
 from audit.models import AuditEntry, AuditEvent, Origin
 from audit.services import AuditContext
+from backoffice.actor import Actor
 from phones.errors import OperatorNotAllowed, PhoneAlreadyExists, PhoneInactive, PhoneNotFound, PhoneValidationError
 from phones.models import Phone
 from phones.services import phone_create, phone_inactivate, phone_update
@@ -19,7 +20,7 @@ def crm(make_operator):
 
 def create(actor, **overrides):
     values = {"account_id": 32422, "number": "91234-5678", "type": "MOBILE", "area_code": 11, **overrides}
-    return phone_create(actor=actor, context=CTX, **values)
+    return phone_create(actor=Actor.of(actor), context=CTX, **values)
 
 
 def latest_entry(phone):
@@ -66,7 +67,7 @@ def test_duplicate_compares_digits_only_among_active_phones(crm):
     # Another account, another area code or an inactive twin do not collide.
     create(crm, account_id=1)
     create(crm, area_code=21)
-    phone_inactivate(actor=crm, context=CTX, account_id=32422, phone_id=first.pk)
+    phone_inactivate(actor=Actor.of(crm), context=CTX, account_id=32422, phone_id=first.pk)
     assert create(crm, number="9.1234.5678").pk != first.pk
 
 
@@ -92,7 +93,7 @@ def test_duplicate_without_area_code_still_collides(crm):
 def test_create_rejects_bad_values_without_writing(crm, field, value):
     with pytest.raises(PhoneValidationError) as caught:
         create(crm, **{field: value})
-    assert caught.value.field == ("accountId" if field == "account_id" else field)
+    assert caught.value.field == field  # the domain name; the API maps it to the contract's "accountId"
     assert not Phone.objects.exists() and not AuditEntry.objects.exists()
 
 
@@ -100,7 +101,11 @@ def test_update_records_field_changes_and_chains_the_audit(crm, django_capture_o
     phone = create(crm)
     with django_capture_on_commit_callbacks(execute=True):
         phone_update(
-            actor=crm, context=CTX, account_id=32422, phone_id=phone.pk, data={"number": "99999-0000", "extension": "7"}
+            actor=Actor.of(crm),
+            context=CTX,
+            account_id=32422,
+            phone_id=phone.pk,
+            data={"number": "99999-0000", "extension": "7"},
         )
     phone.refresh_from_db()
     assert (phone.number, phone.number_digits, phone.e164) == ("99999-0000", "999990000", "+5511999990000")
@@ -115,7 +120,7 @@ def test_update_records_field_changes_and_chains_the_audit(crm, django_capture_o
 def test_update_without_change_writes_nothing(crm):
     phone = create(crm)
     before = Phone.objects.get(pk=phone.pk).updated_at
-    phone_update(actor=crm, context=CTX, account_id=32422, phone_id=phone.pk, data={"number": "91234-5678"})
+    phone_update(actor=Actor.of(crm), context=CTX, account_id=32422, phone_id=phone.pk, data={"number": "91234-5678"})
     assert AuditEntry.objects.filter(phone=phone).count() == 1
     assert Phone.objects.get(pk=phone.pk).updated_at == before
 
@@ -124,26 +129,28 @@ def test_update_into_a_duplicate_is_refused(crm):
     create(crm)
     other = create(crm, number="1111-2222")
     with pytest.raises(PhoneAlreadyExists):
-        phone_update(actor=crm, context=CTX, account_id=32422, phone_id=other.pk, data={"number": "912345678"})
+        phone_update(
+            actor=Actor.of(crm), context=CTX, account_id=32422, phone_id=other.pk, data={"number": "912345678"}
+        )
     assert Phone.objects.get(pk=other.pk).number == "1111-2222"
     assert AuditEntry.objects.filter(phone=other).count() == 1
 
 
 def test_inactivate_then_no_more_updates(crm):
     phone = create(crm)
-    phone_inactivate(actor=crm, context=CTX, account_id=32422, phone_id=phone.pk)
+    phone_inactivate(actor=Actor.of(crm), context=CTX, account_id=32422, phone_id=phone.pk)
     entry = latest_entry(phone)
     assert entry.changes == {"active": [True, False]} and entry.payload["object"]["active"] is False
     for data in ({"active": True}, {"extension": "1"}, {"active": False}):
         with pytest.raises(PhoneInactive):
-            phone_update(actor=crm, context=CTX, account_id=32422, phone_id=phone.pk, data=data)
+            phone_update(actor=Actor.of(crm), context=CTX, account_id=32422, phone_id=phone.pk, data=data)
     assert AuditEntry.objects.filter(phone=phone).count() == 2
 
 
 def test_phone_of_another_account_is_not_found(crm):
     phone = create(crm)
     with pytest.raises(PhoneNotFound):
-        phone_update(actor=crm, context=CTX, account_id=1, phone_id=phone.pk, data={"extension": "1"})
+        phone_update(actor=Actor.of(crm), context=CTX, account_id=1, phone_id=phone.pk, data={"extension": "1"})
 
 
 @pytest.mark.parametrize("role", ["treasury-operator", "itinivel1-operator", "inspetoria-master"])
@@ -153,7 +160,7 @@ def test_roles_without_write_right_are_refused(make_operator, crm, role):
         create(reader)
     phone = create(crm)
     with pytest.raises(OperatorNotAllowed):
-        phone_inactivate(actor=reader, context=CTX, account_id=32422, phone_id=phone.pk)
+        phone_inactivate(actor=Actor.of(reader), context=CTX, account_id=32422, phone_id=phone.pk)
     assert AuditEntry.objects.count() == 1
 
 
@@ -169,9 +176,10 @@ def test_lock_phone_needs_a_transaction_and_finds_only_the_accounts_phone(crm):
     from django.db import transaction
     from django.db.transaction import TransactionManagementError
 
-    from phones.services import lock_phone
+    from phones.changes import UnitOfWork
 
-    phone = phone_create(actor=crm, context=CTX, account_id=7, number="1111-2222", type="MOBILE")
+    lock_phone = UnitOfWork().lock_phone
+    phone = phone_create(actor=Actor.of(crm), context=CTX, account_id=7, number="1111-2222", type="MOBILE")
     with transaction.atomic():
         assert lock_phone(account_id=7, phone_id=phone.pk).pk == phone.pk  # compiles the statement
     with pytest.raises(TransactionManagementError):

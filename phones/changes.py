@@ -1,0 +1,393 @@
+"""The unit of work: the only code that writes phones, provider links, sync jobs and audit entries.
+
+A service opens one (``with changes() as work``), locks the rows it changes through it, sets
+fields, records audit entries and enqueues sync jobs; the unit of work moves each phone's audit
+chain head in memory and flushes everything when the block ends, in one transaction (on
+PostgreSQL a phone's UPDATE and its entries' INSERT are one statement). Nothing else saves a
+``Phone``, ``ProviderLink``, ``SyncJob``, ``SyncAttempt`` or ``AuditEntry``.
+
+Lock order, everywhere: phone, then link, then job (each kind in id order when there are several).
+``lock_phone``/``lock_phones`` come first; a service that needs the link locks it after the phone;
+delivery's claim takes jobs with ``SKIP LOCKED`` and never waits, so it cannot join a cycle.
+
+What stays inside this module (and ``backoffice.db``'s statement builders it uses): the reserved
+id block of new phones, the compiled locking statements, and the chain-head convention: a phone
+created and never changed since has an empty ``audit_head`` (its creation entry is its whole
+chain; writing the head would cost the create an UPDATE), so the lock reads that entry's hash
+in the same statement. Every later writer moves the head under the phone's lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, CharField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.transaction import TransactionManagementError
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from audit.services import AuditContext, build_entry
+from backoffice.db import CompiledSelect, reserve_id, write_rows
+from phones import outbox
+from phones.errors import PhoneAlreadyExists, PhoneNotFound
+from phones.models import (
+    DUPLICATE_CONSTRAINT,
+    OPEN_JOB_STATUSES,
+    Phone,
+    ProviderLink,
+    SyncJob,
+    SyncJobStatus,
+    SyncState,
+)
+
+if TYPE_CHECKING:
+    from backoffice.actor import Actor
+
+
+def _is_duplicate(error: IntegrityError) -> bool:
+    return DUPLICATE_CONSTRAINT in str(error) or "UNIQUE constraint failed" in str(error)
+
+
+def _with_creation_hash(phones: QuerySet[Phone]) -> QuerySet[Phone]:
+    """Annotate ``creation_hash``: for a phone whose head is still empty, its latest entry.
+
+    An empty head on the row a lock returns (the latest committed version, even after a wait)
+    means the creation entry is the whole chain. That entry committed with the row itself, so
+    the locking statement's own snapshot sees it: no second round trip.
+    """
+    latest = AuditEntry.objects.filter(phone_id=OuterRef("pk")).order_by("-id").values("hash")[:1]
+    return phones.annotate(
+        creation_hash=Case(When(audit_head="", then=Subquery(latest)), default=Value(""), output_field=CharField())
+    )
+
+
+def _phone_for_update(_shape: None, *, account_id: int, phone_id: int) -> QuerySet[Phone]:
+    return _with_creation_hash(Phone.objects.select_for_update(of=("self",)).filter(pk=phone_id, account_id=account_id))
+
+
+def _active_link_for_update(_shape: None, *, phone_id: int) -> QuerySet[ProviderLink]:
+    return ProviderLink.objects.select_for_update().filter(phone_id=phone_id, linked=True).order_by("pk")[:1]
+
+
+# Compiled once per process: these run in every change (profiled: compiling cost more than the
+# round trip).
+_PHONE_FOR_UPDATE = CompiledSelect(_phone_for_update)
+_ACTIVE_LINK_FOR_UPDATE = CompiledSelect(_active_link_for_update)
+
+
+def _chain_head(phone: Phone) -> Phone:
+    if not phone.audit_head:
+        phone.audit_head = phone.creation_hash or ""  # type: ignore[attr-defined]
+    return phone
+
+
+def _require_transaction(what: str) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        # The ORM checks this when it compiles; compiled statements are reused, so check here.
+        raise TransactionManagementError(f"{what} needs the unit of work's transaction")
+
+
+def create_phone(
+    phone: Phone,
+    *,
+    actor: Actor,
+    event: str,
+    context: AuditContext,
+    obj: dict[str, Any],
+    changes: dict[str, list[Any]],
+) -> Phone:
+    """Insert a new phone and its creation entry, all or nothing; returns it with its id.
+
+    PostgreSQL: the id is reserved first (the entry's hash covers it) and both rows go in one
+    statement, a transaction by itself (no BEGIN/COMMIT round trips); inside a caller's
+    transaction (admin, commands) under a savepoint, so a duplicate leaves that transaction
+    usable. SQLite: the insert assigns the id and the entry follows, in an atomic block.
+    Raises ``PhoneAlreadyExists`` when the partial unique index refuses the number.
+    """
+
+    def entry() -> AuditEntry:
+        # The head stays empty: the creation entry is the whole chain (see the module docstring).
+        return build_entry(
+            actor=actor,
+            event=event,
+            context=context,
+            obj=obj,
+            changes=changes,
+            phone_id=phone.pk,
+            account_id=phone.account_id,
+            prev_hash="",
+        )
+
+    phone.pk = reserve_id(Phone)
+    try:
+        if phone.pk is not None:
+            with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
+                write_rows(insert=[phone, entry()])
+        else:
+            with transaction.atomic():
+                write_rows(insert=[phone])
+                write_rows(insert=[entry()])
+    except IntegrityError as error:
+        if _is_duplicate(error):
+            raise PhoneAlreadyExists() from error
+        raise
+    return phone
+
+
+class UnitOfWork:
+    """One transaction's rows and writes; made by ``changes()``, flushed when its block ends."""
+
+    def __init__(self) -> None:
+        self.phones: dict[int, Phone] = {}
+        self._dirty: dict[int, list[str]] = {}
+        self._entries: list[AuditEntry] = []
+        # Phones locked one at a time are flushed with a combined statement each; phones locked
+        # as a batch (the worker's record) share one INSERT of entries and one UPDATE of heads.
+        self._batch = False
+
+    # --- phones -----------------------------------------------------------------------------
+
+    def lock_phone(self, *, account_id: int, phone_id: int) -> Phone:
+        """Lock the phone row; ``audit_head`` and ``provider_linked`` are then current (both are
+        written only under this lock, and a FOR UPDATE that waited returns the committed row).
+        Raises ``PhoneNotFound`` when the phone is not in ``account_id``."""
+        _require_transaction("lock_phone")
+        rows = _PHONE_FOR_UPDATE.fetch(account_id=account_id, phone_id=phone_id)
+        if not rows:
+            raise PhoneNotFound()
+        phone = self.phones[phone_id] = _chain_head(rows[0])
+        return phone
+
+    def lock_phones(self, phone_ids: Iterable[int]) -> dict[int, Phone]:
+        """Lock several phones in id order (two batch writers never wait on each other in a
+        cycle); missing ids are absent from the answer."""
+        _require_transaction("lock_phones")
+        self._batch = True
+        locked = Phone.objects.select_for_update(of=("self",)).filter(pk__in=sorted(set(phone_ids))).order_by("pk")
+        found = {phone.pk: _chain_head(phone) for phone in _with_creation_hash(locked)}
+        self.phones.update(found)
+        return found
+
+    def _mark(self, phone: Phone, fields: Iterable[str]) -> None:
+        dirty = self._dirty.setdefault(phone.pk, [])
+        dirty.extend(field for field in fields if field not in dirty)
+
+    def set(self, phone: Phone, values: Mapping[str, Any]) -> list[str]:
+        """Set a locked phone's editable fields and re-derive ``number_digits``/``e164``;
+        returns the editable fields whose value changed (nothing is marked when none did)."""
+        changed = [field for field, value in values.items() if getattr(phone, field) != value]
+        if changed:
+            for field in changed:
+                setattr(phone, field, values[field])
+            self._mark(phone, [*changed, *phone.derive(), "updated_at"])
+        return changed
+
+    def set_linked(self, phone: Phone, linked: bool) -> None:
+        if phone.provider_linked != linked:
+            phone.provider_linked = linked
+            self._mark(phone, ["provider_linked"])
+
+    def record(
+        self,
+        phone: Phone,
+        *,
+        actor: Actor,
+        event: str,
+        context: AuditContext,
+        obj: dict[str, Any],
+        changes: dict[str, list[Any]],
+    ) -> AuditEntry:
+        """Append an audit entry to the locked phone's chain and move its head (in memory)."""
+        entry = build_entry(
+            actor=actor,
+            event=event,
+            context=context,
+            obj=obj,
+            changes=changes,
+            phone_id=phone.pk,
+            account_id=phone.account_id,
+            prev_hash=phone.audit_head,
+        )
+        phone.audit_head = entry.hash
+        self._mark(phone, ["audit_head"])
+        self._entries.append(entry)
+        return entry
+
+    # --- provider links ---------------------------------------------------------------------
+
+    def lock_link(self, phone: Phone, *, active_only: bool = False) -> ProviderLink | None:
+        """Lock the phone's provider link (after the phone: lock order), or None. ``active_only``:
+        only a link that is still linked (the hot path of every change of a linked phone)."""
+        _require_transaction("lock_link")
+        if active_only:
+            links = _ACTIVE_LINK_FOR_UPDATE.fetch(phone_id=phone.pk)
+            link = links[0] if links else None
+        else:
+            link = ProviderLink.objects.select_for_update().filter(phone_id=phone.pk).first()
+        if link is not None:
+            link.phone = phone  # the locked, current instance: no second read of the phone
+        return link
+
+    def lock(self, queryset: QuerySet[Any]) -> list[Any]:
+        """Lock the rows of a ``select_for_update`` query built by the caller (links and jobs of a
+        batch, in id order, after their phones)."""
+        _require_transaction("lock")
+        if not queryset.query.select_for_update:
+            raise ValueError("UnitOfWork.lock takes a select_for_update() query")
+        return list(queryset)
+
+    def save_link(self, link: ProviderLink, fields: Sequence[str] | None = None) -> None:
+        """Insert a new link, or write ``fields`` of a locked one (``updated_at`` included)."""
+        if link.pk is None:
+            link.save(force_insert=True)
+        else:
+            link.save(update_fields=[*fields, "updated_at"] if fields else None)
+
+    # --- sync jobs (the outbox) -------------------------------------------------------------
+
+    def enqueue_job(
+        self,
+        *,
+        link: ProviderLink,
+        phone: Phone,
+        reason: str,
+        actor: Actor,
+        context: AuditContext,
+        desired: dict[str, Any] | None = None,
+        provider: str | None = None,
+        number: str | None = None,
+    ) -> SyncJob:
+        """Write the outbox row for ``link`` (default target: its provider, number and desired
+        state), published to the workers when the transaction commits.
+
+        Open jobs for the same target are superseded: the newest desired state wins and stale ones
+        are never pushed. Jobs for another target (an old number being released) stay and run
+        first, in order.
+        """
+        _require_transaction("enqueue_job")
+        provider = provider or link.provider
+        number = number or link.number_e164
+        if desired is None:
+            desired = outbox.desired_settings(link, phone)
+        now = timezone.now()
+        same_target = SyncJob.objects.filter(link=link, provider=provider, number=number)
+        previous = link.pushed_settings
+        if previous is None:
+            # Nothing confirmed at the provider yet: the last desired state is the best guess.
+            previous = same_target.order_by("-id").values_list("desired", flat=True).first()
+        # locked_until is kept: a superseded job still out at the provider blocks the next one
+        # until it is back, so two pushes for one number never overlap.
+        same_target.filter(status__in=OPEN_JOB_STATUSES).update(
+            status=SyncJobStatus.SUPERSEDED, finished_at=now, updated_at=now
+        )
+        job = SyncJob.objects.create(
+            link=link,
+            phone=phone,
+            provider=provider,
+            number=number,
+            reason=reason,
+            desired=desired,
+            previous=previous if provider == link.provider else None,
+            next_attempt_at=now,
+            operator_id=actor.id,
+            operator_email=actor.email,
+            operator_roles=list(actor.roles),
+            origin=context.origin,
+            request_id=context.request_id,
+        )
+        if link.sync_state != SyncState.PENDING:
+            link.sync_state = SyncState.PENDING
+            link.save(update_fields=["sync_state", "updated_at"])
+        outbox.publish_on_commit(job.pk)
+        return job
+
+    def touch_jobs(self, job_ids: Sequence[int], **values: Any) -> int:
+        """Set ``values`` on these jobs in one UPDATE (claims, callbacks' nudges)."""
+        if not job_ids:
+            return 0
+        return SyncJob.objects.filter(pk__in=list(job_ids)).update(**values)
+
+    def add_rows(self, model: type[models.Model], rows: Iterable[models.Model]) -> None:
+        """Insert new child rows in one statement (a batch's HTTP attempts)."""
+        model._default_manager.bulk_create(list(rows))
+
+    def update_grouped(
+        self,
+        model: type[models.Model],
+        rows: list[tuple[Any, list[str]]],
+        computed: dict[str, Any] | None = None,
+    ) -> None:
+        """Write each object's listed fields: one UPDATE per distinct set of values (a batch's
+        outcomes are mostly alike), not Django's ``bulk_update`` (a CASE per field and row:
+        costly to build). A field named in ``computed`` is set by that expression, per row."""
+        computed = computed or {}
+        groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
+        for obj, names in rows:
+            values = {name: computed.get(name, getattr(obj, name)) for name in names}
+            key = json.dumps(
+                {name: repr(value) if name in computed else value for name, value in values.items()},
+                sort_keys=True,
+                default=str,
+            )
+            groups.setdefault(key, (values, []))[1].append(obj.pk)
+        for values, pks in groups.values():
+            model._default_manager.filter(pk__in=pks).update(**values)
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        transaction.on_commit(hook)
+
+    # --- flush ------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what is pending: each changed phone and the entries that record it. One phone
+        locked alone: its UPDATE and its entries' INSERT in one statement (PostgreSQL). A batch:
+        one INSERT of every entry, one UPDATE of the heads."""
+        dirty, entries = self._dirty, self._entries
+        self._dirty, self._entries = {}, []
+        if not self._batch:
+            by_phone: dict[int | None, list[AuditEntry]] = {}
+            for entry in entries:
+                by_phone.setdefault(entry.phone_id, []).append(entry)
+            for phone_id, fields in dirty.items():
+                write_rows(update=(self.phones[phone_id], fields), insert=by_phone.pop(phone_id, []))
+            for rest in by_phone.values():
+                write_rows(insert=rest)
+            return
+        if entries:
+            AuditEntry.objects.bulk_create(entries)
+        heads_only = {pk: fields for pk, fields in dirty.items() if fields == ["audit_head"]}
+        for phone_id, fields in dirty.items():
+            if phone_id not in heads_only:
+                write_rows(update=(self.phones[phone_id], fields))
+        if heads_only:
+            head = Case(
+                *(When(pk=pk, then=Value(self.phones[pk].audit_head)) for pk in heads_only),
+                output_field=CharField(),
+            )
+            Phone.objects.filter(pk__in=list(heads_only)).update(audit_head=head)
+
+
+def touch_links(queryset: QuerySet[ProviderLink], **values: Any) -> int:
+    """Set ``values`` on the links of ``queryset`` in one UPDATE, a statement of its own: what a
+    claim shows on its links, after the claim's transaction (lock order: links before jobs)."""
+    return queryset.update(**values)
+
+
+@contextmanager
+def changes() -> Iterator[UnitOfWork]:
+    """A unit of work in its own transaction (or a savepoint of the caller's), flushed when the
+    block ends without an error; a duplicate number found at the flush raises
+    ``PhoneAlreadyExists`` after the rollback."""
+    work = UnitOfWork()
+    try:
+        with transaction.atomic():
+            yield work
+            work.flush()
+    except IntegrityError as error:
+        if _is_duplicate(error):
+            raise PhoneAlreadyExists() from error
+        raise
