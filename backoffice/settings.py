@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "backoffice",
     "phones",
     "audit",
+    "provider_sync",
+    "simulator",
 ]
 
 MIDDLEWARE = [

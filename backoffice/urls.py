@@ -5,12 +5,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from backoffice.api_auth import TokenObtainView
-from phones.callbacks import sinch_callback
 
 urlpatterns = [
+    # The provider sync's routes first: "phones/sync" must not be read as a phone id.
+    path("accounts/", include("provider_sync.urls")),
     path("accounts/", include("phones.api.urls")),
     path("audit/", include("audit.api.urls")),
-    path("providers/sinch/callback", sinch_callback, name="sinch-callback"),
+    path("providers/", include("provider_sync.callback_urls")),
     path("auth/token", TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh", TokenRefreshView.as_view(), name="token-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,337 @@
+"""Provider sync in the backoffice: links (edit, unlink, re-sync), sync jobs and their attempts.
+
+Registers ``ProviderLink`` and ``SyncJob``; every write goes through the link services
+(``provider_sync.links``). Adds the "Re-sync with provider" action to the phone list
+(``phones.admin.register_phone_action``); the phone admin's own ``ResyncPermissionMixin`` answers
+the action's ``permissions=["resync"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+
+from audit.models import Origin
+from audit.services import AuditContext
+from backoffice import roles
+from backoffice.actor import Actor
+from backoffice.admin_base import LoggedDenialsMixin
+from phones.admin import register_phone_action
+from phones.admin_sync_state import sync_state_badge
+from phones.errors import PhoneError, PhoneValidationError
+from phones.models import Phone, Provider, ProviderLink, SyncAttempt, SyncJob
+from provider_sync import links
+from provider_sync.checks import check_settings, settings_fields
+
+
+def _crm_context(request: HttpRequest) -> AuditContext:
+    return AuditContext.from_request(request, origin=Origin.CRM)
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces for the Phone admin
+# --------------------------------------------------------------------------------------------
+
+
+@register_phone_action
+@admin.action(description="Re-sync with provider", permissions=["resync"])
+def resync_phones(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Phone]) -> None:
+    """Phone list action: queue a re-sync of each selected linked phone."""
+    jobs = links.phones_resync(
+        actor=Actor.of(request.user), context=_crm_context(request), phone_ids=queryset.values("pk")
+    )
+    skipped = queryset.count() - len(jobs)
+    modeladmin.message_user(request, f"Re-sync queued for {len(jobs)} phone(s).", messages.SUCCESS)
+    if skipped:
+        modeladmin.message_user(request, f"{skipped} phone(s) have no provider link.", messages.WARNING)
+
+
+# --------------------------------------------------------------------------------------------
+# Provider links
+# --------------------------------------------------------------------------------------------
+
+SETTING_LABELS = {
+    "display_name": "Display name",
+    "sms_service_plan_id": "SMS service plan id",
+    "sms_campaign_id": "SMS campaign id (US 10DLC)",
+    "voice_type": "Voice configuration type",
+    "voice_target_id": "Voice app / trunk / service id",
+    "callback_url": "Callback URL",
+    "alias": "Alias",
+    "app_id": "Application id",
+    "subaccount": "Subaccount (auth id)",
+    "compliance_application_id": "Compliance application id",
+}
+
+
+def _form_field(provider: str, key: str) -> str:
+    return f"{provider}_{key}"
+
+
+class ProviderLinkForm(forms.ModelForm):
+    """One form field per provider setting; the chosen provider's are validated and kept."""
+
+    class Meta:
+        model = ProviderLink
+        fields = ("phone", "provider", "remote_number")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for key, value in self.instance.settings.items():
+                name = _form_field(self.instance.provider, key)
+                if name in self.fields:
+                    self.fields[name].initial = value or ""
+        if "phone" in self.fields:
+            self.fields["phone"].queryset = Phone.objects.filter(active=True)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        provider = data.get("provider")
+        phone = data.get("phone") or (self.instance.phone if self.instance.pk else None)
+        if phone is not None and not phone.active:
+            raise forms.ValidationError("An inactive phone cannot be linked.")
+        if provider:
+            raw = {key: data.get(_form_field(provider, key)) or None for key in settings_fields(provider)}
+            try:
+                data["settings"] = check_settings(provider, raw)
+            except PhoneValidationError as error:
+                key = error.field.removeprefix("settings.")
+                self.add_error(_form_field(provider, key) if key in raw else None, error.message)
+        return data
+
+
+def _setting_form_field(provider: str, key: str) -> forms.Field:
+    if key == "voice_type":
+        field: forms.Field = forms.ChoiceField(
+            choices=[("", "-"), ("RTC", "RTC (app)"), ("EST", "EST (trunk)"), ("FAX", "FAX (service)")],
+            required=False,
+            widget=UnfoldAdminSelectWidget,
+        )
+    else:
+        field = forms.CharField(required=False, max_length=255, widget=UnfoldAdminTextInputWidget)
+    field.label = f"{Provider(provider).label}: {SETTING_LABELS.get(key, key)}"
+    return field
+
+
+# Declared on the class (not per instance) so the admin's fieldsets may name them.
+for _provider in Provider.values:
+    for _key in settings_fields(_provider):
+        _field = _setting_form_field(_provider, _key)
+        ProviderLinkForm.base_fields[_form_field(_provider, _key)] = _field
+        ProviderLinkForm.declared_fields[_form_field(_provider, _key)] = _field
+
+
+@admin.register(ProviderLink)
+class ProviderLinkAdmin(LoggedDenialsMixin, ModelAdmin):
+    form = ProviderLinkForm
+    list_display = ("phone", "provider", "number", "state", "last_synced_at", "has_drift", "linked")
+    list_filter = ("provider", "sync_state", "linked")
+    search_fields = ("phone__e164", "remote_number")
+    list_select_related = ("phone",)
+    raw_id_fields = ("phone",)
+    actions = ("resync_links",)
+    readonly_fields = (
+        "state",
+        "linked",
+        "last_status",
+        "last_error",
+        "last_error_codes",
+        "last_attempt_at",
+        "last_synced_at",
+        "drift",
+        "drift_detected_at",
+        "drift_checked_at",
+        "jobs",
+    )
+
+    # --- Access: view with the phones, write with manage_provider_link ----------------------
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(roles.VIEW_PHONE)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(roles.MANAGE_PROVIDER_LINK)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(roles.MANAGE_PROVIDER_LINK)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(roles.MANAGE_PROVIDER_LINK) and (obj is None or obj.linked)
+
+    def has_resync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(roles.RESYNC_PHONE)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        link_fields = ("provider", "remote_number") if obj else ("phone", "provider", "remote_number")
+        sets: list[Any] = [(None, {"fields": link_fields})]
+        for provider in Provider.values:
+            names = tuple(_form_field(provider, key) for key in settings_fields(provider))
+            sets.append((f"{Provider(provider).label} settings", {"fields": names}))
+        sets.append(("Sync state", {"fields": self.readonly_fields}))
+        return sets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*self.readonly_fields, "phone") if obj else self.readonly_fields
+
+    @admin.display(description="number at the provider")
+    def number(self, link: ProviderLink) -> str:
+        return link.number_e164
+
+    @admin.display(description="sync state", ordering="sync_state")
+    def state(self, link: ProviderLink) -> str:
+        return sync_state_badge(link)
+
+    @admin.display(description="drift", boolean=True)
+    def has_drift(self, link: ProviderLink) -> bool:
+        return bool(link.drift)
+
+    @admin.display(description="sync jobs")
+    def jobs(self, link: ProviderLink) -> str:
+        url = reverse("admin:phones_syncjob_changelist") + f"?link__id__exact={link.pk}"
+        return format_html('<a href="{}">{} job(s)</a>', url, link.jobs.count())
+
+    def save_model(self, request: HttpRequest, obj: ProviderLink, form: Any, change: bool) -> None:
+        phone = form.cleaned_data.get("phone") or obj.phone
+        link = links.provider_link_set(
+            actor=Actor.of(request.user),
+            context=_crm_context(request),
+            account_id=phone.account_id,
+            phone_id=phone.pk,
+            provider=form.cleaned_data["provider"],
+            remote_number=form.cleaned_data.get("remote_number") or "",
+            settings=form.cleaned_data["settings"],
+        )
+        obj.pk = link.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return  # nothing related is edited here
+
+    def delete_model(self, request: HttpRequest, obj: ProviderLink) -> None:
+        links.provider_link_remove(
+            actor=Actor.of(request.user),
+            context=_crm_context(request),
+            account_id=obj.phone.account_id,
+            phone_id=obj.phone_id,
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ProviderLink]) -> None:
+        for link in queryset.select_related("phone"):
+            self.delete_model(request, link)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # unlinking is one link at a time, from its page
+        return actions
+
+    @admin.action(description="Re-sync with provider", permissions=["resync"])
+    def resync_links(self, request: HttpRequest, queryset: QuerySet[ProviderLink]) -> None:
+        jobs = links.phones_resync(
+            actor=Actor.of(request.user),
+            context=_crm_context(request),
+            phone_ids=queryset.values_list("phone_id", flat=True),
+        )
+        self.message_user(request, f"Re-sync queued for {len(jobs)} phone(s).", messages.SUCCESS)
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except PhoneError as error:  # raced with another change (e.g. phone inactivated)
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+# --------------------------------------------------------------------------------------------
+# Sync jobs and their HTTP attempts (read-only)
+# --------------------------------------------------------------------------------------------
+
+
+class SyncAttemptInline(TabularInline):
+    model = SyncAttempt
+    extra = 0
+    can_delete = False
+    fields = ("started_at", "try_number", "kind", "method", "url", "response_status", "duration_ms", "error", "body")
+    readonly_fields = fields
+
+    @admin.display(description="request / response")
+    def body(self, attempt: SyncAttempt) -> str:
+        return format_html(
+            "<details><summary>show</summary><pre>{}</pre><pre>{}</pre></details>",
+            attempt.request_body,
+            attempt.response_body,
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(roles.VIEW_PHONE)
+
+
+@admin.register(SyncJob)
+class SyncJobAdmin(LoggedDenialsMixin, ModelAdmin):
+    list_display = (
+        "id",
+        "phone",
+        "provider",
+        "number",
+        "reason",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "operator_email",
+        "created_at",
+    )
+    list_filter = ("status", "provider", "reason")
+    search_fields = ("number", "operator_email")
+    list_select_related = ("phone",)
+    inlines = (SyncAttemptInline,)
+    readonly_fields = (
+        "link",
+        "phone",
+        "provider",
+        "number",
+        "reason",
+        "status",
+        "attempts",
+        "polls",
+        "next_attempt_at",
+        "locked_until",
+        "provisioning_started_at",
+        "last_status",
+        "last_error",
+        "last_error_codes",
+        "desired",
+        "previous",
+        "operator_email",
+        "operator_roles",
+        "origin",
+        "request_id",
+        "created_at",
+        "updated_at",
+        "finished_at",
+    )
+    fields = readonly_fields
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(roles.VIEW_PHONE)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,242 @@
+"""Provider sync API: re-sync a phone (or a selection) and manage its provider link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import Origin
+from audit.services import AuditContext
+from backoffice import roles
+from backoffice.actor import Actor
+from backoffice.api_docs import COMMON_ERRORS, error
+from backoffice.api_fields import StrictCharField
+from backoffice.ids import parse_id
+from backoffice.permissions import RolePermission
+from phones import selectors
+from phones.api.params import ACCOUNT_ID, CONTRACT_FIELDS, PHONE_ID, json_object
+from phones.errors import PhoneNotLinked, PhoneValidationError
+from phones.models import Provider, ProviderLink, SyncJob
+from provider_sync import links
+
+
+class SyncJobOutput(serializers.ModelSerializer):
+    class Meta:
+        model = SyncJob
+        fields = [
+            "id",
+            "provider",
+            "number",
+            "reason",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_status",
+            "last_error",
+            "last_error_codes",
+            "operator_email",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ProviderLinkOutput(serializers.ModelSerializer):
+    phone_id = serializers.IntegerField()
+    number = serializers.CharField(source="number_e164")
+    latest_job = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProviderLink
+        fields = [
+            "phone_id",
+            "provider",
+            "remote_number",
+            "number",
+            "settings",
+            "linked",
+            "sync_state",
+            "last_status",
+            "last_error",
+            "last_error_codes",
+            "last_attempt_at",
+            "last_synced_at",
+            "drift",
+            "drift_detected_at",
+            "drift_checked_at",
+            "latest_job",
+        ]
+        read_only_fields = fields
+
+    def get_latest_job(self, link: ProviderLink) -> dict[str, Any] | None:
+        job = link.jobs.order_by("-id").first()
+        return SyncJobOutput(job).data if job else None
+
+
+class ProviderLinkInput(serializers.Serializer):
+    provider = serializers.ChoiceField(choices=Provider.choices)
+    remote_number = StrictCharField(required=False, allow_blank=True, max_length=16, default="")
+    settings = serializers.DictField(required=False, default=dict, allow_empty=True)
+
+
+SyncAccepted = inline_serializer(
+    "SyncAccepted", {"id": serializers.IntegerField(), "job_id": serializers.IntegerField()}
+)
+BulkSyncInput = inline_serializer(
+    "BulkSyncInput", {"ids": serializers.ListField(child=serializers.IntegerField(min_value=1))}
+)
+BulkSyncAccepted = inline_serializer(
+    "BulkSyncAccepted",
+    {"jobs": serializers.ListField(child=serializers.DictField()), "skipped": serializers.ListField()},
+)
+NOT_LINKED = error(PhoneNotLinked.message)
+
+
+def _context(request: Request) -> AuditContext:
+    return AuditContext.from_request(request, origin=Origin.API)
+
+
+def _link_of(request: Request, account_id: str, phone_id: str) -> ProviderLink:
+    phone = selectors.access_phone_by_id(
+        user=request.user,
+        account_id=parse_id(account_id, "accountId"),
+        phone_id=parse_id(phone_id, "phoneId"),
+    )
+    link = ProviderLink.objects.select_related("phone").filter(phone=phone).first()
+    if link is None:
+        raise PhoneNotLinked()
+    return link
+
+
+class PhoneSyncApi(APIView):
+    permission_classes = [RolePermission]
+    error_fields = CONTRACT_FIELDS
+    required_perms = {"POST": roles.RESYNC_PHONE}
+    server_error_messages = {"POST": "Error re-syncing phone number"}
+
+    @extend_schema(
+        operation_id="sync-account-phone",
+        summary="Re-sync a phone with its provider",
+        description="Queues a push of the phone's desired state to its provider; 202 with the job id.",
+        parameters=[ACCOUNT_ID, PHONE_ID],
+        request=None,
+        responses={202: SyncAccepted, **COMMON_ERRORS, 404: error("Phone not found"), 409: NOT_LINKED},
+        tags=["Provider sync"],
+    )
+    def post(self, request: Request, account_id: str, phone_id: str) -> Response:
+        phone_pk = parse_id(phone_id, "phoneId")
+        job = links.phone_resync(
+            actor=Actor.of(request.user),
+            context=_context(request),
+            account_id=parse_id(account_id, "accountId"),
+            phone_id=phone_pk,
+        )
+        return Response({"id": phone_pk, "job_id": job.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class PhonesBulkSyncApi(APIView):
+    permission_classes = [RolePermission]
+    error_fields = CONTRACT_FIELDS
+    required_perms = {"POST": roles.RESYNC_PHONE}
+    server_error_messages = {"POST": "Error re-syncing phone numbers"}
+
+    @extend_schema(
+        operation_id="sync-account-phones",
+        summary="Re-sync a selection of an account's phones",
+        parameters=[ACCOUNT_ID],
+        request=BulkSyncInput,
+        responses={202: BulkSyncAccepted, **COMMON_ERRORS},
+        tags=["Provider sync"],
+    )
+    def post(self, request: Request, account_id: str) -> Response:
+        account = parse_id(account_id, "accountId")
+        ids = json_object(request).get("ids")
+        if not isinstance(ids, list) or not ids or len(ids) > 500:
+            raise PhoneValidationError("ids", "Give a list of 1 to 500 phone ids.")
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in ids):
+            raise PhoneValidationError("ids", "Phone ids are positive integers.")
+        in_account = selectors.access_phones_by_account(user=request.user, account_id=account)
+        wanted = list(in_account.filter(pk__in=ids).values_list("pk", flat=True))
+        jobs = links.phones_resync(actor=Actor.of(request.user), context=_context(request), phone_ids=wanted)
+        done = {job.phone_id for job in jobs}
+        return Response(
+            {
+                "jobs": [{"id": job.phone_id, "job_id": job.pk} for job in jobs],
+                "skipped": sorted(set(ids) - done),
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class PhoneProviderLinkApi(APIView):
+    permission_classes = [RolePermission]
+    error_fields = CONTRACT_FIELDS
+    required_perms = {
+        "GET": roles.VIEW_PHONE,
+        "PUT": roles.MANAGE_PROVIDER_LINK,
+        "DELETE": roles.MANAGE_PROVIDER_LINK,
+    }
+    server_error_messages = {
+        "GET": "Error reading provider link",
+        "PUT": "Error linking phone number",
+        "DELETE": "Error unlinking phone number",
+    }
+
+    @extend_schema(
+        operation_id="get-account-phone-provider-link",
+        summary="Read a phone's provider link and sync state",
+        parameters=[ACCOUNT_ID, PHONE_ID],
+        responses={200: ProviderLinkOutput, **COMMON_ERRORS, 404: error("Phone not found"), 409: NOT_LINKED},
+        tags=["Provider sync"],
+    )
+    def get(self, request: Request, account_id: str, phone_id: str) -> Response:
+        return Response(ProviderLinkOutput(_link_of(request, account_id, phone_id)).data)
+
+    @extend_schema(
+        operation_id="put-account-phone-provider-link",
+        summary="Link a phone to a provider number, or change its link",
+        parameters=[ACCOUNT_ID, PHONE_ID],
+        request=ProviderLinkInput,
+        responses={
+            200: ProviderLinkOutput,
+            **COMMON_ERRORS,
+            404: error("Phone not found"),
+            422: error("Can't update an inactive phone number"),
+        },
+        tags=["Provider sync"],
+    )
+    def put(self, request: Request, account_id: str, phone_id: str) -> Response:
+        serializer = ProviderLinkInput(data=json_object(request))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        link = links.provider_link_set(
+            actor=Actor.of(request.user),
+            context=_context(request),
+            account_id=parse_id(account_id, "accountId"),
+            phone_id=parse_id(phone_id, "phoneId"),
+            provider=data["provider"],
+            remote_number=data["remote_number"],
+            settings=data["settings"],
+        )
+        return Response(ProviderLinkOutput(link).data)
+
+    @extend_schema(
+        operation_id="delete-account-phone-provider-link",
+        summary="Unlink a phone: its number gives up its SMS and voice services",
+        parameters=[ACCOUNT_ID, PHONE_ID],
+        responses={200: ProviderLinkOutput, **COMMON_ERRORS, 404: error("Phone not found"), 409: NOT_LINKED},
+        tags=["Provider sync"],
+    )
+    def delete(self, request: Request, account_id: str, phone_id: str) -> Response:
+        link = links.provider_link_remove(
+            actor=Actor.of(request.user),
+            context=_context(request),
+            account_id=parse_id(account_id, "accountId"),
+            phone_id=parse_id(phone_id, "phoneId"),
+        )
+        return Response(ProviderLinkOutput(link).data)

@@ -1,0 +1,67 @@
+"""Provider callbacks: ``POST /providers/sinch/callback`` (signed provisioning events)."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from phones import outbox
+from phones.changes import changes
+from phones.models import Provider, ProviderLink, SyncJob, SyncJobStatus
+from provider_sync.adapters.sinch import SIGNATURE_HEADER, parse_callback_event, verify_callback_signature
+
+logger = logging.getLogger("phones.sync")
+
+
+def sinch_callback_received(*, number: str, event_type: str, status: str) -> list[int]:
+    """A (verified) Sinch provisioning callback: make the number's provisioning jobs due now.
+
+    The callback is not trusted as the outcome (order is not guaranteed): the worker confirms
+    with a GET of the number. Returns the ids of the jobs nudged.
+    """
+    now = timezone.now()
+    with changes() as work:
+        links = work.lock(
+            ProviderLink.objects.select_for_update().filter(
+                Q(remote_number=number) | Q(remote_number="", phone__e164=number)
+            )
+        )
+        jobs = work.lock(
+            SyncJob.objects.select_for_update().filter(
+                link_id__in=[link.pk for link in links],
+                provider=Provider.SINCH,
+                number=number,
+                status=SyncJobStatus.PROVISIONING,
+            )
+        )
+        nudged = [job.pk for job in jobs]
+        work.touch_jobs(nudged, next_attempt_at=now, updated_at=now)
+        for job_id in nudged:
+            work.on_commit(partial(outbox.queue_delivery, job_id))
+    logger.info("sinch callback %s %s for %s: nudged jobs %s", event_type, status, number, nudged)
+    return nudged
+
+
+@csrf_exempt  # a provider posts here, not a browser: the HMAC signature is the protection
+@require_POST
+def sinch_callback(request: HttpRequest) -> JsonResponse:
+    """Verify ``X-Sinch-Signature`` (HMAC-SHA1 of the raw body), then make the number's
+    provisioning job due now: the worker confirms the outcome with a GET (callbacks may come
+    out of order, so their content is never taken as the state)."""
+    raw = request.body
+    if not verify_callback_signature(raw, request.headers.get(SIGNATURE_HEADER, ""), settings.SINCH_CALLBACK_SECRET):
+        logger.warning("sinch callback with a bad signature from %s", getattr(request, "client_ip", None))
+        return JsonResponse({"message": "Invalid signature"}, status=401)
+    try:
+        event = parse_callback_event(raw)
+    except ValueError as exc:
+        return JsonResponse({"message": str(exc)}, status=400)
+    jobs = sinch_callback_received(number=event.resource_id, event_type=event.event_type, status=event.status)
+    return JsonResponse({"received": event.event_id, "jobs": jobs}, status=200)

@@ -1,0 +1,61 @@
+"""The rules of a provider link: which provider, which settings, which number. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from phones.errors import PhoneValidationError
+from phones.models import Provider
+from provider_sync.adapters import PlivoSettings, SinchSettings
+from provider_sync.adapters.base import E164_RE
+
+SETTINGS_CLASSES: dict[str, type[SinchSettings] | type[PlivoSettings]] = {
+    Provider.SINCH: SinchSettings,
+    Provider.PLIVO: PlivoSettings,
+}
+
+
+def settings_fields(provider: str) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(SETTINGS_CLASSES[Provider(provider)]))
+
+
+def check_settings(provider: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A provider's settings, validated and complete (absent keys as None).
+
+    Raises ``PhoneValidationError`` naming ``provider``, ``settings`` or ``settings.<field>``.
+    """
+    if provider not in Provider.values:
+        raise PhoneValidationError("provider", f'"{provider}" is not a valid choice.')
+    if not isinstance(data, Mapping):
+        raise PhoneValidationError("settings", "Expected a JSON object.")
+    known = settings_fields(provider)
+    for key, value in data.items():
+        if key not in known:
+            raise PhoneValidationError(f"settings.{key}", f"Unknown {provider} setting.")
+        if value is not None and not isinstance(value, str):
+            raise PhoneValidationError(f"settings.{key}", "A valid string is required.")
+    cleaned = {key: ((data.get(key) or "").strip() or None) for key in known}
+    problems = SETTINGS_CLASSES[Provider(provider)](**cleaned).validate()
+    if problems:
+        field, message = problems[0]
+        raise PhoneValidationError(f"settings.{field}", message)
+    return cleaned
+
+
+def check_remote_number(value: Any) -> str:
+    """The number at the provider: E.164, or "" for the phone's own."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PhoneValidationError("remote_number", "A valid string is required.")
+    value = value.strip()
+    if value and not E164_RE.match(value):
+        raise PhoneValidationError("remote_number", "Enter an E.164 number, e.g. +5511912345678.")
+    return value
+
+
+def check_link(*, provider: str, settings: Mapping[str, Any], remote_number: Any) -> tuple[dict[str, Any], str]:
+    """A link's settings and remote number, cleaned (settings first, as the API reports them)."""
+    return check_settings(provider, settings), check_remote_number(remote_number)

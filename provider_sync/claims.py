@@ -1,0 +1,125 @@
+"""Claiming sync jobs: which are due, which are first in line for their link, and the claim
+(token and lease) a worker takes on a batch of them. See ``provider_sync.delivery`` for the
+whole path."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Case, Exists, F, OuterRef, PositiveIntegerField, Q, Value, When
+from django.utils import timezone
+
+from phones.changes import changes, touch_links
+from phones.models import OPEN_JOB_STATUSES, ProviderLink, SyncJob, SyncJobStatus, SyncState
+from provider_sync.adapters import ProviderError, PushResult
+
+logger = logging.getLogger("phones.sync")
+
+# A task that arrives a little before its countdown (clock granularity) still counts as due.
+DUE_TOLERANCE = timedelta(seconds=0.5)
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: int
+    token: uuid.UUID
+    mode: str  # "push" or "poll"
+    provider: str
+    number: str
+    desired: dict[str, Any]
+    previous: dict[str, Any] | None
+    try_number: int
+    phone_id: int
+    link_id: int
+
+
+Outcome = tuple[Claim, "PushResult | None", "ProviderError | None"]
+
+
+def claimable(now: Any) -> Q:
+    """Jobs a worker may take now: due, or in progress with a lease that ran out (worker died)."""
+    lease_free = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
+    due = Q(status__in=(SyncJobStatus.PENDING, SyncJobStatus.PROVISIONING), next_attempt_at__lte=now + DUE_TOLERANCE)
+    return (due | Q(status=SyncJobStatus.IN_PROGRESS)) & lease_free
+
+
+def _blocked(now: Any) -> Q:
+    """Jobs of one link go in order, and never while another push of the link is out.
+
+    Two probes, each answered by a small partial index (open jobs; jobs with a lease), so the
+    check costs the same however long the jobs' history grows.
+    """
+    older_open = SyncJob.objects.filter(
+        link_id=OuterRef("link_id"), status__in=OPEN_JOB_STATUSES, pk__lt=OuterRef("pk")
+    )
+    out = SyncJob.objects.filter(link_id=OuterRef("link_id"), locked_until__gt=now).exclude(pk=OuterRef("pk"))
+    return Q(Exists(older_open)) | Q(Exists(out))
+
+
+def newer_job() -> Exists:
+    """The link shows the state of its newest job only (older ones are releases or history)."""
+    return Exists(SyncJob.objects.filter(link_id=OuterRef("link_id"), pk__gt=OuterRef("pk")))
+
+
+def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
+    """Claim due jobs for this worker in one short transaction; ``[]`` when there is nothing to do.
+
+    ``limit=1`` claims ``job_id`` only (``[]`` when it is not due, not free or final). A larger
+    limit claims the oldest due jobs (``job_id`` among them when it is still free and in line):
+    a task that finds a backlog takes a batch. Rows are taken with ``FOR UPDATE SKIP LOCKED``
+    and never waited for, so claiming holds no lock a service could wait on in a cycle; the
+    links' displayed state is set after commit.
+    """
+    now = timezone.now()
+    candidates = SyncJob.objects.select_for_update(skip_locked=True, of=("self",)).filter(claimable(now))
+    candidates = candidates.exclude(_blocked(now)).annotate(newer=newer_job())
+    # A batch takes the oldest due first (FIFO), whichever task finds them.
+    batch = candidates.filter(pk=job_id) if limit <= 1 else candidates.order_by("next_attempt_at", "pk")[:limit]
+    token = uuid.uuid4()
+    with changes() as work:
+        jobs = work.lock(batch)
+        if not jobs:
+            return []
+        poll, count = Q(status=SyncJobStatus.PROVISIONING), PositiveIntegerField()
+        work.touch_jobs(
+            [job.pk for job in jobs],
+            status=Case(When(poll, then=Value(SyncJobStatus.PROVISIONING)), default=Value(SyncJobStatus.IN_PROGRESS)),
+            attempts=Case(When(poll, then=F("attempts")), default=F("attempts") + 1, output_field=count),
+            polls=Case(When(poll, then=F("polls") + 1), default=F("polls"), output_field=count),
+            locked_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS),
+            claim_token=token,
+            updated_at=now,
+        )
+    claims = []
+    for job in jobs:
+        mode = "poll" if job.status == SyncJobStatus.PROVISIONING else "push"
+        claims.append(
+            Claim(
+                job_id=job.pk,
+                token=token,
+                mode=mode,
+                provider=job.provider,
+                number=job.number,
+                desired=dict(job.desired),
+                previous=job.previous,
+                try_number=job.attempts + (mode == "push"),
+                phone_id=job.phone_id,
+                link_id=job.link_id,
+            )
+        )
+    # Shown on the link; outside the claim's transaction (lock order is phone -> link -> job) and
+    # only while no newer job waits (a service that just queued one set the link to pending).
+    pushing = [job.link_id for job in jobs if job.status != SyncJobStatus.PROVISIONING and not job.newer]
+    waiting = Exists(SyncJob.objects.filter(link_id=OuterRef("pk"), status=SyncJobStatus.PENDING))
+    touch_links(
+        ProviderLink.objects.filter(pk__in=[job.link_id for job in jobs]),
+        last_attempt_at=now,
+        updated_at=now,
+        sync_state=Case(When(Q(pk__in=pushing) & ~waiting, then=Value(SyncState.IN_PROGRESS)), default=F("sync_state")),
+    )
+    return claims

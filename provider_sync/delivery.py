@@ -1,0 +1,116 @@
+"""Delivery of the outbox's sync jobs: claim, push, record.
+
+Delivery of a batch is three steps, and only the middle one talks to the provider:
+
+1. ``claim_jobs``: a short transaction locks due jobs (``SKIP LOCKED``), checks each is first in
+   line for its link, marks them claimed with a lease and a token, and commits.
+2. ``push``: the adapter calls, outside any transaction, concurrently for a batch.
+3. ``recording.record``: a short transaction stores every HTTP attempt, moves the jobs and links
+   to their new state and writes the outcome audit entries (in the name of the operator whose
+   change caused each job). A worker whose lease was lost only adds its attempts.
+
+State machine of a job (``SyncJobStatus``)::
+
+    pending --claim--> in_progress --ok--> synced
+                           |   |----ok, Sinch provisioning--> provisioning --poll ok--> synced
+                           |   |----permanent error / attempts exhausted--> failed
+                           |   `----retryable error--> pending (next_attempt_at = backoff)
+                           `--lease expired (worker died)--> re-claimed by the sweeper's task
+    any open state --newer job for the same target--> superseded
+
+``synced``, ``failed`` and ``superseded`` are final: such a job is never pushed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from phones.models import SyncJob
+from provider_sync.adapters import PermanentProviderError, ProviderError, RetryableProviderError
+from provider_sync.claims import Claim, Outcome, claim_jobs, claimable
+from provider_sync.clients import build_adapter, settings_object
+from provider_sync.recording import record
+
+logger = logging.getLogger("phones.sync")
+
+
+def _push_one(claim: Claim) -> Outcome:
+    """One claimed job's provider call(s); errors come back as values, never raised."""
+    desired = settings_object(claim.provider, claim.desired)
+    previous = settings_object(claim.provider, claim.previous)
+    try:
+        adapter = build_adapter(claim.provider)
+    except (KeyError, ValueError) as exc:
+        return claim, None, PermanentProviderError(f"provider not configured: {exc}", provider=claim.provider)
+    try:
+        if claim.mode == "poll":
+            return claim, adapter.poll_provisioning(claim.number, desired), None
+        return claim, adapter.push(claim.number, desired, previous), None
+    except ProviderError as error:
+        return claim, None, error
+    except Exception as exc:
+        # A bug or an unexpected answer: keep it visible on the job and retry with backoff.
+        logger.exception("unexpected error pushing sync job %s", claim.job_id)
+        return (
+            claim,
+            None,
+            RetryableProviderError(
+                f"unexpected error: {type(exc).__name__}: {exc}", attempts=[], provider=claim.provider
+            ),
+        )
+
+
+_pusher: ThreadPoolExecutor | None = None
+_pusher_lock = threading.Lock()
+
+
+def push(claims: Sequence[Claim]) -> list[Outcome]:
+    """The provider calls of claimed jobs, outside any transaction (a slow provider holds no
+    lock); a batch concurrently (provider calls are I/O; the adapters' clients are thread-safe).
+
+    The pool is made lazily, hence in each worker process after a prefork worker forked.
+    """
+    global _pusher
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("provider calls never run inside a database transaction")
+    if len(claims) <= 1 or settings.SYNC_PUSH_THREADS <= 1:
+        return [_push_one(claim) for claim in claims]
+    with _pusher_lock:
+        if _pusher is None:
+            _pusher = ThreadPoolExecutor(max_workers=settings.SYNC_PUSH_THREADS, thread_name_prefix="sync-push")
+    return list(_pusher.map(_push_one, claims))
+
+
+def deliver(job_ids: Sequence[int], *, max_batches: int = 64) -> dict[int, str]:
+    """What the delivery tasks run: while any of ``job_ids`` waits, claim the oldest due jobs in
+    batches of ``SYNC_BATCH_SIZE``, push each batch outside any transaction and record it.
+
+    Oldest first, so the task's jobs are reached; a task that finds a backlog drains it (one
+    message then does the work of many; the others find their jobs taken after one cheap read).
+    Stops when none of ``job_ids`` is claimable any more (taken, done, not due, or gone), when
+    nothing is claimable (a link's turn has not come: the job ahead queues it when done), or after
+    ``max_batches``. Returns each of ``job_ids``' new status, ``"skipped"`` where this task did not
+    take it.
+    """
+    statuses = dict.fromkeys(job_ids, "skipped")
+    waiting = list(statuses)
+    for _ in range(max_batches):
+        waiting = list(
+            SyncJob.objects.filter(claimable(timezone.now()), pk__in=waiting).order_by().values_list("pk", flat=True)
+        )
+        if not waiting:
+            break
+        claims = claim_jobs(waiting[0], limit=settings.SYNC_BATCH_SIZE)
+        if not claims:
+            break
+        for claim, status in zip(claims, record(push(claims)), strict=True):
+            if claim.job_id in statuses:
+                statuses[claim.job_id] = status
+    return statuses
