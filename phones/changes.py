@@ -91,6 +91,12 @@ def _require_transaction(what: str) -> None:
         raise TransactionManagementError(f"{what} needs the unit of work's transaction")
 
 
+def _entry(phone: Phone, *, prev_hash: str, **what: Any) -> AuditEntry:
+    """An entry about ``phone`` chained to ``prev_hash`` (``what``: actor, event, context, obj,
+    changes)."""
+    return build_entry(phone_id=phone.pk, account_id=phone.account_id, prev_hash=prev_hash, **what)
+
+
 def create_phone(
     phone: Phone,
     *,
@@ -111,16 +117,7 @@ def create_phone(
 
     def entry() -> AuditEntry:
         # The head stays empty: the creation entry is the whole chain (see the module docstring).
-        return build_entry(
-            actor=actor,
-            event=event,
-            context=context,
-            obj=obj,
-            changes=changes,
-            phone_id=phone.pk,
-            account_id=phone.account_id,
-            prev_hash="",
-        )
+        return _entry(phone, prev_hash="", actor=actor, event=event, context=context, obj=obj, changes=changes)
 
     phone.pk = reserve_id(Phone)
     try:
@@ -202,15 +199,8 @@ class UnitOfWork:
         changes: dict[str, list[Any]],
     ) -> AuditEntry:
         """Append an audit entry to the locked phone's chain and move its head (in memory)."""
-        entry = build_entry(
-            actor=actor,
-            event=event,
-            context=context,
-            obj=obj,
-            changes=changes,
-            phone_id=phone.pk,
-            account_id=phone.account_id,
-            prev_hash=phone.audit_head,
+        entry = _entry(
+            phone, prev_hash=phone.audit_head, actor=actor, event=event, context=context, obj=obj, changes=changes
         )
         phone.audit_head = entry.hash
         self._mark(phone, ["audit_head"])

@@ -63,16 +63,41 @@ def sync_after_phone_change(
         return
     reason = SyncReason.INACTIVATION if "active" in changed and not phone.active else SyncReason.PHONE_CHANGE
     if not link.remote_number and previous_e164 and previous_e164 != phone.e164:
-        work.enqueue_job(
+        queue_release(
+            work,
             link=link,
             phone=phone,
-            reason=SyncReason.RELEASE,
+            target=(link.provider, previous_e164),
+            settings=link.settings,
             actor=actor,
             context=context,
-            number=previous_e164,
-            desired=released_settings(link.provider, dict(link.settings)),
         )
     work.enqueue_job(link=link, phone=phone, reason=reason, actor=actor, context=context)
+
+
+def queue_release(
+    work: UnitOfWork,
+    *,
+    link: ProviderLink,
+    phone: Phone,
+    target: tuple[str, str],
+    settings: dict[str, Any],
+    actor: Actor,
+    context: AuditContext,
+) -> None:
+    """The number ``target`` (provider, E.164) is the link's no more: queue giving up its SMS and
+    voice services (its own job, run before the link's next one)."""
+    provider, number = target
+    work.enqueue_job(
+        link=link,
+        phone=phone,
+        reason=SyncReason.RELEASE,
+        actor=actor,
+        context=context,
+        provider=provider,
+        number=number,
+        desired=released_settings(provider, dict(settings)),
+    )
 
 
 def _publish(task: str, args: tuple[Any, ...], countdown: float | None = None) -> None:

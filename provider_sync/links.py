@@ -18,7 +18,7 @@ from phones.changes import changes
 from phones.errors import OperatorNotAllowed, PhoneInactive, PhoneNotFound, PhoneNotLinked
 from phones.models import Phone, ProviderLink, SyncJob, SyncReason
 from phones.objects import changed_values, job_object, link_object
-from phones.outbox import released_settings
+from phones.outbox import queue_release
 from provider_sync.checks import check_link
 
 LINK_FIELDS = ["provider", "remote_number", "settings", "linked", "pushed_settings"]
@@ -62,15 +62,14 @@ def provider_link_set(
             if old_target != (link.provider, link.number_e164):
                 # The old number is ours no more: give up its services (own job, first in line),
                 # and forget what we pushed there.
-                work.enqueue_job(
+                queue_release(
+                    work,
                     link=link,
                     phone=phone,
-                    reason=SyncReason.RELEASE,
+                    target=old_target,
+                    settings=before["settings"],
                     actor=actor,
                     context=context,
-                    provider=old_target[0],
-                    number=old_target[1],
-                    desired=released_settings(old_target[0], dict(before["settings"])),
                 )
                 link.pushed_settings = None
         work.save_link(link, LINK_FIELDS)

@@ -1,0 +1,90 @@
+"""One writer: every write of a phone, link, job, attempt or audit entry, from every service,
+comes from the unit of work (``phones/changes.py``). Runs the services and watches the ORM's
+write paths and ``backoffice.db.write_rows``, noting which application module asked."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from django.db.models import Model, QuerySet
+
+from audit.models import AuditEntry, Origin
+from audit.services import AuditContext
+from backoffice import db
+from backoffice.actor import Actor
+from phones import changes
+from phones.models import Phone, ProviderLink, SyncAttempt, SyncJob
+from phones.services import phone_create, phone_inactivate, phone_update
+from provider_sync import callbacks, claims, links, recording
+from provider_sync.adapters import PermanentProviderError
+
+pytestmark = pytest.mark.django_db
+WATCHED = (Phone, ProviderLink, SyncJob, SyncAttempt, AuditEntry)
+ROOT = Path(__file__).resolve().parents[2]
+CTX = AuditContext(origin=Origin.COMMAND)
+
+
+def _asking_module() -> str:
+    """The application file (not a test, not the statement builders) that made the write."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        ours = ROOT in path.parents and not {".venv", "site-packages"} & set(path.parts)
+        if ours and "tests" not in path.parts and path.name != "db.py":
+            return str(path.relative_to(ROOT))
+        frame = frame.f_back
+    return "?"
+
+
+@pytest.fixture
+def writers(monkeypatch) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+
+    def watch(owner, name, model_of):
+        original = getattr(owner, name)
+
+        def wrapper(self, *args, **kwargs):
+            model = model_of(self, args, kwargs)
+            if model is not None and issubclass(model, WATCHED):
+                seen.append((model.__name__, _asking_module()))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapper)
+
+    watch(Model, "save", lambda obj, a, k: type(obj))
+    watch(QuerySet, "update", lambda qs, a, k: qs.model)
+    watch(QuerySet, "bulk_create", lambda qs, a, k: qs.model)
+    watch(QuerySet, "create", lambda qs, a, k: qs.model)
+    original_write_rows = db.write_rows
+
+    def write_rows(*, update=None, insert=()):
+        for obj in [*(update[:1] if update else ()), *insert]:
+            seen.append((type(obj).__name__, _asking_module()))
+        return original_write_rows(update=update, insert=insert)
+
+    monkeypatch.setattr(changes, "write_rows", write_rows)
+    return seen
+
+
+def test_every_service_writes_through_the_unit_of_work(make_operator, writers, monkeypatch):
+    monkeypatch.setattr("phones.outbox.queue_deliveries", lambda ids: len(ids))
+    monkeypatch.setattr("phones.outbox.queue_delivery", lambda *a, **k: True)
+    actor = Actor.of(make_operator("backoffice-operator"))
+    phone = phone_create(actor=actor, context=CTX, account_id=9, number="91234-5678", type="MOBILE", area_code=11)
+    links.provider_link_set(
+        actor=actor, context=CTX, account_id=9, phone_id=phone.pk, provider="plivo", settings={"alias": "a"}
+    )
+    phone_update(actor=actor, context=CTX, account_id=9, phone_id=phone.pk, data={"extension": "7"})
+    links.phone_resync(actor=actor, context=CTX, account_id=9, phone_id=phone.pk)
+    job = SyncJob.objects.filter(status="pending").latest("id")
+    claimed = claims.claim_jobs(job.pk)
+    recording.record([(claimed[0], None, PermanentProviderError("refused", status=400))])
+    callbacks.sinch_callback_received(number=phone.e164, event_type="x", status="y")
+    links.provider_link_remove(actor=actor, context=CTX, account_id=9, phone_id=phone.pk)
+    phone_inactivate(actor=actor, context=CTX, account_id=9, phone_id=phone.pk)
+
+    assert {model for model, _ in writers} >= {"Phone", "ProviderLink", "SyncJob", "AuditEntry"}
+    elsewhere = sorted({(model, module) for model, module in writers if module != "phones/changes.py"})
+    assert not elsewhere, f"written outside the unit of work: {elsewhere}"
