@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Case, CharField, OuterRef, QuerySet, Subquery, Value, When
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
@@ -33,9 +33,10 @@ from audit.models import AuditEntry
 from audit.services import AuditContext, build_entry
 from backoffice.db import CompiledSelect, reserve_id, write_rows
 from phones import outbox
-from phones.errors import PhoneAlreadyExists, PhoneNotFound
+from phones.errors import PhoneAlreadyExists, PhoneNotFound, ProviderNumberTaken
 from phones.models import (
     DUPLICATE_CONSTRAINT,
+    LINK_NUMBER_CONSTRAINT,
     OPEN_JOB_STATUSES,
     Phone,
     ProviderLink,
@@ -49,7 +50,16 @@ if TYPE_CHECKING:
 
 
 def _is_duplicate(error: IntegrityError) -> bool:
-    return DUPLICATE_CONSTRAINT in str(error) or "UNIQUE constraint failed" in str(error)
+    return DUPLICATE_CONSTRAINT in str(error) or "UNIQUE constraint failed: phones_phone" in str(error)
+
+
+def _domain_error(error: IntegrityError) -> Exception | None:
+    """The domain's name for a constraint the database enforced, or None for a bug."""
+    if _is_duplicate(error):
+        return PhoneAlreadyExists()
+    if LINK_NUMBER_CONSTRAINT in str(error) or "UNIQUE constraint failed: phones_providerlink" in str(error):
+        return ProviderNumberTaken()
+    return None
 
 
 def _with_creation_hash(phones: QuerySet[Phone]) -> QuerySet[Phone]:
@@ -129,9 +139,10 @@ def create_phone(
                 write_rows(insert=[phone])
                 write_rows(insert=[entry()])
     except IntegrityError as error:
-        if _is_duplicate(error):
-            raise PhoneAlreadyExists() from error
-        raise
+        found = _domain_error(error)
+        if found is None:
+            raise
+        raise found from error
     return phone
 
 
@@ -230,12 +241,22 @@ class UnitOfWork:
             raise ValueError("UnitOfWork.lock takes a select_for_update() query")
         return list(queryset)
 
-    def save_link(self, link: ProviderLink, fields: Sequence[str] | None = None) -> None:
-        """Insert a new link, or write ``fields`` of a locked one (``updated_at`` included)."""
+    def save_link(self, link: ProviderLink, fields: Sequence[str] = (), *, retarget: bool = False) -> None:
+        """Insert a new link, or write ``fields`` of a locked one (``updated_at`` included).
+
+        The number a link holds at its provider (``target_number``) follows its remote number or
+        its phone's: recomputed for a new link, a change of ``remote_number``, or ``retarget``
+        (its phone's number changed). The database refuses a second linked link to one provider
+        number (``ProviderNumberTaken`` when the unit of work ends)."""
+        fields = list(fields)
+        recompute = link.pk is None or retarget or "remote_number" in fields
+        if recompute and link.number_e164 != link.target_number:
+            link.target_number = link.number_e164
+            fields.append("target_number")
         if link.pk is None:
             link.save(force_insert=True)
         else:
-            link.save(update_fields=[*fields, "updated_at"] if fields else None)
+            link.save(update_fields=[*fields, "updated_at"])
 
     # --- sync jobs (the outbox) -------------------------------------------------------------
 
@@ -361,6 +382,33 @@ class UnitOfWork:
             Phone.objects.filter(pk__in=list(heads_only)).update(audit_head=head)
 
 
+def renew_claims(job_ids: Sequence[int], token: Any, *, until: Any, now: Any) -> set[int]:
+    """Extend the lease of these jobs to ``until`` where the claim ``token`` still holds them (the
+    job is in progress or provisioning under that token and its lease has not lapsed); returns the
+    ids still held. One statement, its own transaction: the fence's check before every provider
+    call and its renewal of a running batch (``provider_sync.fencing``)."""
+    if not job_ids:
+        return set()
+    ops, quote = connection.ops, connection.ops.quote_name
+    token_field = SyncJob._meta.get_field("claim_token")
+    marks = ", ".join(["%s"] * len(job_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(SyncJob._meta.db_table)} SET {quote('locked_until')} = %s "
+            f"WHERE {quote('id')} IN ({marks}) AND {quote('claim_token')} = %s "
+            f"AND {quote('status')} IN (%s, %s) AND {quote('locked_until')} > %s RETURNING {quote('id')}",
+            [
+                ops.adapt_datetimefield_value(until),
+                *job_ids,
+                token_field.get_db_prep_value(token, connection),
+                SyncJobStatus.IN_PROGRESS,
+                SyncJobStatus.PROVISIONING,
+                ops.adapt_datetimefield_value(now),
+            ],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def touch_links(queryset: QuerySet[ProviderLink], **values: Any) -> int:
     """Set ``values`` on the links of ``queryset`` in one UPDATE, a statement of its own: what a
     claim shows on its links, after the claim's transaction (lock order: links before jobs)."""
@@ -378,6 +426,7 @@ def changes() -> Iterator[UnitOfWork]:
             yield work
             work.flush()
     except IntegrityError as error:
-        if _is_duplicate(error):
-            raise PhoneAlreadyExists() from error
-        raise
+        found = _domain_error(error)
+        if found is None:
+            raise
+        raise found from error

@@ -39,3 +39,8 @@ class OperatorNotAllowed(NotAllowed, PhoneError):
 class PhoneNotLinked(PhoneError):
     status = 409
     message = "Phone is not linked to a provider number"
+
+
+class ProviderNumberTaken(PhoneError):
+    status = 409
+    message = "Provider number already linked to another phone"

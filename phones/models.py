@@ -16,6 +16,8 @@ class PhoneType(models.TextChoices):
 
 
 DUPLICATE_CONSTRAINT = "phone_unique_active_number_per_account"
+# One provider number, one link: an active (linked) provider number belongs to one phone only.
+LINK_NUMBER_CONSTRAINT = "plink_unique_linked_number"
 
 
 class Phone(models.Model):
@@ -147,6 +149,9 @@ class ProviderLink(models.Model):
     remote_number = models.CharField(
         "number at the provider", max_length=16, blank=True, default="", help_text="E.164; empty: the phone's"
     )
+    # The E.164 the link holds at its provider (``remote_number`` or the phone's own), kept by the
+    # unit of work whenever either changes, so that the database can refuse a second link to it.
+    target_number = models.CharField(max_length=16, blank=True, default="", editable=False)
     settings = models.JSONField(default=dict, blank=True)
     # False once unlinked: the number was released from its services and is no longer reconciled.
     linked = models.BooleanField(default=True)
@@ -167,6 +172,14 @@ class ProviderLink(models.Model):
 
     class Meta:
         verbose_name = "provider link"
+        constraints = [
+            models.UniqueConstraint(
+                "provider",
+                "target_number",
+                condition=Q(linked=True) & ~Q(target_number=""),
+                name=LINK_NUMBER_CONSTRAINT,
+            ),
+        ]
         indexes = [
             models.Index(fields=["provider", "remote_number"], name="plink_provider_number_idx"),
             models.Index(fields=["sync_state"], name="plink_sync_state_idx"),
@@ -199,7 +212,10 @@ class SyncJob(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     polls = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
+    # A claim: its token and its lease (renewed before every provider call and while its batch
+    # runs). The first claim's time: once a newer job of the link is claimed, no older one writes.
     locked_until = models.DateTimeField(null=True, blank=True)
+    first_claimed_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     provisioning_started_at = models.DateTimeField(null=True, blank=True)
     last_status = models.IntegerField("provider status", null=True, blank=True)
@@ -236,6 +252,18 @@ class SyncJob(models.Model):
                 fields=["link", "id"], name="syncjob_open_link_idx", condition=Q(status__in=OPEN_JOB_STATUSES)
             ),
             models.Index(fields=["link"], name="syncjob_leased_link_idx", condition=Q(locked_until__isnull=False)),
+            # Jobs of one provider number go one at a time whatever their link (a released number
+            # may be linked anew by another phone): the same two probes by number.
+            models.Index(
+                fields=["provider", "number", "id"],
+                name="syncjob_open_number_idx",
+                condition=Q(status__in=OPEN_JOB_STATUSES),
+            ),
+            models.Index(
+                fields=["provider", "number"],
+                name="syncjob_leased_number_idx",
+                condition=Q(locked_until__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

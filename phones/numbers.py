@@ -52,3 +52,14 @@ def format_international(e164: str | None) -> str:
     except phonenumbers.NumberParseException:
         return e164
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def is_possible_e164(e164: str | None) -> bool:
+    """Whether libphonenumber finds ``e164`` a possible phone number (its length fits its country's
+    numbering plan). What is not possible is never sent to a provider."""
+    if not e164:
+        return False
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return False

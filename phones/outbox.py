@@ -72,6 +72,7 @@ def sync_after_phone_change(
             actor=actor,
             context=context,
         )
+        work.save_link(link, retarget=True)  # the number it holds at the provider follows the phone's
     work.enqueue_job(link=link, phone=phone, reason=reason, actor=actor, context=context)
 
 

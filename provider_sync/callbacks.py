@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from phones import outbox
 from phones.changes import changes
-from phones.models import Provider, ProviderLink, SyncJob, SyncJobStatus
+from phones.models import Provider, SyncJob, SyncJobStatus
 from provider_sync.adapters.sinch import SIGNATURE_HEADER, parse_callback_event, verify_callback_signature
 
 logger = logging.getLogger("phones.sync")
@@ -25,17 +25,16 @@ def sinch_callback_received(*, number: str, event_type: str, status: str) -> lis
 
     The callback is not trusted as the outcome (order is not guaranteed): the worker confirms
     with a GET of the number. Returns the ids of the jobs nudged.
+
+    Locks the jobs only (of the lock order phone, link, job, it needs the last), and skips a job
+    another transaction holds: that one is being recorded or claimed right now, and will be
+    polled anyway. So a callback never waits on the worker, and never deadlocks with it.
     """
     now = timezone.now()
     with changes() as work:
-        links = work.lock(
-            ProviderLink.objects.select_for_update().filter(
-                Q(remote_number=number) | Q(remote_number="", phone__e164=number)
-            )
-        )
         jobs = work.lock(
-            SyncJob.objects.select_for_update().filter(
-                link_id__in=[link.pk for link in links],
+            SyncJob.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+                Q(link__remote_number=number) | Q(link__remote_number="", link__phone__e164=number),
                 provider=Provider.SINCH,
                 number=number,
                 status=SyncJobStatus.PROVISIONING,

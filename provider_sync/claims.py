@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, Exists, F, OuterRef, PositiveIntegerField, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from phones.changes import changes, touch_links
@@ -31,6 +32,7 @@ class Claim:
     mode: str  # "push" or "poll"
     provider: str
     number: str
+    reason: str
     desired: dict[str, Any]
     previous: dict[str, Any] | None
     try_number: int
@@ -49,16 +51,21 @@ def claimable(now: Any) -> Q:
 
 
 def _blocked(now: Any) -> Q:
-    """Jobs of one link go in order, and never while another push of the link is out.
+    """Jobs of one link go in order, and so do jobs of one provider number whatever their link
+    (a number released by one link may be linked anew by another: the release goes first); and
+    none while another claim of the link or the number holds a lease (is out at the provider).
 
-    Two probes, each answered by a small partial index (open jobs; jobs with a lease), so the
-    check costs the same however long the jobs' history grows.
+    Four probes, each answered by a small partial index (open jobs; jobs with a lease, by link and
+    by number), so the check costs the same however long the jobs' history grows.
     """
     older_open = SyncJob.objects.filter(
         link_id=OuterRef("link_id"), status__in=OPEN_JOB_STATUSES, pk__lt=OuterRef("pk")
     )
     out = SyncJob.objects.filter(link_id=OuterRef("link_id"), locked_until__gt=now).exclude(pk=OuterRef("pk"))
-    return Q(Exists(older_open)) | Q(Exists(out))
+    same_number = {"provider": OuterRef("provider"), "number": OuterRef("number")}
+    older_open_number = SyncJob.objects.filter(**same_number, status__in=OPEN_JOB_STATUSES, pk__lt=OuterRef("pk"))
+    out_number = SyncJob.objects.filter(**same_number, locked_until__gt=now).exclude(pk=OuterRef("pk"))
+    return Q(Exists(older_open)) | Q(Exists(out)) | Q(Exists(older_open_number)) | Q(Exists(out_number))
 
 
 def newer_job() -> Exists:
@@ -68,6 +75,10 @@ def newer_job() -> Exists:
 
 def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
     """Claim due jobs for this worker in one short transaction; ``[]`` when there is nothing to do.
+
+    Each job gets the claim's token and a lease of ``SYNC_LEASE_SECONDS``, renewed before every
+    provider call and while the batch runs (``provider_sync.delivery``); a job whose lease lapsed
+    may be claimed again, and the older claim then records nothing but its attempts.
 
     ``limit=1`` claims ``job_id`` only (``[]`` when it is not due, not free or final). A larger
     limit claims the oldest due jobs (``job_id`` among them when it is still free and in line):
@@ -93,6 +104,7 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
             polls=Case(When(poll, then=F("polls") + 1), default=F("polls"), output_field=count),
             locked_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS),
             claim_token=token,
+            first_claimed_at=Coalesce(F("first_claimed_at"), Value(now)),
             updated_at=now,
         )
     claims = []
@@ -105,6 +117,7 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
                 mode=mode,
                 provider=job.provider,
                 number=job.number,
+                reason=job.reason,
                 desired=dict(job.desired),
                 previous=job.previous,
                 try_number=job.attempts + (mode == "push"),

@@ -4,7 +4,8 @@ Delivery of a batch is three steps, and only the middle one talks to the provide
 
 1. ``claim_jobs``: a short transaction locks due jobs (``SKIP LOCKED``), checks each is first in
    line for its link, marks them claimed with a lease and a token, and commits.
-2. ``push``: the adapter calls, outside any transaction, concurrently for a batch.
+2. ``push``: the adapter calls, outside any transaction, concurrently for a batch; each request
+   is sent only while its job's claim holds (``provider_sync.fencing``).
 3. ``recording.record``: a short transaction stores every HTTP attempt, moves the jobs and links
    to their new state and writes the outcome audit entries (in the name of the operator whose
    change caused each job). A worker whose lease was lost only adds its attempts.
@@ -32,17 +33,36 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from phones.models import SyncJob
-from provider_sync.adapters import PermanentProviderError, ProviderError, RetryableProviderError
+from phones.models import SyncJob, SyncReason
+from phones.numbers import is_possible_e164
+from provider_sync.adapters import Call, PermanentProviderError, ProviderError, RetryableProviderError
 from provider_sync.claims import Claim, Outcome, claim_jobs, claimable
 from provider_sync.clients import build_adapter, settings_object
+from provider_sync.fencing import Fence, inline_call
 from provider_sync.recording import record
 
 logger = logging.getLogger("phones.sync")
 
+# Jobs that take services away from a number: they go even to a number we would not link now.
+RELEASES = (SyncReason.RELEASE, SyncReason.UNLINK)
 
-def _push_one(claim: Claim) -> Outcome:
-    """One claimed job's provider call(s); errors come back as values, never raised."""
+
+def _push_one(claim: Claim, call: Call) -> Outcome:
+    """One claimed job's provider call(s), each checked by ``call``; errors come back as values,
+    never raised."""
+    if not is_possible_e164(claim.number) and claim.reason not in RELEASES:
+        # libphonenumber finds the number impossible: no provider would take it, and it is the
+        # phone that must change. Fail the job with the reason instead of sending it.
+        return (
+            claim,
+            None,
+            PermanentProviderError(
+                f"{claim.number or 'no number'} is not a possible phone number for its country; "
+                "nothing was sent to the provider",
+                codes=("IMPOSSIBLE_NUMBER",),
+                provider=claim.provider,
+            ),
+        )
     desired = settings_object(claim.provider, claim.desired)
     previous = settings_object(claim.provider, claim.previous)
     try:
@@ -51,8 +71,8 @@ def _push_one(claim: Claim) -> Outcome:
         return claim, None, PermanentProviderError(f"provider not configured: {exc}", provider=claim.provider)
     try:
         if claim.mode == "poll":
-            return claim, adapter.poll_provisioning(claim.number, desired), None
-        return claim, adapter.push(claim.number, desired, previous), None
+            return claim, adapter.poll_provisioning(claim.number, desired, call=call), None
+        return claim, adapter.push(claim.number, desired, previous, call=call), None
     except ProviderError as error:
         return claim, None, error
     except Exception as exc:
@@ -74,18 +94,22 @@ _pusher_lock = threading.Lock()
 def push(claims: Sequence[Claim]) -> list[Outcome]:
     """The provider calls of claimed jobs, outside any transaction (a slow provider holds no
     lock); a batch concurrently (provider calls are I/O; the adapters' clients are thread-safe).
+    Every request is fenced: sent only while its job's claim holds (``provider_sync.fencing``).
 
     The pool is made lazily, hence in each worker process after a prefork worker forked.
     """
     global _pusher
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("provider calls never run inside a database transaction")
-    if len(claims) <= 1 or settings.SYNC_PUSH_THREADS <= 1:
-        return [_push_one(claim) for claim in claims]
-    with _pusher_lock:
-        if _pusher is None:
-            _pusher = ThreadPoolExecutor(max_workers=settings.SYNC_PUSH_THREADS, thread_name_prefix="sync-push")
-    return list(_pusher.map(_push_one, claims))
+    if len(claims) <= 1:
+        return [_push_one(claim, inline_call(claim)) for claim in claims]
+    with Fence(list(claims)) as fence:
+        if settings.SYNC_PUSH_THREADS <= 1:
+            return [_push_one(claim, fence.call(claim)) for claim in claims]
+        with _pusher_lock:
+            if _pusher is None:
+                _pusher = ThreadPoolExecutor(max_workers=settings.SYNC_PUSH_THREADS, thread_name_prefix="sync-push")
+        return list(_pusher.map(lambda claim: _push_one(claim, fence.call(claim)), claims))
 
 
 def deliver(job_ids: Sequence[int], *, max_batches: int = 64) -> dict[int, str]:

@@ -21,7 +21,7 @@ from phones import outbox
 from phones.changes import changes
 from phones.models import OPEN_JOB_STATUSES, ProviderLink, SyncAttempt, SyncJob, SyncJobStatus, SyncReason, SyncState
 from phones.objects import job_object
-from provider_sync.adapters import Attempt, PermanentProviderError, ProviderError, PushResult
+from provider_sync.adapters import Attempt, CallWithdrawn, PermanentProviderError, ProviderError, PushResult
 from provider_sync.claims import Claim, Outcome, newer_job
 
 logger = logging.getLogger("phones.sync")
@@ -197,7 +197,19 @@ def record(outcomes: list[Outcome]) -> list[str]:
         for job in jobs:
             claim, result, error = by_job[job.pk]
             if job.claim_token != claim.token:
+                statuses[job.pk] = "stale"  # claimed again meanwhile: the newer claim decides
+                continue
+            if isinstance(error, CallWithdrawn):
+                # The claim failed its check before a request: its lease lapsed, or a newer job
+                # superseded it. Nothing it did is an outcome; only its attempts are kept.
                 statuses[job.pk] = "stale"
+                if job.status == SyncJobStatus.SUPERSEDED:
+                    job.locked_until, job.claim_token, job.updated_at = None, None, now  # the next may go
+                    recorded.append((job, ["locked_until", "claim_token", "updated_at"]))
+                    if job.waiting is not None:
+                        queue_after.append((job.waiting, None))
+                else:
+                    queue_after.append((job.pk, None))  # to be claimed again, now that its lease lapsed
                 continue
             job.locked_until = None
             job.claim_token = None
@@ -232,7 +244,7 @@ def record(outcomes: list[Outcome]) -> list[str]:
                     obj=job_object(job, phone),
                     changes={"status": [old_status, job.status]},
                 )
-        batch_ids = [job.pk for job, _ in recorded]
+        batch_ids = [job.pk for job, _ in recorded if job.status != SyncJobStatus.SUPERSEDED]
         work.update_grouped(SyncJob, recorded)
         # What a synced link now holds is its job's desired state: read in the UPDATE itself, so
         # links that differ only by their settings still share one statement.

@@ -17,6 +17,8 @@ from provider_sync.adapters.base import (
     MASK,
     RESPONSE_BODY_LIMIT,
     Attempt,
+    CallLog,
+    CallWithdrawn,
     PermanentProviderError,
     ProviderAdapter,
     ProviderError,
@@ -132,12 +134,26 @@ class HttpProviderAdapter(ProviderAdapter):
         *,
         json_body: Any | None = None,
     ) -> httpx.Response:
-        """Send one request; record it in ``attempts``; raise a typed error unless 2xx."""
+        """Send one request; record it in ``attempts``; raise a typed error unless 2xx.
+
+        When ``attempts`` is a ``CallLog``, its call's check runs first (``CallWithdrawn``: nothing
+        sent) and its headers go with the request."""
+        call = attempts.call if isinstance(attempts, CallLog) else None
+        if call is not None and call.check is not None:
+            try:
+                call.check()
+            except CallWithdrawn as withdrawn:
+                withdrawn.attempts = list(attempts)
+                withdrawn.provider = self.provider
+                raise
+        headers = dict(call.headers) if call is not None else {}
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
         request = self._client.build_request(
             method,
             url,
             content=None if json_body is None else json.dumps(json_body).encode(),
-            headers={"Content-Type": "application/json"} if json_body is not None else None,
+            headers=headers or None,
         )
         # httpx adds Authorization at send time (auth flow); record it as it will be sent.
         recorded_headers = dict(request.headers)

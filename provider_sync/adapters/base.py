@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -203,6 +203,27 @@ class Attempt:
         return data
 
 
+@dataclass(frozen=True)
+class Call:
+    """Who is calling the provider, for every request of one push or poll.
+
+    ``headers`` identify the work to the provider and in its logs (the sync job and its claim);
+    ``check`` runs before every request and raises ``CallWithdrawn`` when the caller may no
+    longer send (its claim was lost): the push stops there, before the request.
+    """
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    check: Callable[[], None] | None = None
+
+
+class CallLog(list["Attempt"]):
+    """The attempts of one push or poll (a list, as the callers store them) and its ``Call``."""
+
+    def __init__(self, call: Call | None = None) -> None:
+        super().__init__()
+        self.call = call or Call()
+
+
 @dataclass
 class PushResult:
     attempts: list[Attempt]
@@ -270,6 +291,11 @@ class PermanentProviderError(ProviderError):
     """400, 401, 403, 404, 405, 409, 422 and local rule violations: do not retry."""
 
 
+class CallWithdrawn(ProviderError):
+    """The caller withdrew before a request was sent (``Call.check`` refused): not the
+    provider's doing, and nothing of it is an outcome. ``attempts`` holds what was sent before."""
+
+
 # --------------------------------------------------------------------------------------------
 # Adapter interface
 # --------------------------------------------------------------------------------------------
@@ -284,15 +310,18 @@ class ProviderAdapter(abc.ABC):
         number_e164: str,
         desired: Any,
         previous: Any | None = None,
+        *,
+        call: Call | None = None,
     ) -> PushResult:
-        """Bring the provider number to ``desired`` (idempotent). One attempt per HTTP call."""
+        """Bring the provider number to ``desired`` (idempotent). One attempt per HTTP call;
+        ``call.check`` before each."""
 
     @abc.abstractmethod
-    def fetch(self, number_e164: str) -> RemoteNumber:
+    def fetch(self, number_e164: str, *, call: Call | None = None) -> RemoteNumber:
         """Read the number as the provider holds it."""
 
     @abc.abstractmethod
-    def poll_provisioning(self, number_e164: str, desired: Any) -> PushResult:
+    def poll_provisioning(self, number_e164: str, desired: Any, *, call: Call | None = None) -> PushResult:
         """One read while a push's scheduled provisioning runs (``PushResult.provisioning`` says
         whether it still does); raises ``PermanentProviderError`` when it ended FAILED. A provider
         without scheduled provisioning answers from a plain read."""

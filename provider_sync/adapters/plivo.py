@@ -15,6 +15,8 @@ from provider_sync.adapters.base import (
     PLIVO,
     PLIVO_COMPLIANCE_EDITABLE,
     Attempt,
+    Call,
+    CallLog,
     PlivoSettings,
     PushResult,
     RemoteNumber,
@@ -118,14 +120,14 @@ class PlivoAdapter(HttpProviderAdapter):
         response = self._request("GET", self.number_url(number_e164), attempts)
         return parse_plivo_number(self._json(response, attempts), number_e164)
 
-    def fetch(self, number_e164: str) -> RemoteNumber:
-        attempts: list[Attempt] = []
+    def fetch(self, number_e164: str, *, call: Call | None = None) -> RemoteNumber:
+        attempts = CallLog(call)
         self._check_number(number_e164, attempts)
         return self._fetch(number_e164, attempts)
 
-    def poll_provisioning(self, number_e164: str, desired: PlivoSettings) -> PushResult:
+    def poll_provisioning(self, number_e164: str, desired: PlivoSettings, *, call: Call | None = None) -> PushResult:
         """Plivo has no scheduled provisioning: a read says the number is as it stands."""
-        attempts: list[Attempt] = []
+        attempts = CallLog(call)
         self._check_number(number_e164, attempts)
         remote = self._fetch(number_e164, attempts)
         return PushResult(attempts=attempts, remote=remote, provisioning=False, changed=False)
@@ -159,6 +161,8 @@ class PlivoAdapter(HttpProviderAdapter):
         number_e164: str,
         desired: PlivoSettings,
         previous: PlivoSettings | None = None,
+        *,
+        call: Call | None = None,
     ) -> PushResult:
         """GET the number, check local rules, POST the changed fields (202), GET again.
 
@@ -166,7 +170,7 @@ class PlivoAdapter(HttpProviderAdapter):
         needs compliance status pending/rejected; a subaccount move needs main-account (MA)
         credentials.
         """
-        attempts: list[Attempt] = []
+        attempts = CallLog(call)
         if not isinstance(desired, PlivoSettings):
             raise TypeError("PlivoAdapter.push needs PlivoSettings")
         self._check_number(number_e164, attempts)

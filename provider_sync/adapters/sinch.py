@@ -19,6 +19,8 @@ from provider_sync.adapters.base import (
     SINCH,
     SINCH_VOICE_TARGET_KEYS,
     Attempt,
+    Call,
+    CallLog,
     PermanentProviderError,
     PushResult,
     RemoteNumber,
@@ -262,8 +264,8 @@ class SinchAdapter(HttpProviderAdapter):
         response = self._request("GET", self.number_url(number_e164), attempts)
         return parse_active_number(self._json(response, attempts), number_e164)
 
-    def fetch(self, number_e164: str) -> RemoteNumber:
-        attempts: list[Attempt] = []
+    def fetch(self, number_e164: str, *, call: Call | None = None) -> RemoteNumber:
+        attempts = CallLog(call)
         self._check_number(number_e164, attempts)
         return self._fetch(number_e164, attempts)
 
@@ -272,6 +274,8 @@ class SinchAdapter(HttpProviderAdapter):
         number_e164: str,
         desired: SinchSettings,
         previous: SinchSettings | None = None,
+        *,
+        call: Call | None = None,
     ) -> PushResult:
         """GET the number, then PATCH what differs (0, 1 or 2 requests, in order).
 
@@ -280,7 +284,7 @@ class SinchAdapter(HttpProviderAdapter):
         RetryableProviderError for 429/5xx/timeouts/connection errors. A failure between the
         unlink and the link leaves the number unlinked; pushing again completes it.
         """
-        attempts: list[Attempt] = []
+        attempts = CallLog(call)
         if not isinstance(desired, SinchSettings):
             raise TypeError("SinchAdapter.push needs SinchSettings")
         self._check_number(number_e164, attempts)
@@ -299,9 +303,9 @@ class SinchAdapter(HttpProviderAdapter):
         self._raise_if_failed(remote, desired, attempts)
         return PushResult(attempts=attempts, remote=remote, provisioning=remote.provisioning, changed=bool(bodies))
 
-    def poll_provisioning(self, number_e164: str, desired: SinchSettings) -> PushResult:
+    def poll_provisioning(self, number_e164: str, desired: SinchSettings, *, call: Call | None = None) -> PushResult:
         """One GET while waiting for scheduled provisioning; raises if it FAILED."""
-        attempts: list[Attempt] = []
+        attempts = CallLog(call)
         self._check_number(number_e164, attempts)
         remote = self._fetch(number_e164, attempts)
         self._raise_if_failed(remote, desired, attempts)

@@ -52,6 +52,8 @@ def _test_broker_url() -> str:
 def _use_broker(url: str) -> None:
     """Point this process's Celery app at ``url`` (fresh connections, so queues are declared)."""
     celery_app.conf.broker_url = url
+    # The write and read URLs are resolved from broker_url when the app is configured: set them too.
+    celery_app.conf.broker_write_url = celery_app.conf.broker_read_url = url
     celery_app.conf.broker_transport_options = {}
     # Drop (not close) the pools: kombu shares them process-wide by URL, and a new URL gets
     # new ones; the old connections are released when collected.
