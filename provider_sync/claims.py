@@ -93,6 +93,7 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
     batch = candidates.filter(pk=job_id) if limit <= 1 else candidates.order_by("next_attempt_at", "pk")[:limit]
     token = uuid.uuid4()
     with changes() as work:
+        # Jobs only, SKIP LOCKED: the claim never waits, so it cannot join a lock cycle.
         jobs = work.lock(batch)
         if not jobs:
             return []

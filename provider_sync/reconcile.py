@@ -67,6 +67,7 @@ def reconcile_links(*, link_ids: Iterable[int] | None = None) -> dict[str, int]:
         counts["checked"] += 1
         now = timezone.now()
         with changes() as work:
+            # Lock order phone, link, job: the link alone here (its phone is not written).
             (fresh,) = work.lock(ProviderLink.objects.select_for_update().filter(pk=link.pk))
             if fresh.settings != link.settings or fresh.jobs.filter(status__in=OPEN_JOB_STATUSES).exists():
                 continue  # changed while we read: the coming sync decides

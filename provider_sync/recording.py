@@ -165,6 +165,7 @@ def record(outcomes: list[Outcome]) -> list[str]:
     queue_after: list[tuple[int, float | None]] = []
     recorded: list[tuple[SyncJob, list[str]]] = []
     with changes() as work:
+        # Lock order phone, link, job (each in id order), as every writer.
         phones = work.lock_phones(claim.phone_id for claim, _, _ in outcomes)
         link_ids = sorted({claim.link_id for claim, _, _ in outcomes})
         links = {

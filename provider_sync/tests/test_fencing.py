@@ -270,3 +270,30 @@ def test_the_api_and_the_admin_refuse_a_second_link_to_one_number(api_client_for
     )
     assert "Provider number already linked to another phone" in page.content.decode()
     assert not ProviderLink.objects.filter(phone=second).exists()
+
+
+def test_a_lock_conflict_in_the_callback_is_acknowledged_not_a_5xx(client, settings, monkeypatch):
+    from django.db import OperationalError
+
+    def conflict(**_):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr("provider_sync.callbacks.sinch_callback_received", conflict)
+    body = json.dumps(
+        {
+            "eventId": "e2",
+            "timestamp": "2026-11-29T10:00:00Z",
+            "projectId": settings.SINCH_PROJECT_ID,
+            "resourceId": BR_E164,
+            "resourceType": "ACTIVE_NUMBER",
+            "eventType": "PROVISIONING_TO_SMS_PLATFORM",
+            "status": "SUCCEEDED",
+        }
+    ).encode()
+    answer = client.post(
+        "/providers/sinch/callback",
+        body,
+        content_type="application/json",
+        HTTP_X_SINCH_SIGNATURE=sign_callback(body, settings.SINCH_CALLBACK_SECRET),
+    )
+    assert (answer.status_code, answer.json()) == (200, {"received": "e2", "jobs": []})
