@@ -203,7 +203,17 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Without Redis the local run uses kombu's filesystem transport: a real worker, no server.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {}
+    {
+        # A dead or half-open connection to Redis is noticed instead of waited on: TCP keepalive,
+        # a connect timeout (a publish on commit never hangs on an unreachable host), a timeout
+        # for commands (well above BRPOP's 1 s), and kombu's health checks of idle and BRPOP
+        # connections (its default, said here). No retry_on_timeout: redis-py would replay a
+        # publish that timed out (a duplicate message) and kombu turns batch publishing off.
+        "socket_keepalive": True,
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,
+        "health_check_interval": 25,
+    }
     if CELERY_BROKER_URL.startswith("redis")
     else {
         "data_folder_in": str(VAR_DIR / "broker"),
@@ -214,6 +224,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
 )
+# Workers outlive the broker: they retry connecting at start and after a loss, for ever (the
+# default gives up after 100 tries and the worker exits). Publishing does not wait on it: it has
+# its own short retry policy (phones.outbox) and the sweeper re-publishes what was lost. celery is
+# pinned to a version that reconnects (provider_sync/tests/test_broker_loss.py).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
