@@ -4,7 +4,9 @@ Runs inside the harness process (Django set up on the bench database). The produ
 N phones to Plivo numbers in the simulator (through ``provider_sync.links.provider_link_set``), then
 commits N phone changes in a burst through ``phones.services.phone_update``; two Celery worker
 processes deliver the outbox jobs. Measured per change: commit -> the provider's POST
-(simulator request log) and commit -> job ``synced`` (``finished_at``).
+(simulator request log) and commit -> job ``synced`` (``finished_at``). The reference side runs the
+same loads with a bare Celery task (``bench/reference/celery_app.py``): a burst, and enqueues at
+the same fixed rate by the same committer pattern, timed from each enqueue.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def _sim_post_times(http: httpx.Client) -> dict[str, float]:
 
 
 COMMITTERS = 4
+# The sync phase's phones have accounts from here on (the loaded ones have far lower ids).
+SYNC_ACCOUNTS = 6_000_000_000
 # Offered load of the latency phase: changes per second over all committers (open loop).
 PACED_RATE = 100.0
 
@@ -76,6 +80,72 @@ def _commit_changes(
         committed[phone_id] = time.time()
     connections.close_all()
     return committed
+
+
+def _enqueue_reference(numbers: list[str], start: float, interval: float) -> dict[str, float]:
+    """One reference committer process, paced as ``_commit_changes``: the push of number i is
+    enqueued at ``start + i * interval`` (open loop) and timed when ``apply_async`` returns, as a
+    product change is timed when its commit (and the publish on it) returns."""
+    from bench.reference.celery_app import push
+
+    enqueued = {}
+    for i, digits in enumerate(numbers):
+        delay = start + i * interval - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        push.apply_async((digits, {"alias": "bench"}, time.time()))
+        enqueued[digits] = time.time()
+    return enqueued
+
+
+def _reference_outcome(http: httpx.Client, r, enqueued: dict[str, float], timeout: float) -> dict:
+    """Wait for the reference tasks enqueued at ``enqueued`` (number -> time) and measure them."""
+    from bench.reference.celery_app import DONE_KEY
+
+    deadline = time.monotonic() + timeout
+    while r.llen(DONE_KEY) < len(enqueued) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done = [line.decode().split() for line in r.lrange(DONE_KEY, 0, -1)]
+    done_at = {d: float(t) for d, _, t in done if d in enqueued}
+    posts = _sim_post_times(http)
+    to_done = [(done_at[d] - enqueued[d]) * 1000 for d in done_at]
+    to_provider = [(posts[d] - enqueued[d]) * 1000 for d in enqueued if d in posts]
+    first = min(enqueued.values())
+    last = max(done_at.values(), default=first)
+    return {
+        "changes": len(enqueued),
+        "synced": len(done_at),
+        "changes_per_s": round(len(done_at) / max(last - first, 1e-6), 1),
+        "provider_p50_ms": _pct(to_provider, 0.5),
+        "provider_p99_ms": _pct(to_provider, 0.99),
+        "synced_p50_ms": _pct(to_done, 0.5),
+        "synced_p99_ms": _pct(to_done, 0.99),
+    }
+
+
+def _paced_shares(items: list, start: float) -> list[tuple[list, float, float]]:
+    """``items`` split over ``COMMITTERS`` processes at ``PACED_RATE`` in all: committer i takes
+    every COMMITTERS-th item from i, one per ``interval``, its clock offset so that together they
+    go one item every 1/PACED_RATE s. Each share: (items, its start, interval)."""
+    interval = COMMITTERS / PACED_RATE
+    return [(items[i::COMMITTERS], start + i * interval / COMMITTERS, interval) for i in range(COMMITTERS)]
+
+
+def _reference_paced(http: httpx.Client, r, numbers: list[str], timeout: float) -> dict:
+    """The reference of the latency phase: a task per number enqueued at ``PACED_RATE`` by
+    ``COMMITTERS`` processes on the product's schedule (open loop), each timed from its enqueue.
+    Reference workers must be running."""
+    from bench.reference.celery_app import DONE_KEY
+
+    r.delete(DONE_KEY)
+    http.delete(f"{SIM}/_sim/requests")
+    with multiprocessing.get_context("fork").Pool(COMMITTERS) as pool:
+        parts = pool.starmap(_enqueue_reference, _paced_shares(numbers, time.time() + 0.5))
+    enqueued = {d: t for part in parts for d, t in part.items()}
+    outcome = _reference_outcome(http, r, enqueued, timeout)
+    span = max(enqueued.values()) - min(enqueued.values())
+    outcome["commits_per_s"] = round(len(enqueued) / max(span, 1e-6), 1)
+    return outcome
 
 
 def _wait_final(phone_ids: list[int], *, reason: str, timeout: float, after: int | None = None) -> None:
@@ -132,7 +202,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
     from audit.services import AuditContext
     from backoffice.actor import Actor
     from phones import services
-    from phones.models import SyncJob
+    from phones.models import Phone, SyncJob
     from provider_sync import links
 
     r = redis.Redis.from_url(REDIS_URL)
@@ -151,13 +221,16 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         ctx = AuditContext(origin=Origin.COMMAND, request_id="bench-sync")
 
         # --- product: N linked phones (new ones: a clean chain and no history) -------------
-        base = 6_000_000_000 + int(time.time()) % 1_000_000 * 1000
+        base = SYNC_ACCOUNTS + int(time.time()) % 1_000_000 * 1000
+        # Numbers no earlier run used: a provider number is linked to one phone only, and the
+        # links of earlier runs stay in the bench database.
+        first = Phone.objects.filter(account_id__gte=SYNC_ACCOUNTS).count()
         phones = [
             services.phone_create(
                 actor=Actor.of(operator),
                 context=ctx,
                 account_id=base + i,
-                number=f"7{i:08d}",
+                number=f"7{first + i:08d}",
                 type="MOBILE",
                 area_code=11,
             )
@@ -232,12 +305,12 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             ctx_fork = multiprocessing.get_context("fork")
             connection.close()  # a forked child must not inherit (and later close) the parent's socket
             t0 = time.time()
-            start, interval = (t0 + 0.5, COMMITTERS / PACED_RATE) if paced else (None, 0.0)
             extension = "42" if paced else "43"  # each run really changes every phone
-            shares = [
-                (operator.pk, targets[i::COMMITTERS], extension, start and start + i * interval / COMMITTERS, interval)
-                for i in range(COMMITTERS)
-            ]
+            if paced:
+                schedule = _paced_shares(targets, t0 + 0.5)
+                shares = [(operator.pk, part, extension, at, every) for part, at, every in schedule]
+            else:
+                shares = [(operator.pk, targets[i::COMMITTERS], extension, None, 0.0) for i in range(COMMITTERS)]
             committed: dict[int, float] = {}
             with ctx_fork.Pool(COMMITTERS) as pool:
                 for part in pool.starmap(_commit_changes, shares):
@@ -275,26 +348,12 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         for d in ref_digits:
             ref_committed[d] = time.time()
             push.apply_async((d, {"alias": "bench"}, ref_committed[d]))
-        deadline = time.monotonic() + timeout
-        while r.llen(DONE_KEY) < changes and time.monotonic() < deadline:
-            time.sleep(0.1)
-        done = [line.decode().split() for line in r.lrange(DONE_KEY, 0, -1)]
-        done_at = {d: float(t) for d, _, t in done}
-        posts = _sim_post_times(http)
-        to_done = [(done_at[d] - ref_committed[d]) * 1000 for d in done_at]
-        to_provider = [(posts[d] - ref_committed[d]) * 1000 for d in ref_committed if d in posts]
-        first = min(ref_committed.values())
-        last = max(done_at.values(), default=first)
-        result["reference"] = {
-            "changes": changes,
-            "synced": len(done_at),
-            "changes_per_s": round(len(done_at) / max(last - first, 1e-6), 1),
-            "provider_p50_ms": _pct(to_provider, 0.5),
-            "provider_p99_ms": _pct(to_provider, 0.99),
-            "synced_p50_ms": _pct(to_done, 0.5),
-            "synced_p99_ms": _pct(to_done, 0.99),
-        }
+        result["reference"] = _reference_outcome(http, r, ref_committed, timeout)
         log(f"  reference sync: {result['reference']}")
+
+        connection.close()  # as above: no forked child inherits the parent's database socket
+        result["reference_paced"] = _reference_paced(http, r, ref_digits, timeout)
+        log(f"  reference sync, {COMMITTERS} committers at {PACED_RATE:.0f} tasks/s: {result['reference_paced']}")
     finally:
         stop(product_workers)
         stop(reference_workers)
