@@ -97,10 +97,10 @@ def stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: floa
         proc.wait()
 
 
-def spawn(cmd: list[str], env: dict[str, str], logfile: Path) -> subprocess.Popen:
+def spawn(cmd: list[str], env: dict[str, str], logfile: Path, *, cwd: Path = ROOT) -> subprocess.Popen:
     logfile.parent.mkdir(parents=True, exist_ok=True)
     handle = logfile.open("ab")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def children(pid: int) -> list[int]:
@@ -122,7 +122,9 @@ def proc_status_kb(pid: int, key: str) -> int | None:
 
 
 @contextlib.contextmanager
-def gunicorn(name: str, wsgi: str, port: int, env: dict[str, str], logdir: Path) -> Iterator[subprocess.Popen]:
+def gunicorn(
+    name: str, wsgi: str, port: int, env: dict[str, str], logdir: Path, *, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen]:
     """The production server set-up, identical for the product and the reference."""
     cmd = [
         str(VENV_BIN / "gunicorn"),
@@ -132,7 +134,7 @@ def gunicorn(name: str, wsgi: str, port: int, env: dict[str, str], logdir: Path)
         "--bind",
         f"127.0.0.1:{port}",
     ]
-    proc = spawn(cmd, env, logdir / f"gunicorn-{name}.log")
+    proc = spawn(cmd, env, logdir / f"gunicorn-{name}.log", cwd=cwd)
     try:
         wait_port(port)
         # All workers booted (each imports Django) before load starts.

@@ -47,6 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="writes,reads,admin,export,sync",
         help="comma-separated phases to run (writes, reads, admin, export, sync)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="A/B of two versions of the product: the API's reference side becomes the product of the "
+        "checkout at this path (e.g. a `git worktree` of the commit before a change), same database and load",
+    )
     args = parser.parse_args(argv)
     args.duration = args.duration or (3.0 if args.quick else 20.0)
     args.phones = args.phones or (50_000 if args.quick else 1_000_000)
@@ -147,6 +153,19 @@ def api_runs(args, logdir: Path, token: str, fixtures: dict[str, Path]) -> dict:
             bench_env(DJANGO_SETTINGS_MODULE="bench.reference.settings"),
         ),
     ]
+    if args.baseline is not None:
+        # Product against product: this checkout and the one at ``--baseline``, side by side.
+        baseline = args.baseline.resolve()
+        log(f"API: the reference side is the product of the baseline checkout {baseline}")
+        servers[1] = (
+            "reference",
+            "backoffice.wsgi:application",
+            REFERENCE_PORT,
+            PRODUCT_PREFIX,
+            token,
+            bench_env(PYTHONPATH=str(baseline)),
+        )
+    cwd = {"reference": args.baseline.resolve() if args.baseline else ROOT}
     modes = []
     if "writes" in args.only:
         modes += ["post", "patch"]
@@ -159,7 +178,8 @@ def api_runs(args, logdir: Path, token: str, fixtures: dict[str, Path]) -> dict:
         for name, wsgi, port, _prefix, _tok, env in servers:
             log(f"API: {name} (gunicorn {wsgi}, {env.get('BENCH_WORKERS', '2')} workers) on port {port}")
         masters = {
-            name: stack.enter_context(gunicorn(name, wsgi, port, env, logdir)) for name, wsgi, port, *_, env in servers
+            name: stack.enter_context(gunicorn(name, wsgi, port, env, logdir, cwd=cwd.get(name, ROOT)))
+            for name, wsgi, port, *_, env in servers
         }
         step = 0
         for m, mode in enumerate(modes):
