@@ -25,11 +25,12 @@ from backoffice import roles
 from backoffice.actor import Actor
 from backoffice.admin_base import LoggedDenialsMixin
 from phones.admin import register_phone_action
-from phones.admin_sync_state import sync_state_badge
+from phones.admin_sync_state import sync_status_badge, sync_status_of
 from phones.errors import PhoneError, PhoneValidationError
 from phones.models import Phone, Provider, ProviderLink, SyncAttempt, SyncJob
+from phones.sync_status import prefetch_latest_job
 from provider_sync import links
-from provider_sync.checks import check_settings, settings_fields
+from provider_sync.checks import check_link_target, check_remote_number, check_settings, settings_fields
 
 
 def _crm_context(request: HttpRequest) -> AuditContext:
@@ -99,6 +100,14 @@ class ProviderLinkForm(forms.ModelForm):
         phone = data.get("phone") or (self.instance.phone if self.instance.pk else None)
         if phone is not None and not phone.active:
             raise forms.ValidationError("An inactive phone cannot be linked.")
+        if "remote_number" in data:
+            try:
+                data["remote_number"] = check_remote_number(data["remote_number"])
+                if phone is not None:
+                    check_link_target(remote_number=data["remote_number"], phone_e164=phone.e164)
+            except PhoneValidationError as error:
+                field = "remote_number" if error.field == "remote_number" else None
+                self.add_error("phone" if field is None and "phone" in self.fields else field, error.message)
         if provider:
             raw = {key: data.get(_form_field(provider, key)) or None for key in settings_fields(provider)}
             try:
@@ -169,25 +178,44 @@ class ProviderLinkAdmin(LoggedDenialsMixin, ModelAdmin):
     def has_resync_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(roles.RESYNC_PHONE)
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        """The list's page reads its links' relevant sync jobs in one statement (the page's rows
+        only: the actions' querysets stay plain)."""
+        base = super().get_changelist(request, **kwargs)
+
+        class LinkChangeList(base):  # type: ignore[valid-type,misc]
+            def get_results(self, request: HttpRequest) -> None:
+                super().get_results(request)
+                if isinstance(self.result_list, QuerySet):
+                    self.result_list = self.result_list.prefetch_related(prefetch_latest_job())
+
+        return LinkChangeList
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        link_fields = ("provider", "remote_number") if obj else ("phone", "provider", "remote_number")
+        link_fields = ("sync_status", "provider", "remote_number") if obj else ("phone", "provider", "remote_number")
         sets: list[Any] = [(None, {"fields": link_fields})]
         for provider in Provider.values:
             names = tuple(_form_field(provider, key) for key in settings_fields(provider))
             sets.append((f"{Provider(provider).label} settings", {"fields": names}))
-        sets.append(("Sync state", {"fields": self.readonly_fields}))
+        # The status in words is at the top ("sync_status"); here the fields it is made of.
+        sets.append(("Sync state", {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
         return sets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return (*self.readonly_fields, "phone") if obj else self.readonly_fields
+        return (*self.readonly_fields, "phone", "sync_status") if obj else self.readonly_fields
 
     @admin.display(description="number at the provider")
     def number(self, link: ProviderLink) -> str:
         return link.number_e164
 
-    @admin.display(description="sync state", ordering="sync_state")
+    @admin.display(description="sync status", ordering="sync_state")
     def state(self, link: ProviderLink) -> str:
-        return sync_state_badge(link)
+        # The list prefetches each link's job (get_changelist): no query per row.
+        return sync_status_badge(link, sync_status_of(link))
+
+    @admin.display(description="Sync status")
+    def sync_status(self, link: ProviderLink) -> str:
+        return sync_status_badge(link, sync_status_of(link))
 
     @admin.display(description="drift", boolean=True)
     def has_drift(self, link: ProviderLink) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from phones import selectors
 from phones.api.params import ACCOUNT_ID, CONTRACT_FIELDS, PHONE_ID, json_object
 from phones.errors import PhoneNotLinked, PhoneValidationError
 from phones.models import Provider, ProviderLink, SyncJob
+from phones.sync_status import describe, latest_job
 from provider_sync import links
 
 
@@ -46,10 +47,37 @@ class SyncJobOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class SyncStatusOutput(serializers.Serializer):
+    """Where the link's sync stands, in words and in parts (``phones.sync_status.SyncStatus``)."""
+
+    state = serializers.ChoiceField(
+        choices=["pending", "retrying", "in_progress", "provisioning", "synced", "failed", "unlinked"],
+        help_text="The link's sync state, with `retrying` (a pending job that failed before) and `unlinked`.",
+    )
+    text = serializers.CharField(
+        help_text="One line for people, e.g. 'retrying, attempt 2 of 8, last error 503 at 14:51, next try at 14:52'."
+    )
+    attempt = serializers.IntegerField(
+        allow_null=True,
+        help_text="The push running (in progress) or next (pending, retrying), else the last one made.",
+    )
+    max_attempts = serializers.IntegerField()
+    last_status = serializers.IntegerField(allow_null=True, help_text="The provider's HTTP status of the last error.")
+    last_error = serializers.CharField(allow_blank=True, help_text="The provider's message of the last error.")
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(
+        allow_null=True, help_text="The next try, or the next provisioning check."
+    )
+    since = serializers.DateTimeField(
+        allow_null=True, help_text="Pending, in progress or provisioning since; synced or failed at."
+    )
+
+
 class ProviderLinkOutput(serializers.ModelSerializer):
     phone_id = serializers.IntegerField()
     number = serializers.CharField(source="number_e164")
     latest_job = serializers.SerializerMethodField()
+    sync = serializers.SerializerMethodField()
 
     class Meta:
         model = ProviderLink
@@ -70,12 +98,17 @@ class ProviderLinkOutput(serializers.ModelSerializer):
             "drift_detected_at",
             "drift_checked_at",
             "latest_job",
+            "sync",
         ]
         read_only_fields = fields
 
     def get_latest_job(self, link: ProviderLink) -> dict[str, Any] | None:
         job = link.jobs.order_by("-id").first()
         return SyncJobOutput(job).data if job else None
+
+    @extend_schema_field(SyncStatusOutput)
+    def get_sync(self, link: ProviderLink) -> dict[str, Any]:
+        return SyncStatusOutput(describe(link, latest_job(link))).data
 
 
 class ProviderLinkInput(serializers.Serializer):
@@ -206,6 +239,7 @@ class PhoneProviderLinkApi(APIView):
             200: ProviderLinkOutput,
             **COMMON_ERRORS,
             404: error("Phone not found"),
+            409: error("Provider number already linked to another phone"),
             422: error("Can't update an inactive phone number"),
         },
         tags=["Provider sync"],

@@ -8,6 +8,7 @@ from typing import Any
 
 from phones.errors import PhoneValidationError
 from phones.models import Provider
+from phones.numbers import is_possible_e164
 from provider_sync.adapters import PlivoSettings, SinchSettings
 from provider_sync.adapters.base import E164_RE
 
@@ -59,3 +60,22 @@ def check_remote_number(value: Any) -> str:
 def check_link(*, provider: str, settings: Mapping[str, Any], remote_number: Any) -> tuple[dict[str, Any], str]:
     """A link's settings and remote number, cleaned (settings first, as the API reports them)."""
     return check_settings(provider, settings), check_remote_number(remote_number)
+
+
+CANNOT_LINK = "This number cannot be linked to a provider"
+
+
+def check_link_target(*, remote_number: str, phone_e164: str | None) -> str:
+    """The number a link would hold at its provider (``remote_number``, else the phone's E.164),
+    which libphonenumber must find possible: nothing implausible is sent to a provider.
+
+    Raises ``PhoneValidationError`` naming ``remote_number`` when one was given, else ``number``
+    (the phone's). Pure: the admin form calls it too.
+    """
+    field = "remote_number" if remote_number else "number"
+    target = remote_number or phone_e164 or ""
+    if not target:
+        raise PhoneValidationError(field, f"{CANNOT_LINK}: the phone's number has no E.164 form.")
+    if not is_possible_e164(target):
+        raise PhoneValidationError(field, f"{CANNOT_LINK}: libphonenumber finds {target} impossible for its country.")
+    return target

@@ -19,7 +19,7 @@ from phones.errors import OperatorNotAllowed, PhoneInactive, PhoneNotFound, Phon
 from phones.models import Phone, ProviderLink, SyncJob, SyncReason
 from phones.objects import changed_values, job_object, link_object
 from phones.outbox import queue_release
-from provider_sync.checks import check_link
+from provider_sync.checks import check_link, check_link_target
 
 LINK_FIELDS = ["provider", "remote_number", "settings", "linked", "pushed_settings"]
 
@@ -38,8 +38,9 @@ def provider_link_set(
 
     One transaction: phone lock, link write, ``phone_link_change`` audit entry, outbox job.
     Nothing changed means no write. Switching provider or number releases the old number first
-    (its own job, run before the new one). Raises ``PhoneValidationError`` (400),
-    ``PhoneNotFound`` (404), ``PhoneInactive`` (422), ``OperatorNotAllowed`` (403).
+    (its own job, run before the new one). Raises ``PhoneValidationError`` (400; also for a
+    number libphonenumber finds impossible, ``check_link_target``), ``PhoneNotFound`` (404),
+    ``PhoneInactive`` (422), ``OperatorNotAllowed`` (403).
     """
     actor.require(roles.MANAGE_PROVIDER_LINK, OperatorNotAllowed)
     cleaned, remote = check_link(provider=provider, settings=settings, remote_number=remote_number)
@@ -47,6 +48,7 @@ def provider_link_set(
         phone = work.lock_phone(account_id=account_id, phone_id=phone_id)
         if not phone.active:
             raise PhoneInactive()
+        check_link_target(remote_number=remote, phone_e164=phone.e164)
         link = work.lock_link(phone)
         before: dict[str, Any] = {}
         if link is None:

@@ -103,3 +103,74 @@ def test_bulk_resync_of_a_selection(api_client_for, boss, phone):
     job = SyncJob.objects.order_by("-id").first()
     assert response.json() == {"jobs": [{"id": phone.pk, "job_id": job.pk}], "skipped": sorted([other.pk, 999999])}
     assert client.post(url, {"ids": []}, format="json").json()["field"] == "ids"
+
+
+SYNC_KEYS = {
+    "state",
+    "text",
+    "attempt",
+    "max_attempts",
+    "last_status",
+    "last_error",
+    "last_attempt_at",
+    "next_attempt_at",
+    "since",
+}
+
+
+def test_the_link_says_where_its_sync_stands(api_client_for, boss, phone, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client = api_client_for(boss)
+    sync = put_link(client, phone, {"provider": "sinch", "settings": {}}).json()["sync"]
+    assert set(sync) == SYNC_KEYS
+    assert (sync["state"], sync["attempt"], sync["max_attempts"]) == ("pending", 1, settings.SYNC_MAX_ATTEMPTS)
+    assert sync["text"].startswith("pending since ") and sync["text"].endswith(", waiting for Sinch")
+    assert sync["since"] and sync["next_attempt_at"] and sync["last_attempt_at"] is None
+    # A push failed with a 503: the job waits for its next try.
+    retry_at = timezone.now() + timedelta(minutes=1)
+    SyncJob.objects.update(attempts=1, last_status=503, last_error="Service Unavailable", next_attempt_at=retry_at)
+    sync = client.get(f"{base(phone)}/provider-link").json()["sync"]
+    assert (sync["state"], sync["attempt"], sync["last_status"], sync["last_error"]) == (
+        "retrying",
+        2,
+        503,
+        "Service Unavailable",
+    )
+    assert sync["text"].startswith(f"retrying, attempt 2 of {settings.SYNC_MAX_ATTEMPTS}, last error 503 at ")
+    assert sync["text"].endswith(f"next try at {timezone.localtime(retry_at):%H:%M}")
+    # The provider refused it.
+    SyncJob.objects.update(status="failed", last_status=400, last_error="Invalid plan", last_error_codes=["BAD"])
+    sync = client.get(f"{base(phone)}/provider-link").json()["sync"]
+    assert sync["state"] == "failed" and sync["text"].startswith("failed: Invalid plan (status 400, code BAD) at ")
+
+
+def test_the_sync_object_is_in_the_schema(api_client_for, boss):
+    schema = api_client_for(boss).get("/api/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    # A nested serializer of its own (a $ref, possibly wrapped by allOf with readOnly).
+    assert "#/components/schemas/SyncStatusOutput" in str(components["ProviderLinkOutput"]["properties"]["sync"])
+    status = components["SyncStatusOutput"]
+    assert set(status["properties"]) == SYNC_KEYS and set(status["required"]) == SYNC_KEYS
+    assert "null" in status["properties"]["next_attempt_at"]["type"]  # OpenAPI 3.1: nullable
+
+
+@pytest.mark.parametrize(
+    ("body", "phone_values", "field", "number"),
+    [
+        ({"provider": "sinch"}, {"number": "9"}, "number", "+55119"),
+        ({"provider": "plivo", "remote_number": "+1202555014"}, {}, "remote_number", "+1202555014"),
+    ],
+)
+def test_an_impossible_number_is_refused_with_the_contracts_400(
+    api_client_for, boss, body, phone_values, field, number
+):
+    target = phone_create(actor=Actor.of(boss), context=CTX, **{**BR_NUMBER, "account_id": 7004, **phone_values})
+    response = put_link(api_client_for(boss), target, body)
+    assert response.status_code == 400
+    message = f"This number cannot be linked to a provider: libphonenumber finds {number} impossible for its country."
+    assert response.json() == {"message": message, "field": field}
+    assert not ProviderLink.objects.exists() and not SyncJob.objects.exists()
+    assert list(AuditEntry.objects.filter(phone=target).values_list("event", flat=True)) == ["phone_creation"]

@@ -13,7 +13,7 @@ from phones import outbox
 from phones.errors import OperatorNotAllowed, PhoneInactive, PhoneNotLinked, PhoneValidationError
 from phones.models import ProviderLink, SyncJob, SyncJobStatus, SyncReason, SyncState
 from phones.services import phone_create, phone_inactivate, phone_update
-from provider_sync import delivery, links
+from provider_sync import checks, delivery, links
 from provider_sync.tests.conftest import BR_E164, BR_NUMBER, CTX
 
 pytestmark = pytest.mark.django_db
@@ -340,3 +340,49 @@ def test_the_tasks_are_registered_under_the_names_the_outbox_publishes():
 
     assert (tasks.deliver_sync_job.name, tasks.deliver_sync_jobs.name) == (DELIVER_JOB_TASK, DELIVER_JOBS_TASK)
     assert {DELIVER_JOB_TASK, DELIVER_JOBS_TASK} <= set(app.tasks)
+
+
+# --- Nothing implausible reaches a provider ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phone_values", "remote", "field", "number"),
+    [
+        ({"number": "9"}, "", "number", "+55119"),  # the phone's own E.164 is too short for Brazil
+        ({}, "+55119", "remote_number", "+55119"),  # a remote number given: it is the one checked
+        ({}, "+1202555014", "remote_number", "+1202555014"),
+    ],
+)
+def test_an_impossible_number_cannot_be_linked_and_nothing_is_written(boss, phone_values, remote, field, number):
+    target = phone_create(actor=Actor.of(boss), context=CTX, **{**BR_NUMBER, "account_id": 7003, **phone_values})
+    before = entries(target)
+    with pytest.raises(PhoneValidationError) as caught:
+        link(boss, target, remote_number=remote)
+    assert caught.value.field == field
+    assert caught.value.message == (
+        f"This number cannot be linked to a provider: libphonenumber finds {number} impossible for its country."
+    )
+    assert not ProviderLink.objects.exists() and not SyncJob.objects.exists()
+    assert entries(target) == before
+
+
+def test_a_linked_phone_cannot_move_its_link_to_an_impossible_number(boss, phone):
+    linked = link(boss, phone)
+    before = entries(phone)
+    with pytest.raises(PhoneValidationError) as caught:
+        link(boss, phone, remote_number="+55119")
+    assert caught.value.field == "remote_number"
+    stored = ProviderLink.objects.get()
+    assert (stored.remote_number, stored.settings) == ("", linked.settings)
+    assert SyncJob.objects.count() == 1 and entries(phone) == before
+
+
+def test_check_link_target_names_a_phone_without_e164():
+    with pytest.raises(PhoneValidationError) as caught:
+        checks.check_link_target(remote_number="", phone_e164=None)
+    assert (caught.value.field, caught.value.message) == (
+        "number",
+        "This number cannot be linked to a provider: the phone's number has no E.164 form.",
+    )
+    assert checks.check_link_target(remote_number="", phone_e164=BR_E164) == BR_E164
+    assert checks.check_link_target(remote_number="+12025550143", phone_e164="+55119") == "+12025550143"
