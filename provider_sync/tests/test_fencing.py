@@ -34,6 +34,21 @@ def _setup(sync_settings, queued):
     return queued
 
 
+def callback_body(settings, event_id: str) -> bytes:
+    """A Sinch provisioning event for the Brazilian test number, as the provider signs it."""
+    return json.dumps(
+        {
+            "eventId": event_id,
+            "timestamp": "2026-11-29T10:00:00Z",
+            "projectId": settings.SINCH_PROJECT_ID,
+            "resourceId": BR_E164,
+            "resourceType": "ACTIVE_NUMBER",
+            "eventType": "PROVISIONING_TO_SMS_PLATFORM",
+            "status": "SUCCEEDED",
+        }
+    ).encode()
+
+
 def lapse(job_id: int) -> None:
     """The job's worker is presumed dead: its lease ran out."""
     SyncJob.objects.filter(pk=job_id).update(locked_until=timezone.now() - timedelta(seconds=1))
@@ -191,17 +206,7 @@ def test_the_sinch_callback_never_waits_on_the_worker(sim, make_linked_phone, se
     phone = make_linked_phone(sim, "sinch", {"sms_service_plan_id": "plan-a"})
     job = SyncJob.objects.get()
     SyncJob.objects.filter(pk=job.pk).update(status=SyncJobStatus.PROVISIONING)
-    body = json.dumps(
-        {
-            "eventId": "e1",
-            "timestamp": "2026-11-29T10:00:00Z",
-            "projectId": settings.SINCH_PROJECT_ID,
-            "resourceId": BR_E164,
-            "resourceType": "ACTIVE_NUMBER",
-            "eventType": "PROVISIONING_TO_SMS_PLATFORM",
-            "status": "SUCCEEDED",
-        }
-    ).encode()
+    body = callback_body(settings, "e1")
     signature = sign_callback(body, settings.SINCH_CALLBACK_SECRET)
     holding, release, worker_errors = threading.Event(), threading.Event(), []
 
@@ -279,17 +284,7 @@ def test_a_lock_conflict_in_the_callback_is_acknowledged_not_a_5xx(client, setti
         raise OperationalError("deadlock detected")
 
     monkeypatch.setattr("provider_sync.callbacks.sinch_callback_received", conflict)
-    body = json.dumps(
-        {
-            "eventId": "e2",
-            "timestamp": "2026-11-29T10:00:00Z",
-            "projectId": settings.SINCH_PROJECT_ID,
-            "resourceId": BR_E164,
-            "resourceType": "ACTIVE_NUMBER",
-            "eventType": "PROVISIONING_TO_SMS_PLATFORM",
-            "status": "SUCCEEDED",
-        }
-    ).encode()
+    body = callback_body(settings, "e2")
     answer = client.post(
         "/providers/sinch/callback",
         body,
