@@ -6,7 +6,7 @@ provider simulator answers with random faults (5xx, 429 with Retry-After, latenc
 the timeout, a few 400s and failed Sinch provisionings), one worker is SIGKILLed and restarted,
 the broker (this run's own ``redis-server``) is stopped for a few seconds and started again,
 and one provider turns slower than the lease. Then the faults go, the jobs must all end, and the
-properties of ``provider_sync/tests/chaos.py`` are checked (the provider holds every link's
+properties of ``provider_sync/tests/chaos/`` are checked (the provider holds every link's
 desired state; no push after success; no older job writes after a newer one of its link was
 claimed; no two claims push one number at once; outcomes and their audit entries; callbacks;
 processes).
