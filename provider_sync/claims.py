@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +38,7 @@ class Claim:
     try_number: int
     phone_id: int
     link_id: int
+    lease_until: datetime  # what the claim wrote to ``locked_until``
 
 
 Outcome = tuple[Claim, "PushResult | None", "ProviderError | None"]
@@ -92,6 +93,7 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
     # A batch takes the oldest due first (FIFO), whichever task finds them.
     batch = candidates.filter(pk=job_id) if limit <= 1 else candidates.order_by("next_attempt_at", "pk")[:limit]
     token = uuid.uuid4()
+    lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     with changes() as work:
         # Jobs only, SKIP LOCKED: the claim never waits, so it cannot join a lock cycle.
         jobs = work.lock(batch)
@@ -103,7 +105,7 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
             status=Case(When(poll, then=Value(SyncJobStatus.PROVISIONING)), default=Value(SyncJobStatus.IN_PROGRESS)),
             attempts=Case(When(poll, then=F("attempts")), default=F("attempts") + 1, output_field=count),
             polls=Case(When(poll, then=F("polls") + 1), default=F("polls"), output_field=count),
-            locked_until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS),
+            locked_until=lease_until,
             claim_token=token,
             first_claimed_at=Coalesce(F("first_claimed_at"), Value(now)),
             updated_at=now,
@@ -124,6 +126,7 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
                 try_number=job.attempts + (mode == "push"),
                 phone_id=job.phone_id,
                 link_id=job.link_id,
+                lease_until=lease_until,
             )
         )
     # Shown on the link; outside the claim's transaction (lock order is phone -> link -> job) and

@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -38,9 +38,20 @@ JOB_HEADER = "X-Sync-Job"
 CLAIM_HEADER = "X-Sync-Claim"
 
 
-def _renew(job_ids: list[int], token: UUID) -> set[int]:
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+
+
+def _margin() -> timedelta:
+    """How much lease a request needs left to be sent without asking the database: the longest a
+    request may take (the provider timeout), twice, for the clocks of other workers."""
+    return timedelta(seconds=2 * settings.PROVIDER_TIMEOUT_SECONDS)
+
+
+def _renew(job_ids: list[int], token: UUID) -> tuple[set[int], datetime]:
     now = timezone.now()
-    return renew_claims(job_ids, token, until=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS), now=now)
+    until = now + _lease()
+    return renew_claims(job_ids, token, until=until, now=now), until
 
 
 def _withdrawn(claim: Claim) -> CallWithdrawn:
@@ -55,14 +66,19 @@ class Fence:
     """The claims of one batch (usually one claim's jobs; several claims' work too): checked
     before every provider call, renewed while it runs.
 
-    Used as a context manager around the batch's pushes. Pushes run on pool threads; the checks
-    and renewals run on the fence's own thread with one database connection, closed when the
-    batch ends, so the pool's threads hold no connection.
+    A check costs nothing while the job's lease, as this worker wrote it, has more than
+    ``_margin()`` left: nobody else may claim the job or a newer one of its link or number until
+    it lapses. Past that, the check renews the lease in the database, which fails if the claim was
+    lost (lapsed and taken, or superseded). Used as a context manager around the batch's pushes;
+    database work runs on the fence's own thread with one connection, closed when the batch ends,
+    so the pool's threads hold no connection.
     """
 
     def __init__(self, claims: list[Claim]) -> None:
         self._tokens = {claim.job_id: claim.token for claim in claims}
+        self._deadlines = {claim.job_id: claim.lease_until for claim in claims}
         self._held = set(self._tokens)
+        self._lock = threading.Lock()
         self._requests: queue.Queue[tuple[int, Future[bool]] | tuple[()] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, name="sync-fence", daemon=True)
 
@@ -78,6 +94,9 @@ class Fence:
         """What the adapter sends with each request of ``claim``'s push, and its check."""
 
         def check() -> None:
+            with self._lock:
+                if claim.job_id in self._held and timezone.now() + _margin() < self._deadlines[claim.job_id]:
+                    return
             held: Future[bool] = Future()
             self._requests.put((claim.job_id, held))
             if not held.result(timeout=settings.SYNC_LEASE_SECONDS):
@@ -85,14 +104,23 @@ class Fence:
 
         return Call(headers=job_headers(claim), check=check)
 
+    def _renewed(self, job_ids: list[int], token: UUID) -> set[int]:
+        held, until = _renew(job_ids, token)
+        with self._lock:
+            for job_id in job_ids:
+                if job_id in held:
+                    self._deadlines[job_id] = until
+                else:
+                    self._held.discard(job_id)
+        return held
+
     def _renew_all(self) -> None:
         by_token: dict[UUID, list[int]] = {}
-        for job_id in sorted(self._held):
-            by_token.setdefault(self._tokens[job_id], []).append(job_id)
-        held: set[int] = set()
+        with self._lock:
+            for job_id in sorted(self._held):
+                by_token.setdefault(self._tokens[job_id], []).append(job_id)
         for token, job_ids in by_token.items():
-            held |= _renew(job_ids, token)
-        self._held &= held
+            self._renewed(job_ids, token)
 
     def _serve(self) -> None:
         interval = settings.SYNC_LEASE_SECONDS / 3
@@ -111,13 +139,13 @@ class Fence:
                         due = time.monotonic() + interval
                     if item:
                         job_id, answer = item
-                        held = job_id in self._held and job_id in _renew([job_id], self._tokens[job_id])
-                        if not held:
-                            self._held.discard(job_id)
-                        answer.set_result(held)
+                        with self._lock:
+                            still = job_id in self._held
+                        answer.set_result(still and job_id in self._renewed([job_id], self._tokens[job_id]))
                 except Exception as exc:  # the database is unreachable: nothing is held for sure
                     logger.warning("sync fence cannot renew claims: %s: %s", type(exc).__name__, exc)
-                    self._held.clear()
+                    with self._lock:
+                        self._held.clear()
                     if item:
                         item[1].set_result(False)
         finally:
@@ -130,10 +158,15 @@ def job_headers(claim: Claim) -> dict[str, str]:
 
 
 def inline_call(claim: Claim) -> Call:
-    """A single job pushed on the calling thread: its checks use that thread's connection."""
+    """A single job pushed on the calling thread: the same check, with that thread's connection."""
+    deadline = [claim.lease_until]
 
     def check() -> None:
-        if claim.job_id not in _renew([claim.job_id], claim.token):
+        if timezone.now() + _margin() < deadline[0]:
+            return
+        held, until = _renew([claim.job_id], claim.token)
+        if claim.job_id not in held:
             raise _withdrawn(claim)
+        deadline[0] = until
 
     return Call(headers=job_headers(claim), check=check)

@@ -31,7 +31,23 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _setup(sync_settings, queued):
+    # A lease shorter than the check's margin (two provider timeouts): every check asks the
+    # database, so a lease the tests make lapse in the database is seen at once.
+    sync_settings.SYNC_LEASE_SECONDS = 1.5
     return queued
+
+
+def test_a_check_asks_nothing_while_the_lease_is_fresh(sim, make_linked_phone, settings):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    make_linked_phone(sim, "plivo", {"alias": "acme"})
+    settings.SYNC_LEASE_SECONDS = 60.0
+    claim = claim_one(SyncJob.objects.get().pk)
+    with CaptureQueriesContext(db) as queries:
+        result, error = push_one(claim)
+    assert result is not None and error is None and len(requests_of(sim, claim.job_id)) == 3
+    assert [q["sql"] for q in queries if "locked_until" in q["sql"]] == []
 
 
 def callback_body(settings, event_id: str) -> bytes:
