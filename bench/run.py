@@ -9,6 +9,10 @@ Phases (each side by side with its reference, in one run):
 
 Prints one table and writes it as JSON to bench/results/<timestamp>.json and latest.json.
 ``--quick``: a few seconds per phase on 50k phones (its own database), for development.
+``--baseline DIR``: the API phases against the product of another checkout (before/after of a change).
+
+This module is the harness's driver (arguments, phases, the table); the phases themselves live in
+``load``, ``loader``, ``admin_probe``, ``sync_bench`` and ``export_probe``.
 """
 
 from __future__ import annotations

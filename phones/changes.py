@@ -15,6 +15,10 @@ id block of new phones, the compiled locking statements, and the chain-head conv
 created and never changed since has an empty ``audit_head`` (its creation entry is its whole
 chain; writing the head would cost the create an UPDATE), so the lock reads that entry's hash
 in the same statement. Every later writer moves the head under the phone's lock.
+
+Why one module past 400 lines: it is the one writer on purpose. Its parts (locks, phone writes,
+link and job writes, claim renewals, the flush) share the row state and the transaction, and
+keeping every write here is what lets a test prove nothing else writes (``test_one_writer``).
 """
 
 from __future__ import annotations
