@@ -47,7 +47,9 @@ def _crm_context(request: HttpRequest) -> AuditContext:
 def resync_phones(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Phone]) -> None:
     """Phone list action: queue a re-sync of each selected linked phone."""
     jobs = links.phones_resync(
-        actor=Actor.of(request.user), context=_crm_context(request), phone_ids=queryset.values("pk")
+        actor=Actor.of(request.user),
+        context=_crm_context(request),
+        phone_ids=queryset.values_list("pk", flat=True),
     )
     skipped = queryset.count() - len(jobs)
     modeladmin.message_user(request, f"Re-sync queued for {len(jobs)} phone(s).", messages.SUCCESS)

@@ -136,3 +136,19 @@ def test_a_number_found_impossible_only_at_the_save_is_an_error_message(boss_cli
     response = boss_client.post(ADD_URL, add_form(phone), follow=True)
     assert CANNOT.format("+5511912345678") in [str(m) for m in response.context["messages"]]
     assert not ProviderLink.objects.exists() and not SyncJob.objects.exists()
+
+
+def test_the_phone_lists_resync_action_queues_a_resync_for_linked_phones(boss_client, boss):
+    """It answered 500 for every selection (``values("pk")`` dicts given as ids)."""
+    linked = make_phone(boss)
+    link(boss, linked)
+    alone = make_phone(boss, number="3333-4444")
+    response = boss_client.post(
+        reverse("admin:phones_phone_changelist"),
+        {"action": "resync_phones", "_selected_action": [linked.pk, alone.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert "Re-sync queued for 1 phone(s)." in shown and "1 phone(s) have no provider link." in shown
+    assert SyncJob.objects.filter(phone=linked, reason="resync").count() == 1
