@@ -7,6 +7,12 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest
+from unfold.widgets import (
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldBooleanWidget,
+)
 
 from audit.models import Origin
 from audit.services import AuditContext
@@ -59,14 +65,20 @@ class PhoneAdminForm(forms.ModelForm):
     """
 
     # No max_length / min / max here: the checks own those limits and their texts.
-    account_id = forms.IntegerField(label="Account ID")
-    customer_id = forms.IntegerField(label="Customer ID", required=False)
-    number = forms.CharField(required=False, help_text="Digits, spaces and ( ) . - are allowed.")
-    type = forms.ChoiceField(choices=PhoneType.choices)
-    area_code = forms.IntegerField(required=False)
-    country_code = forms.IntegerField(initial=DEFAULT_COUNTRY_CODE)
-    extension = forms.CharField(required=False)
-    active = forms.BooleanField(required=False, help_text="Unticking inactivates the phone: it cannot be undone.")
+    # Unfold's widgets: the admin theme styles its own widget classes only, and plain Django
+    # widgets render without a border or background (editable fields looked read-only).
+    account_id = forms.IntegerField(label="Account ID", widget=UnfoldAdminIntegerFieldWidget)
+    customer_id = forms.IntegerField(label="Customer ID", required=False, widget=UnfoldAdminIntegerFieldWidget)
+    number = forms.CharField(
+        required=False, help_text="Digits, spaces and ( ) . - are allowed.", widget=UnfoldAdminTextInputWidget
+    )
+    type = forms.ChoiceField(choices=PhoneType.choices, widget=UnfoldAdminSelectWidget)
+    area_code = forms.IntegerField(required=False, widget=UnfoldAdminIntegerFieldWidget)
+    country_code = forms.IntegerField(initial=DEFAULT_COUNTRY_CODE, widget=UnfoldAdminIntegerFieldWidget)
+    extension = forms.CharField(required=False, widget=UnfoldAdminTextInputWidget)
+    active = forms.BooleanField(
+        required=False, help_text="Unticking inactivates the phone: it cannot be undone.", widget=UnfoldBooleanWidget
+    )
 
     class Meta:
         model = Phone

@@ -186,3 +186,45 @@ def test_treasury_operator_finds_no_way_to_change_anything(page_for, make_operat
     for url in ("/admin/phones/phone/add/", "/admin/audit/auditentry/", "/admin/backoffice/user/"):
         response = page.goto(url)
         assert response.status == 403, url
+
+
+INVISIBLE_INPUTS = """
+() => [...document.querySelectorAll(
+    'form input:not([type=hidden]):not([disabled]), form select:not([disabled]), form textarea:not([disabled])'
+  )]
+  .filter(el => {
+    const style = getComputedStyle(el);
+    const border = ['Top', 'Right', 'Bottom', 'Left'].some(side => parseFloat(style['border' + side + 'Width']) > 0
+      && style['border' + side + 'Style'] !== 'none');
+    const background = style.backgroundColor !== 'rgba(0, 0, 0, 0)' && style.backgroundColor !== 'transparent';
+    return el.type !== 'checkbox' && !border && !background;
+  })
+  .map(el => el.name)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_input_of_the_phone_forms_shows_its_box(page_for, make_operator):
+    """The phone add and edit forms' inputs had no border and no background: editable fields
+    looked like read-only ones."""
+    from audit.models import Origin
+    from audit.services import AuditContext
+    from backoffice.actor import Actor
+    from phones.services import phone_create
+
+    operator = make_operator("crm-operator", email=EMAIL_CRM)
+    phone = phone_create(
+        actor=Actor.of(operator),
+        context=AuditContext(origin=Origin.COMMAND),
+        account_id=501,
+        number="91234-5678",
+        type="MOBILE",
+    )
+    page = page_for(EMAIL_CRM)
+    for url, name in (
+        ("/admin/phones/phone/add/", "phone-add"),
+        (f"/admin/phones/phone/{phone.pk}/change/", "phone-change"),
+    ):
+        page.goto(url)
+        shot(page, f"inputs-{name}")
+        assert page.evaluate(INVISIBLE_INPUTS) == [], name
