@@ -79,6 +79,17 @@ class RoleBackend(ModelBackend):
     (``_access_of``). Django's ``has_perm``/``has_perms``/``has_module_perms`` all ask
     ``get_all_permissions``; a superuser keeps ModelBackend's own answers."""
 
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
+        """Emails are stored lower-case (``UserManager``, ``operator_create``): one typed with
+        capitals or around spaces names the same operator, in the admin and at ``/auth/token``."""
+        if username is None:
+            username = kwargs.pop("email", None)
+        if isinstance(username, str):
+            username = username.strip().lower()
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
     def get_all_permissions(self, user_obj: Any, obj: object = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()

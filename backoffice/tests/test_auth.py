@@ -130,3 +130,21 @@ def test_a_tampered_token_is_refused_even_after_the_genuine_one_was_seen(client)
     forged = f"Bearer {head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
     client.credentials(HTTP_AUTHORIZATION=forged)
     assert client.get(LIST).status_code == 401
+
+
+def test_an_email_typed_with_capitals_signs_in_and_counts_no_failure(make_operator, settings):
+    """``Jane.Doe@Bank.example`` failed to sign in (admin and /auth/token) and counted towards
+    the lockout."""
+    from axes.models import AccessAttempt
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from backoffice.tests.factories import PASSWORD
+
+    make_operator("crm-operator", email="jane.doe@bank.example")
+    token = APIClient().post("/auth/token", {"email": " Jane.Doe@Bank.example", "password": PASSWORD}, format="json")
+    assert token.status_code == 200 and "access" in token.json()
+    browser = Client()
+    answer = browser.post("/admin/login/", {"username": "JANE.DOE@bank.example", "password": PASSWORD})
+    assert answer.status_code == 302 and browser.session.get("_auth_user_id")
+    assert not AccessAttempt.objects.filter(failures_since_start__gt=0).exists()
