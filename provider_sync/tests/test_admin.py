@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from backoffice.actor import Actor
@@ -152,3 +153,17 @@ def test_the_phone_lists_resync_action_queues_a_resync_for_linked_phones(boss_cl
     shown = [str(m) for m in response.context["messages"]]
     assert "Re-sync queued for 1 phone(s)." in shown and "1 phone(s) have no provider link." in shown
     assert SyncJob.objects.filter(phone=linked, reason="resync").count() == 1
+
+
+def test_after_an_unlink_the_phone_page_and_list_no_longer_say_synced(boss_client, boss):
+    """After an unlink, the phone page and list still said "Synced"."""
+    phone = make_phone(boss)
+    made = link(boss, phone)
+    links.provider_link_remove(actor=Actor.of(boss), context=CTX, account_id=phone.account_id, phone_id=phone.pk)
+    # The release reached the provider: recorded as the worker does, job and link synced.
+    SyncJob.objects.filter(link=made).update(status="synced", finished_at=timezone.now())
+    ProviderLink.objects.filter(pk=made.pk).update(sync_state="synced", last_synced_at=timezone.now())
+    page = boss_client.get(reverse("admin:phones_phone_change", args=[phone.pk])).content.decode()
+    listing = boss_client.get(reverse("admin:phones_phone_changelist")).content.decode()
+    for html in (page, listing):
+        assert "nlinked" in html and ">Synced" not in html
