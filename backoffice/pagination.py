@@ -10,6 +10,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
+from backoffice.ids import INT64_MAX
+
+MAX_PAGE_DIGITS = len(str(INT64_MAX))
+
 
 class StandardPagination(PageNumberPagination):
     page_size = 50
@@ -32,8 +36,12 @@ class FetchedPagination(StandardPagination):
             if number > 1:
                 rows, total = fetch((number - 1) * page_size, page_size)
         else:
-            number = int(raw) if raw.isascii() and raw.isdigit() else 0
-            if number < 1:
+            # Digits only, and few enough that the page's offset fits the database's bigint (past
+            # it no page exists anyway): int() of thousands of digits, or an offset that
+            # overflows, would otherwise be a 500.
+            digits = raw.isascii() and raw.isdigit() and len(raw.lstrip("0")) <= MAX_PAGE_DIGITS
+            number = int(raw) if digits else 0
+            if number < 1 or (number - 1) * page_size > INT64_MAX:
                 raise NotFound(self.invalid_page_message)
             rows, total = fetch((number - 1) * page_size, page_size)
             if not rows and number > 1:
