@@ -16,7 +16,7 @@ from backoffice import roles
 from backoffice.actor import Actor
 from backoffice.api_docs import COMMON_ERRORS, error
 from backoffice.api_fields import StrictCharField
-from backoffice.ids import parse_id
+from backoffice.ids import INT64_MAX, parse_id
 from backoffice.permissions import RolePermission
 from phones import selectors
 from phones.api.params import ACCOUNT_ID, CONTRACT_FIELDS, PHONE_ID, json_object
@@ -121,7 +121,7 @@ SyncAccepted = inline_serializer(
     "SyncAccepted", {"id": serializers.IntegerField(), "job_id": serializers.IntegerField()}
 )
 BulkSyncInput = inline_serializer(
-    "BulkSyncInput", {"ids": serializers.ListField(child=serializers.IntegerField(min_value=1))}
+    "BulkSyncInput", {"ids": serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=INT64_MAX))}
 )
 BulkSyncAccepted = inline_serializer(
     "BulkSyncAccepted",
@@ -191,7 +191,7 @@ class PhonesBulkSyncApi(APIView):
         ids = json_object(request).get("ids")
         if not isinstance(ids, list) or not ids or len(ids) > 500:
             raise PhoneValidationError("ids", "Give a list of 1 to 500 phone ids.")
-        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in ids):
+        if not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= INT64_MAX for i in ids):
             raise PhoneValidationError("ids", "Phone ids are positive integers.")
         in_account = selectors.access_phones_by_account(user=request.user, account_id=account)
         wanted = list(in_account.filter(pk__in=ids).values_list("pk", flat=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -11,6 +12,8 @@ from phones.models import Provider
 from phones.numbers import is_possible_e164
 from provider_sync.adapters import PlivoSettings, SinchSettings
 from provider_sync.adapters.base import E164_RE
+
+_UNSENDABLE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]")
 
 SETTINGS_CLASSES: dict[str, type[SinchSettings] | type[PlivoSettings]] = {
     Provider.SINCH: SinchSettings,
@@ -37,6 +40,10 @@ def check_settings(provider: str, data: Mapping[str, Any]) -> dict[str, Any]:
             raise PhoneValidationError(f"settings.{key}", f"Unknown {provider} setting.")
         if value is not None and not isinstance(value, str):
             raise PhoneValidationError(f"settings.{key}", "A valid string is required.")
+        if isinstance(value, str) and _UNSENDABLE.search(value):
+            # NUL, other control characters and lone surrogates: no provider takes them, and
+            # PostgreSQL's JSON refuses the first and the last.
+            raise PhoneValidationError(f"settings.{key}", "Control characters are not allowed.")
     cleaned = {key: ((data.get(key) or "").strip() or None) for key in known}
     problems = SETTINGS_CLASSES[Provider(provider)](**cleaned).validate()
     if problems:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from audit.models import AuditEntry, AuditEvent
@@ -174,3 +176,20 @@ def test_an_impossible_number_is_refused_with_the_contracts_400(
     assert response.json() == {"message": message, "field": field}
     assert not ProviderLink.objects.exists() and not SyncJob.objects.exists()
     assert list(AuditEntry.objects.filter(phone=target).values_list("event", flat=True)) == ["phone_creation"]
+
+
+@pytest.mark.parametrize("alias", ["a\x00b", "tab\there", "line\u2028sep", "\ud800"])
+def test_control_characters_and_lone_surrogates_in_settings_are_a_400(api_client_for, boss, phone, alias):
+    client = api_client_for(boss)
+    body = json.dumps({"provider": "plivo", "settings": {"alias": alias}}).encode()
+    answer = client.put(f"{base(phone)}/provider-link", body, content_type="application/json")
+    assert answer.status_code == 400, answer.content
+    assert answer.json() == {"message": "Control characters are not allowed.", "field": "settings.alias"}
+    assert not ProviderLink.objects.exists() and not SyncJob.objects.exists()
+
+
+def test_a_bulk_resync_id_past_int64_is_a_400(api_client_for, boss, phone):
+    answer = api_client_for(boss).post(
+        f"/accounts/v1/accounts/{phone.account_id}/phones/sync", {"ids": [10**30]}, format="json"
+    )
+    assert (answer.status_code, answer.json()["field"]) == (400, "ids")
