@@ -36,7 +36,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from audit.services import AuditContext, build_entry
 from backoffice.db import CompiledSelect, reserve_id, write_rows
-from phones import outbox
+from phones import claim_statement, outbox
 from phones.errors import PhoneAlreadyExists, PhoneNotFound, ProviderNumberTaken
 from phones.models import (
     DUPLICATE_CONSTRAINT,
@@ -411,6 +411,49 @@ def renew_claims(job_ids: Sequence[int], token: Any, *, until: Any, now: Any) ->
             ],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def claim_due_jobs(
+    *,
+    job_id: int,
+    limit: int,
+    now: Any,
+    due_by: Any,
+    lease_until: Any,
+    token: Any,
+    among: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Claim sync jobs in one PostgreSQL statement, its own transaction (``phones.claim_statement``):
+    ``job_id`` alone when ``limit`` is 1, else the oldest due ``limit`` jobs (with ``among``, only
+    while one of those jobs is claimable itself); each gets ``token``
+    and the lease ``lease_until``, and its link shows the push. Returns the claimed jobs as dicts
+    of ``claim_statement.COLUMNS`` (``status`` and ``attempts`` as the claim left them). Never
+    waits on a lock (``SKIP LOCKED``). PostgreSQL only: other databases claim the plain way."""
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("the one-statement claim is PostgreSQL's")
+    ops = connection.ops
+    token_field = SyncJob._meta.get_field("claim_token")
+    params = {
+        "job_id": job_id,
+        "limit": limit,
+        "among": list(among or ()),
+        "now": ops.adapt_datetimefield_value(now),
+        "due_by": ops.adapt_datetimefield_value(due_by),
+        "lease_until": ops.adapt_datetimefield_value(lease_until),
+        "token": token_field.get_db_prep_value(token, connection),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(claim_statement.claim_sql(single=limit <= 1, among=among is not None), params)
+        rows = cursor.fetchall()
+    claimed = []
+    for row in rows:
+        job = dict(zip(claim_statement.COLUMNS, row, strict=True))
+        for name in ("desired", "previous"):
+            # Django reads jsonb as text and decodes in the field; a raw cursor does the same.
+            if isinstance(job[name], str):
+                job[name] = json.loads(job[name])
+        claimed.append(job)
+    return claimed
 
 
 def touch_links(queryset: QuerySet[ProviderLink], **values: Any) -> int:

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Case, Exists, F, OuterRef, PositiveIntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from phones.changes import changes, touch_links
+from phones.changes import changes, claim_due_jobs, touch_links
 from phones.models import OPEN_JOB_STATUSES, ProviderLink, SyncJob, SyncJobStatus, SyncState
 from provider_sync.adapters import ProviderError, PushResult
 
@@ -74,7 +76,7 @@ def newer_job() -> Exists:
     return Exists(SyncJob.objects.filter(link_id=OuterRef("link_id"), pk__gt=OuterRef("pk")))
 
 
-def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
+def claim_jobs(job_id: int, *, limit: int = 1, among: Sequence[int] | None = None) -> list[Claim]:
     """Claim due jobs for this worker in one short transaction; ``[]`` when there is nothing to do.
 
     Each job gets the claim's token and a lease of ``SYNC_LEASE_SECONDS``, renewed before every
@@ -83,17 +85,65 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
 
     ``limit=1`` claims ``job_id`` only (``[]`` when it is not due, not free or final). A larger
     limit claims the oldest due jobs (``job_id`` among them when it is still free and in line):
-    a task that finds a backlog takes a batch. Rows are taken with ``FOR UPDATE SKIP LOCKED``
-    and never waited for, so claiming holds no lock a service could wait on in a cycle; the
-    links' displayed state is set after commit.
+    a task that finds a backlog takes a batch; with ``among`` (the jobs a task was sent for), only
+    while one of them is claimable itself. Rows are taken with ``FOR UPDATE SKIP LOCKED``
+    and never waited for, so claiming holds no lock a service could wait on in a cycle.
+
+    On PostgreSQL the claim is one statement (``phones.changes.claim_due_jobs``); elsewhere the
+    plain way below, which ``test_claims`` also runs on PostgreSQL to prove the two equal.
     """
     now = timezone.now()
+    token = uuid.uuid4()
+    lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    if connection.vendor == "postgresql":
+        rows = claim_due_jobs(
+            job_id=job_id,
+            limit=limit,
+            now=now,
+            due_by=now + DUE_TOLERANCE,
+            lease_until=lease_until,
+            token=token,
+            among=among,
+        )
+    else:
+        rows = _claim_plain(job_id, limit=limit, now=now, lease_until=lease_until, token=token, among=among)
+    return [
+        Claim(
+            job_id=row["id"],
+            token=token,
+            mode="poll" if row["status"] == SyncJobStatus.PROVISIONING else "push",
+            provider=row["provider"],
+            number=row["number"],
+            reason=row["reason"],
+            desired=dict(row["desired"]),
+            previous=row["previous"],
+            try_number=row["attempts"],  # as the claim counted it: this push's attempt, or the polls' push
+            phone_id=row["phone_id"],
+            link_id=row["link_id"],
+            lease_until=lease_until,
+        )
+        for row in rows
+    ]
+
+
+def _claim_plain(
+    job_id: int,
+    *,
+    limit: int,
+    now: datetime,
+    lease_until: datetime,
+    token: uuid.UUID,
+    among: Sequence[int] | None = None,
+) -> list[dict]:
+    """The claim through the ORM: the jobs in one transaction, then what their links show (lock
+    order is phone -> link -> job, so links are touched after the jobs' commit). Rows as
+    ``phones.claim_statement.COLUMNS``, in claim order."""
+    if among is not None and limit > 1 and not SyncJob.objects.filter(claimable(now), pk__in=among).exists():
+        return []
     candidates = SyncJob.objects.select_for_update(skip_locked=True, of=("self",)).filter(claimable(now))
     candidates = candidates.exclude(_blocked(now)).annotate(newer=newer_job())
     # A batch takes the oldest due first (FIFO), whichever task finds them.
     batch = candidates.filter(pk=job_id) if limit <= 1 else candidates.order_by("next_attempt_at", "pk")[:limit]
-    token = uuid.uuid4()
-    lease_until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     with changes() as work:
         # Jobs only, SKIP LOCKED: the claim never waits, so it cannot join a lock cycle.
         jobs = work.lock(batch)
@@ -110,24 +160,23 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
             first_claimed_at=Coalesce(F("first_claimed_at"), Value(now)),
             updated_at=now,
         )
-    claims = []
+    rows = []
     for job in jobs:
-        mode = "poll" if job.status == SyncJobStatus.PROVISIONING else "push"
-        claims.append(
-            Claim(
-                job_id=job.pk,
-                token=token,
-                mode=mode,
-                provider=job.provider,
-                number=job.number,
-                reason=job.reason,
-                desired=dict(job.desired),
-                previous=job.previous,
-                try_number=job.attempts + (mode == "push"),
-                phone_id=job.phone_id,
-                link_id=job.link_id,
-                lease_until=lease_until,
-            )
+        polling = job.status == SyncJobStatus.PROVISIONING
+        rows.append(
+            {
+                "id": job.pk,
+                "status": SyncJobStatus.PROVISIONING if polling else SyncJobStatus.IN_PROGRESS,
+                "provider": job.provider,
+                "number": job.number,
+                "reason": job.reason,
+                "desired": job.desired,
+                "previous": job.previous,
+                "attempts": job.attempts + (not polling),
+                "phone_id": job.phone_id,
+                "link_id": job.link_id,
+                "newer": job.newer,
+            }
         )
     # Shown on the link; outside the claim's transaction (lock order is phone -> link -> job) and
     # only while no newer job waits (a service that just queued one set the link to pending).
@@ -139,4 +188,4 @@ def claim_jobs(job_id: int, *, limit: int = 1) -> list[Claim]:
         updated_at=now,
         sync_state=Case(When(Q(pk__in=pushing) & ~waiting, then=Value(SyncState.IN_PROGRESS)), default=F("sync_state")),
     )
-    return claims
+    return rows

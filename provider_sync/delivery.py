@@ -31,12 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from phones.models import SyncJob, SyncReason
+from phones.models import SyncReason
 from phones.numbers import is_possible_e164
 from provider_sync.adapters import Call, PermanentProviderError, ProviderError, RetryableProviderError
-from provider_sync.claims import Claim, Outcome, claim_jobs, claimable
+from provider_sync.claims import Claim, Outcome, claim_jobs
 from provider_sync.clients import build_adapter, settings_object
 from provider_sync.fencing import Fence, inline_call
 from provider_sync.recording import record
@@ -117,24 +116,25 @@ def deliver(job_ids: Sequence[int], *, max_batches: int = 64) -> dict[int, str]:
     batches of ``SYNC_BATCH_SIZE``, push each batch outside any transaction and record it.
 
     Oldest first, so the task's jobs are reached; a task that finds a backlog drains it (one
-    message then does the work of many; the others find their jobs taken after one cheap read).
-    Stops when none of ``job_ids`` is claimable any more (taken, done, not due, or gone), when
-    nothing is claimable (a link's turn has not come: the job ahead queues it when done), or after
-    ``max_batches``. Returns each of ``job_ids``' new status, ``"skipped"`` where this task did not
-    take it.
+    message then does the work of many; the others find their jobs taken by one statement).
+    The claim is the only statement before the provider call: it finds out itself whether one
+    of ``job_ids`` is still claimable. Stops when every one of ``job_ids`` was taken or none is
+    claimable any more (taken elsewhere, done, not due, or gone), when nothing is claimable (a
+    link's turn has not come: the job ahead queues it when done), or after ``max_batches``.
+    Returns each of ``job_ids``' new status, ``"skipped"`` where this task did not take it.
     """
     statuses = dict.fromkeys(job_ids, "skipped")
     waiting = list(statuses)
     for _ in range(max_batches):
-        waiting = list(
-            SyncJob.objects.filter(claimable(timezone.now()), pk__in=waiting).order_by().values_list("pk", flat=True)
-        )
-        if not waiting:
-            break
-        claims = claim_jobs(waiting[0], limit=settings.SYNC_BATCH_SIZE)
+        # One statement: the oldest due batch, taken only while one of ours is still claimable.
+        claims = claim_jobs(waiting[0], limit=settings.SYNC_BATCH_SIZE, among=waiting)
         if not claims:
             break
         for claim, status in zip(claims, record(push(claims)), strict=True):
             if claim.job_id in statuses:
                 statuses[claim.job_id] = status
+        taken = {claim.job_id for claim in claims}
+        waiting = [job_id for job_id in waiting if job_id not in taken]
+        if not waiting:
+            break
     return statuses
