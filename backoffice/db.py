@@ -190,26 +190,28 @@ _WRITE_SQL: dict[tuple[object, ...], tuple[str, list[list[models.Field]]]] = {}
 
 
 def _write_sql(
-    update: tuple[models.Model, Sequence[str]] | None, inserts: Sequence[models.Model], using: str
+    updates: Sequence[tuple[models.Model, Sequence[str]]], inserts: Sequence[models.Model], using: str
 ) -> tuple[str, list[list[models.Field]]]:
-    """The statement of ``write_rows`` and, per part, the fields whose values it takes (the
+    """The statement of ``write_rows`` and, per part, the fields whose values it takes (an
     updated row's key is the last parameter of its part). Several parts become data-modifying
-    CTEs of one statement whose one row gives the updated row count, then each inserted key."""
+    CTEs of one statement whose one row gives each updated row count, then each inserted key."""
     key = (
         using,
-        (type(update[0]), tuple(update[1])) if update else None,
+        tuple((type(instance), tuple(names)) for instance, names in updates),
         *((type(instance), instance.pk is not None) for instance in inserts),
     )
     cached = _WRITE_SQL.get(key)
     if cached is not None:
         return cached
     quote = connections[using].ops.quote_name
+    several = len(updates) + len(inserts) > 1
     parts, targets = [], []
-    if update is not None:
-        meta = update[0]._meta
-        fields = [meta.get_field(name) for name in update[1]]
+    for instance, names in updates:
+        meta = instance._meta
+        fields = [meta.get_field(name) for name in names]
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-        parts.append(f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s")
+        returning = " RETURNING 1" if several else ""
+        parts.append(f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s{returning}")
         targets.append(fields)
     for instance in inserts:
         meta = instance._meta
@@ -221,17 +223,15 @@ def _write_sql(
             f"RETURNING {quote(meta.auto_field.column)}"
         )
         targets.append(fields)
-    if len(parts) == 1:
+    if not several:
         sql = parts[0]
     else:
-        if update is not None:
-            parts[0] += " RETURNING 1"
         names = [f"part_{index}" for index in range(len(parts))]
         ctes = ", ".join(f"{name} AS ({part})" for name, part in zip(names, parts, strict=True))
-        picks = [f"(SELECT count(*) FROM {names[0]})"] if update is not None else []
+        picks = [f"(SELECT count(*) FROM {name})" for name in names[: len(updates)]]
         picks += [
             f"(SELECT {quote(instance._meta.auto_field.column)} FROM {name})"
-            for name, instance in zip(names[len(names) - len(inserts) :], inserts, strict=True)
+            for name, instance in zip(names[len(updates) :], inserts, strict=True)
         ]
         sql = f"WITH {ctes} SELECT {', '.join(picks)}"
     cached = _WRITE_SQL[key] = (sql, targets)
@@ -248,15 +248,19 @@ def _plain(instance: models.Model) -> bool:
 
 
 def write_rows(
-    *, update: tuple[models.Model, Sequence[str]] | None = None, insert: Sequence[models.Model] = ()
+    *,
+    update: tuple[models.Model, Sequence[str]] | None = None,
+    insert: Sequence[models.Model] = (),
+    updates: Sequence[tuple[models.Model, Sequence[str]]] = (),
 ) -> None:
-    """Write fields of a saved row and insert new rows, with the SQL built once per combination
+    """Write fields of saved rows and insert new rows, with the SQL built once per combination
     instead of on every call, and on PostgreSQL in one statement.
 
-    ``update``: (instance, field names): what ``save(update_fields=...)`` writes, ``auto_now``
-    included, without ``pre_save``/``post_save`` (the services that use it connect none); raises
-    ``DoesNotExist`` when no row matched. ``insert``: new instances, what ``save(force_insert=True)``
-    writes (``auto_now_add`` filled in, generated keys set, ``pre_save``/``post_save`` sent).
+    ``update`` (and each of ``updates``): (instance, field names): what
+    ``save(update_fields=...)`` writes, ``auto_now`` included, without ``pre_save``/``post_save``
+    (the services that use it connect none); raises ``DoesNotExist`` when no row matched.
+    ``insert``: new instances, what ``save(force_insert=True)`` writes (``auto_now_add`` filled
+    in, generated keys set, ``pre_save``/``post_save`` sent).
 
     On PostgreSQL all parts go in one statement (data-modifying CTEs): all or nothing, and outside
     an atomic block that statement is its own transaction, without BEGIN and COMMIT round trips.
@@ -267,49 +271,48 @@ def write_rows(
     key and concrete values (inheritance, a database default or an expression as a value) are
     inserted by ``save`` itself.
     """
-    first = update[0] if update is not None else insert[0] if insert else None
+    changed = [*([update] if update is not None else []), *updates]
+    first = changed[0][0] if changed else insert[0] if insert else None
     if first is None:
         return
     using = first._state.db or "default"
     connection = connections[using]
-    several = (update is not None) + len(insert) > 1
+    several = len(changed) + len(insert) > 1
     if not all(_plain(instance) for instance in insert) or (several and connection.vendor != "postgresql"):
         with transaction.atomic(using=using):
-            if update is not None:
-                write_rows(update=update)
+            for one in changed:
+                write_rows(update=one)
             for instance in insert:
                 if _plain(instance):
                     write_rows(insert=[instance])
                 else:
                     instance.save(force_insert=True, using=using)
         return
-    if update is not None and several and not connection.in_atomic_block:
-        raise transaction.TransactionManagementError("write_rows: an update with inserts needs transaction.atomic")
-    sql, targets = _write_sql(update, insert, using)
+    if changed and several and not connection.in_atomic_block:
+        raise transaction.TransactionManagementError("write_rows: an update with other parts needs transaction.atomic")
+    sql, targets = _write_sql(changed, insert, using)
     for instance in insert:
         if not instance._meta.auto_created:
             models.signals.pre_save.send(
                 sender=type(instance), instance=instance, raw=False, using=using, update_fields=None
             )
     params: list[Any] = []
-    if update is not None:
-        params += [
-            field.get_db_prep_save(field.pre_save(update[0], False), connection=connection) for field in targets[0]
-        ]
-        params.append(update[0].pk)
-    for instance, fields in zip(insert, targets[len(targets) - len(insert) :], strict=True):
+    for (instance, _), fields in zip(changed, targets, strict=False):
+        params += [field.get_db_prep_save(field.pre_save(instance, False), connection=connection) for field in fields]
+        params.append(instance.pk)
+    for instance, fields in zip(insert, targets[len(changed) :], strict=True):
         params += [field.get_db_prep_save(field.pre_save(instance, True), connection=connection) for field in fields]
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, params)
         if several:
             row = list(cursor.fetchone())
-            updated = row.pop(0) if update is not None else None
-            keys = row
+            counts, keys = row[: len(changed)], row[len(changed) :]
         else:
-            updated = cursor.rowcount if update is not None else None
+            counts = [cursor.rowcount] if changed else []
             keys = [cursor.fetchone()[0]] if insert else []
-        if update is not None and updated != 1:
-            raise type(update[0]).DoesNotExist(f"{type(update[0]).__name__} {update[0].pk} was not updated")
+        for (instance, _), count in zip(changed, counts, strict=True):
+            if count != 1:
+                raise type(instance).DoesNotExist(f"{type(instance).__name__} {instance.pk} was not updated")
     for instance, pk in zip(insert, keys, strict=True):
         setattr(instance, instance._meta.auto_field.attname, pk)
         instance._state.db = using

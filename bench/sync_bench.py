@@ -5,8 +5,9 @@ N phones to Plivo numbers in the simulator (through ``provider_sync.links.provid
 commits N phone changes in a burst through ``phones.services.phone_update``; two Celery worker
 processes deliver the outbox jobs. Measured per change: commit -> the provider's POST
 (simulator request log) and commit -> job ``synced`` (``finished_at``). The reference side runs the
-same loads with a bare Celery task (``bench/reference/celery_app.py``): a burst, and enqueues at
-the same fixed rate by the same committer pattern, timed from each enqueue.
+same loads with a bare Celery task (``bench/reference/celery_app.py``): a burst of enqueues, and,
+for the latency at a fixed rate, the same committers committing the same change (of an unlinked
+phone) at the same rate, each publishing the bare task on its commit, timed from the commit.
 """
 
 from __future__ import annotations
@@ -82,19 +83,37 @@ def _commit_changes(
     return committed
 
 
-def _enqueue_reference(numbers: list[str], start: float, interval: float) -> dict[str, float]:
-    """One reference committer process, paced as ``_commit_changes``: the push of number i is
-    enqueued at ``start + i * interval`` (open loop) and timed when ``apply_async`` returns, as a
-    product change is timed when its commit (and the publish on it) returns."""
-    from bench.reference.celery_app import push
+def _enqueue_reference(
+    operator_id: int, targets: list[tuple[int, int, str]], extension: str, start: float, interval: float
+) -> dict[str, float]:
+    """One reference committer process, paced as ``_commit_changes`` and committing the same
+    change (``phones.services.phone_update`` of an unlinked phone: same transaction, same audit
+    entry, no outbox job); the bare push of number i is published on that commit. Timed when the
+    commit (and the publish on it) returns, as a product change is: the reference is the same
+    committed change delivered by a bare task instead of the outbox."""
+    from django.db import connections, transaction
 
+    from audit.models import Origin
+    from audit.services import AuditContext
+    from backoffice.actor import Actor
+    from backoffice.models import User
+    from bench.reference.celery_app import push
+    from phones import services
+
+    actor = Actor.of(User.objects.get(pk=operator_id))
+    ctx = AuditContext(origin=Origin.COMMAND, request_id="bench-sync-reference")
     enqueued = {}
-    for i, digits in enumerate(numbers):
+    for i, (account_id, phone_id, digits) in enumerate(targets):
         delay = start + i * interval - time.time()
         if delay > 0:
             time.sleep(delay)
-        push.apply_async((digits, {"alias": "bench"}, time.time()))
+        with transaction.atomic():
+            services.phone_update(
+                actor=actor, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
+            )
+            transaction.on_commit(lambda digits=digits: push.apply_async((digits, {"alias": "bench"}, time.time())))
         enqueued[digits] = time.time()
+    connections.close_all()
     return enqueued
 
 
@@ -131,16 +150,19 @@ def _paced_shares(items: list, start: float) -> list[tuple[list, float, float]]:
     return [(items[i::COMMITTERS], start + i * interval / COMMITTERS, interval) for i in range(COMMITTERS)]
 
 
-def _reference_paced(http: httpx.Client, r, numbers: list[str], timeout: float) -> dict:
-    """The reference of the latency phase: a task per number enqueued at ``PACED_RATE`` by
-    ``COMMITTERS`` processes on the product's schedule (open loop), each timed from its enqueue.
-    Reference workers must be running."""
+def _reference_paced(
+    http: httpx.Client, r, operator_id: int, targets: list[tuple[int, int, str]], timeout: float
+) -> dict:
+    """The reference of the latency phase: ``COMMITTERS`` processes commit the same change as the
+    product's committers, at ``PACED_RATE`` on the product's schedule (open loop), each publishing
+    a bare task on its commit; each timed from its commit. Reference workers must be running."""
     from bench.reference.celery_app import DONE_KEY
 
     r.delete(DONE_KEY)
     http.delete(f"{SIM}/_sim/requests")
     with multiprocessing.get_context("fork").Pool(COMMITTERS) as pool:
-        parts = pool.starmap(_enqueue_reference, _paced_shares(numbers, time.time() + 0.5))
+        schedule = _paced_shares(targets, time.time() + 0.5)
+        parts = pool.starmap(_enqueue_reference, [(operator_id, part, "42", at, every) for part, at, every in schedule])
     enqueued = {d: t for part in parts for d, t in part.items()}
     outcome = _reference_outcome(http, r, enqueued, timeout)
     span = max(enqueued.values()) - min(enqueued.values())
@@ -237,6 +259,18 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             for i in range(changes)
         ]
         digits = [p.e164.lstrip("+") for p in phones]
+        # The reference's paced committers change these (unlinked: no outbox job) in the same way.
+        ref_phones = [
+            services.phone_create(
+                actor=Actor.of(operator),
+                context=ctx,
+                account_id=base + changes + i,
+                number=f"6{first + i:08d}",
+                type="MOBILE",
+                area_code=11,
+            )
+            for i in range(changes)
+        ]
         http.post(
             f"{SIM}/_sim/numbers",
             json={"numbers": [{"provider": "plivo", "number": d, "alias": "before"} for d in digits]},
@@ -352,7 +386,8 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         log(f"  reference sync: {result['reference']}")
 
         connection.close()  # as above: no forked child inherits the parent's database socket
-        result["reference_paced"] = _reference_paced(http, r, ref_digits, timeout)
+        ref_targets = [(p.account_id, p.pk, d) for p, d in zip(ref_phones, ref_digits, strict=True)]
+        result["reference_paced"] = _reference_paced(http, r, operator.pk, ref_targets, timeout)
         log(f"  reference sync, {COMMITTERS} committers at {PACED_RATE:.0f} tasks/s: {result['reference_paced']}")
     finally:
         stop(product_workers)

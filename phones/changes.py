@@ -87,10 +87,20 @@ def _active_link_for_update(_shape: None, *, phone_id: int) -> QuerySet[Provider
     return ProviderLink.objects.select_for_update().filter(phone_id=phone_id, linked=True).order_by("pk")[:1]
 
 
-# Compiled once per process: these run in every change (profiled: compiling cost more than the
-# round trip).
+def _phone_by_id_for_update(_shape: None, *, phone_id: int) -> QuerySet[Phone]:
+    return _with_creation_hash(Phone.objects.select_for_update(of=("self",)).filter(pk=phone_id))
+
+
+def _link_by_id_for_update(_shape: None, *, link_id: int) -> QuerySet[ProviderLink]:
+    return ProviderLink.objects.select_for_update().filter(pk=link_id)
+
+
+# Compiled once per process: these run in every change and every recorded sync job (profiled:
+# compiling cost more than the round trip).
 _PHONE_FOR_UPDATE = CompiledSelect(_phone_for_update)
 _ACTIVE_LINK_FOR_UPDATE = CompiledSelect(_active_link_for_update)
+_PHONE_BY_ID_FOR_UPDATE = CompiledSelect(_phone_by_id_for_update)
+_LINK_BY_ID_FOR_UPDATE = CompiledSelect(_link_by_id_for_update)
 
 
 def _chain_head(phone: Phone) -> Phone:
@@ -158,8 +168,12 @@ class UnitOfWork:
         self._dirty: dict[int, list[str]] = {}
         self._entries: list[AuditEntry] = []
         # Phones locked one at a time are flushed with a combined statement each; phones locked
-        # as a batch (the worker's record) share one INSERT of entries and one UPDATE of heads.
+        # as a batch (the worker's record of several jobs) share one INSERT of entries and one
+        # UPDATE of heads.
         self._batch = False
+        # Rows and single-row updates held for that combined statement (one phone's writes).
+        self._inserts: list[models.Model] = []
+        self._updates: list[tuple[models.Model, list[str]]] = []
 
     # --- phones -----------------------------------------------------------------------------
 
@@ -178,8 +192,15 @@ class UnitOfWork:
         """Lock several phones in id order (two batch writers never wait on each other in a
         cycle); missing ids are absent from the answer."""
         _require_transaction("lock_phones")
+        ids = sorted(set(phone_ids))
+        if len(ids) == 1:
+            # One phone (the worker's record of one job): the compiled lock, and its writes go
+            # in one statement at the flush.
+            found = {phone.pk: _chain_head(phone) for phone in _PHONE_BY_ID_FOR_UPDATE.fetch(phone_id=ids[0])}
+            self.phones.update(found)
+            return found
         self._batch = True
-        locked = Phone.objects.select_for_update(of=("self",)).filter(pk__in=sorted(set(phone_ids))).order_by("pk")
+        locked = Phone.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
         found = {phone.pk: _chain_head(phone) for phone in _with_creation_hash(locked)}
         self.phones.update(found)
         return found
@@ -236,6 +257,22 @@ class UnitOfWork:
         if link is not None:
             link.phone = phone  # the locked, current instance: no second read of the phone
         return link
+
+    def lock_links(self, link_ids: Iterable[int]) -> dict[int, ProviderLink]:
+        """Lock these links in id order (after their phones: lock order)."""
+        _require_transaction("lock_links")
+        ids = sorted(set(link_ids))
+        if len(ids) == 1:
+            found = _LINK_BY_ID_FOR_UPDATE.fetch(link_id=ids[0])
+        else:
+            found = list(ProviderLink.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        return {link.pk: link for link in found}
+
+    def lock_compiled(self, select: CompiledSelect[Any], **values: int) -> list[Any]:
+        """Lock the rows of a compiled ``select_for_update`` query (``backoffice.db.CompiledSelect``)
+        built by the caller: ``lock`` without compiling the query again."""
+        _require_transaction("lock_compiled")
+        return select.fetch(**values)
 
     def lock(self, queryset: QuerySet[Any]) -> list[Any]:
         """Lock the rows of a ``select_for_update`` query built by the caller (links and jobs of a
@@ -327,8 +364,12 @@ class UnitOfWork:
         return SyncJob.objects.filter(pk__in=list(job_ids)).update(**values)
 
     def add_rows(self, model: type[models.Model], rows: Iterable[models.Model]) -> None:
-        """Insert new child rows in one statement (a batch's HTTP attempts)."""
-        model._default_manager.bulk_create(list(rows))
+        """Insert new child rows (a batch's HTTP attempts): in one statement now for a batch, with
+        the phone's writes at the flush otherwise."""
+        if self._batch:
+            model._default_manager.bulk_create(list(rows))
+        else:
+            self._inserts.extend(rows)
 
     def update_grouped(
         self,
@@ -338,8 +379,13 @@ class UnitOfWork:
     ) -> None:
         """Write each object's listed fields: one UPDATE per distinct set of values (a batch's
         outcomes are mostly alike), not Django's ``bulk_update`` (a CASE per field and row:
-        costly to build). A field named in ``computed`` is set by that expression, per row."""
+        costly to build). A field named in ``computed`` is set by that expression, per row. Without
+        a batch, one row without ``computed`` is written with the phone's writes at the flush."""
         computed = computed or {}
+        if not self._batch and len(rows) == 1 and not computed:
+            obj, names = rows[0]
+            self._updates.append((obj, list(names)))
+            return
         groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
         for obj, names in rows:
             values = {name: computed.get(name, getattr(obj, name)) for name in names}
@@ -362,15 +408,22 @@ class UnitOfWork:
         locked alone: its UPDATE and its entries' INSERT in one statement (PostgreSQL). A batch:
         one INSERT of every entry, one UPDATE of the heads."""
         dirty, entries = self._dirty, self._entries
-        self._dirty, self._entries = {}, []
+        held_inserts, held_updates = self._inserts, self._updates
+        self._dirty, self._entries, self._inserts, self._updates = {}, [], [], []
         if not self._batch:
             by_phone: dict[int | None, list[AuditEntry]] = {}
             for entry in entries:
                 by_phone.setdefault(entry.phone_id, []).append(entry)
             for phone_id, fields in dirty.items():
-                write_rows(update=(self.phones[phone_id], fields), insert=by_phone.pop(phone_id, []))
-            for rest in by_phone.values():
-                write_rows(insert=rest)
+                # The held rows and updates go with the first phone's statement.
+                write_rows(
+                    update=(self.phones[phone_id], fields),
+                    insert=[*by_phone.pop(phone_id, []), *held_inserts],
+                    updates=held_updates,
+                )
+                held_inserts, held_updates = [], []
+            rest = [entry for entries_of in by_phone.values() for entry in entries_of]
+            write_rows(insert=[*rest, *held_inserts], updates=held_updates)
             return
         if entries:
             AuditEntry.objects.bulk_create(entries)

@@ -11,12 +11,13 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from audit.models import AuditEvent, Origin
 from audit.services import AuditContext
 from backoffice.actor import Actor
+from backoffice.db import CompiledSelect
 from phones import outbox
 from phones.changes import changes
 from phones.models import OPEN_JOB_STATUSES, ProviderLink, SyncAttempt, SyncJob, SyncJobStatus, SyncReason, SyncState
@@ -148,6 +149,22 @@ def job_actor(job: SyncJob) -> Actor:
     return Actor.snapshot(id=job.operator_id, email=job.operator_email, roles=job.operator_roles)
 
 
+def _jobs_for_record(jobs: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
+    """The jobs locked (in id order) with whether a newer job of their link exists and the next
+    open job of their link (queued when this one ends)."""
+    waiting = (
+        SyncJob.objects.filter(link_id=OuterRef("link_id"), status__in=OPEN_JOB_STATUSES)
+        .exclude(pk=OuterRef("pk"))
+        .order_by("pk")
+        .values("pk")[:1]
+    )
+    return jobs.select_for_update(of=("self",)).annotate(newer=newer_job(), waiting=Subquery(waiting)).order_by("pk")
+
+
+# One job per record is the worker's hot path: its lock compiled once per process.
+_ONE_JOB_FOR_RECORD = CompiledSelect(lambda _shape, *, job_id: _jobs_for_record(SyncJob.objects.filter(pk=job_id)))
+
+
 def record(outcomes: list[Outcome]) -> list[str]:
     """Store the attempts and outcomes of claimed jobs in one short transaction.
 
@@ -167,25 +184,13 @@ def record(outcomes: list[Outcome]) -> list[str]:
     with changes() as work:
         # Lock order phone, link, job (each in id order), as every writer.
         phones = work.lock_phones(claim.phone_id for claim, _, _ in outcomes)
-        link_ids = sorted({claim.link_id for claim, _, _ in outcomes})
-        links = {
-            link.pk: link
-            for link in work.lock(ProviderLink.objects.select_for_update().filter(pk__in=link_ids).order_by("pk"))
-        }
+        links = work.lock_links(claim.link_id for claim, _, _ in outcomes)
         for link in links.values():
             link.phone = phones[link.phone_id]  # the locked instance: no lazy read per link
-        waiting = (
-            SyncJob.objects.filter(link_id=OuterRef("link_id"), status__in=OPEN_JOB_STATUSES)
-            .exclude(pk=OuterRef("pk"))
-            .order_by("pk")
-            .values("pk")[:1]
-        )
-        jobs = work.lock(
-            SyncJob.objects.select_for_update(of=("self",))
-            .filter(pk__in=sorted(by_job))
-            .annotate(newer=newer_job(), waiting=Subquery(waiting))
-            .order_by("pk")
-        )
+        if len(by_job) == 1:
+            jobs = work.lock_compiled(_ONE_JOB_FOR_RECORD, job_id=next(iter(by_job)))
+        else:
+            jobs = work.lock(_jobs_for_record(SyncJob.objects.filter(pk__in=sorted(by_job))))
         work.add_rows(
             SyncAttempt,
             (
@@ -247,10 +252,13 @@ def record(outcomes: list[Outcome]) -> list[str]:
                 )
         batch_ids = [job.pk for job, _ in recorded if job.status != SyncJobStatus.SUPERSEDED]
         work.update_grouped(SyncJob, recorded)
-        # What a synced link now holds is its job's desired state: read in the UPDATE itself, so
-        # links that differ only by their settings still share one statement.
-        pushed = Subquery(SyncJob.objects.filter(link_id=OuterRef("pk"), pk__in=batch_ids).values("desired")[:1])
-        work.update_grouped(ProviderLink, list(changed_links.values()), computed={"pushed_settings": pushed})
+        # What a synced link now holds is its job's desired state: in a batch, read in the UPDATE
+        # itself, so links that differ only by their settings still share one statement.
+        computed = {}
+        if len(changed_links) > 1:  # one link writes its own value (``show_on_link`` set it)
+            pushed = SyncJob.objects.filter(link_id=OuterRef("pk"), pk__in=batch_ids).values("desired")[:1]
+            computed = {"pushed_settings": Subquery(pushed)}
+        work.update_grouped(ProviderLink, list(changed_links.values()), computed=computed)
         for job_id, countdown in queue_after:
             work.on_commit(partial(outbox.queue_delivery, job_id, countdown))
     for job, _ in recorded:

@@ -359,3 +359,34 @@ def test_compiled_select_fetches_what_the_orm_does_converted_fields_and_annotati
             assert row.created_at.tzinfo is not None and isinstance(row.payload, dict), DJANGO_INTERNALS
             assert not row._state.adding and row._state.db == "default", DJANGO_INTERNALS
     assert len(select.fetch(account_id=41)) >= 3
+
+
+def test_write_rows_several_updates_and_inserts_in_one_statement_all_or_nothing(make_operator):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from backoffice.db import insert_row, write_rows
+
+    actor = make_operator("backoffice-operator")
+    first, second = insert_row(_new_phone(account_id=11)), insert_row(_new_phone(account_id=12))
+    first.extension, second.extension = "1", "2"
+    entry = _entry_for(first, actor)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        write_rows(update=(first, ["extension"]), updates=[(second, ["extension"])], insert=[entry])
+    writes = [q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    if connection.vendor == "postgresql":
+        assert len(writes) == 1
+    assert entry.pk is not None
+    assert [p.extension for p in Phone.objects.filter(pk__in=[first.pk, second.pk]).order_by("account_id")] == [
+        "1",
+        "2",
+    ]
+    # A second update that matches nothing: nothing of the statement stays.
+    gone = _new_phone(account_id=13)
+    gone.pk = 2**62
+    first.extension = "9"
+    entries = AuditEntry.objects.count()
+    with pytest.raises(Phone.DoesNotExist), transaction.atomic():
+        write_rows(update=(first, ["extension"]), updates=[(gone, ["extension"])], insert=[_entry_for(first, actor)])
+    assert Phone.objects.get(pk=first.pk).extension == "1"
+    assert AuditEntry.objects.count() == entries

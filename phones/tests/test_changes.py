@@ -91,7 +91,7 @@ def test_a_change_is_a_lock_and_one_write(actor):
     assert list(audit_verify(phone_ids=[phone.pk])) == []
 
 
-def test_a_batch_is_one_lock_one_insert_and_one_update_whatever_its_size(actor):
+def test_a_batch_is_one_lock_one_insert_and_one_update_whatever_its_size_one_phone_two_statements(actor):
     counts = []
     for size in (1, 4):
         phones = [new_phone(actor, account_id=100 + size, number=f"9000{n}-0000") for n in range(size)]
@@ -103,8 +103,10 @@ def test_a_batch_is_one_lock_one_insert_and_one_update_whatever_its_size(actor):
         for phone in phones:
             head = AuditEntry.objects.filter(phone=phone).order_by("-id").first()
             assert Phone.objects.get(pk=phone.pk).audit_head == head.hash and head.prev_hash
-    # lock the phones, INSERT the entries, UPDATE the heads
-    assert counts == [3, 3], counts
+    # One phone: the lock, then its entry and head in one statement. A batch: lock the phones,
+    # INSERT the entries, UPDATE the heads, whatever its size (SQLite: one phone's two writes
+    # are two statements).
+    assert counts == [2 if connection.vendor == "postgresql" else 3, 3], counts
 
 
 def test_nothing_changed_writes_nothing(actor):

@@ -59,10 +59,10 @@ def writers(monkeypatch) -> list[tuple[str, str]]:
     watch(QuerySet, "create", lambda qs, a, k: qs.model)
     original_write_rows = db.write_rows
 
-    def write_rows(*, update=None, insert=()):
-        for obj in [*(update[:1] if update else ()), *insert]:
+    def write_rows(*, update=None, insert=(), updates=()):
+        for obj in [*(update[:1] if update else ()), *(obj for obj, _ in updates), *insert]:
             seen.append((type(obj).__name__, _asking_module()))
-        return original_write_rows(update=update, insert=insert)
+        return original_write_rows(update=update, insert=insert, updates=updates)
 
     monkeypatch.setattr(changes, "write_rows", write_rows)
     return seen
