@@ -14,12 +14,13 @@ from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
 
 from backoffice.admin_base import LoggedDenialsMixin
-from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm
+from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
 from backoffice.models import User
 from backoffice.services import OperatorChangeRefused, operator_change, operator_create
 
 admin.site.unregister(Group)
 admin.site.index_title = "Dashboard"
+admin.site.login_form = OperatorLoginForm
 
 
 @admin.register(User)
