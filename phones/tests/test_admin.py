@@ -215,11 +215,12 @@ def test_filters_type_active_country_and_account(crm_client, crm):
         "active__exact=1": [home, mobile],
         "country_code=1": [home],
         "account=1": [mobile],
-        "account=abc": [],
+        "account=abc": [home, mobile],  # not a number: ignored, with a message
     }
     for query, expected in cases.items():
         response = crm_client.get(f"{LIST_URL}?{query}")
         assert list(response.context["cl"].result_list) == expected, query
+    assert "Ignored the filter “account”" in response.content.decode()
 
 
 def test_list_columns_and_account_page_with_history(crm_client, crm):
