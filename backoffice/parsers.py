@@ -54,6 +54,17 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+# No contract integer has more digits than int64 (19); Python refuses past 4,300 with its own
+# advice ("use sys.set_int_max_str_digits()"), which an error message must not echo.
+_INT_MAX_DIGITS = 64
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _INT_MAX_DIGITS:
+        raise ValueError(f"a number has more than {_INT_MAX_DIGITS} digits")
+    return int(text)
+
+
 class BoundedJSONParser(JSONParser):
     """DRF's JSON parser (same charset handling, strict constants and messages) that refuses a
     body over ``API_MAX_BODY_BYTES`` (413) and one nested deeper than ``MAX_JSON_DEPTH`` (400
@@ -72,6 +83,8 @@ class BoundedJSONParser(JSONParser):
         if json_depth_exceeds(text):
             raise InvalidInput("body", TOO_DEEP)
         try:
-            return json.loads(text, parse_constant=json.strict_constant if self.strict else None)
+            return json.loads(
+                text, parse_constant=json.strict_constant if self.strict else None, parse_int=_bounded_int
+            )
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
