@@ -24,8 +24,9 @@ from backoffice.admin_base import (
     ExactIntegerFilter,
     FastRowsMixin,
     LoggedDenialsMixin,
+    ScreenedQueryMixin,
 )
-from backoffice.ids import INT64_MAX
+from backoffice.ids import whole_number
 from backoffice.roles import ROLES
 
 
@@ -73,7 +74,7 @@ class RoleFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(LoggedDenialsMixin, FastRowsMixin, ModelAdmin):
+class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ModelAdmin):
     list_display = ("id", "created_at", "event", "origin", "operator_email", "roles", "phone_link", "account_id")
     list_display_links = ("id", "created_at")
     list_filter = (
@@ -127,8 +128,8 @@ class AuditEntryAdmin(LoggedDenialsMixin, FastRowsMixin, ModelAdmin):
         if not term:
             return queryset, False
         match = Q(operator_email=term.lower()) | Q(request_id=term)
-        if term.isdigit() and int(term) <= INT64_MAX:
-            match |= Q(phone_id=int(term)) | Q(account_id=int(term))
+        if (number := whole_number(term)) is not None:
+            match |= Q(phone_id=number) | Q(account_id=number)
         return queryset.filter(match), False
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:

@@ -13,17 +13,18 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
 
-from backoffice.admin_base import LoggedDenialsMixin
-from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm
+from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
+from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
 from backoffice.models import User
 from backoffice.services import OperatorChangeRefused, operator_change, operator_create
 
 admin.site.unregister(Group)
 admin.site.index_title = "Dashboard"
+admin.site.login_form = OperatorLoginForm
 
 
 @admin.register(User)
-class OperatorAdmin(LoggedDenialsMixin, DjangoUserAdmin, ModelAdmin):
+class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, ModelAdmin):
     form = OperatorChangeForm
     add_form = OperatorCreationForm
     change_password_form = AdminPasswordChangeForm
@@ -123,7 +124,7 @@ class OperatorAdmin(LoggedDenialsMixin, DjangoUserAdmin, ModelAdmin):
 
 
 @admin.register(Group)
-class RoleAdmin(LoggedDenialsMixin, ModelAdmin):
+class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     """The role matrix; only superusers change it (nobody else holds the group permissions)."""
 
     list_display = ("name", "permission_count")

@@ -1,4 +1,5 @@
-"""Shared admin building blocks: counts that stay cheap at millions of rows, logged denials."""
+"""Shared admin building blocks: counts that stay cheap at millions of rows, logged denials, query
+parameters screened before a list uses them."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import dis
 import functools
 import inspect
 import json
+import re
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
@@ -23,7 +27,7 @@ from unfold.contrib.filters.admin import TextFilter
 from unfold.decorators import display
 
 from backoffice.auth import log_denied
-from backoffice.ids import INT64_MAX
+from backoffice.ids import whole_number
 
 # Below this many rows an exact count is cheap enough to run on every page.
 EXACT_COUNT_LIMIT = 10_000
@@ -90,7 +94,8 @@ class EstimatedCountPaginator(Paginator):
 
 
 class ExactIntegerFilter(TextFilter):
-    """A typed-in integer (an id, a code) matched exactly, and so through the column's index."""
+    """A typed-in integer (an id, a code) matched exactly, and so through the column's index.
+    Anything else (letters, "²", 5,000 digits, past int64) is ignored with a message."""
 
     field_name = ""
 
@@ -98,9 +103,82 @@ class ExactIntegerFilter(TextFilter):
         value = (self.value() or "").strip()
         if not value:
             return queryset
-        if not value.isdigit() or int(value) > INT64_MAX:
-            return queryset.none()
-        return queryset.filter(**{self.field_name: int(value)})
+        number = whole_number(value)
+        if number is None:
+            ignored(request, self.parameter_name, f"the {self.title} must be a whole number of at most 19 digits")
+            return queryset
+        return queryset.filter(**{self.field_name: number})
+
+
+# --- Query parameters of the lists --------------------------------------------------------
+# Filters and searches come from the address bar: hand-made ones reached the database as they
+# were (a NUL, which PostgreSQL refuses in text; 5,000 digits that int() refuses) and answered 500.
+# No filter or search value of these lists is longer than an email (254).
+ADMIN_PARAM_MAX_LENGTH = 255
+# Control characters (a pasted tab or line break aside) and lone surrogates (which UTF-8 cannot
+# even encode): never in a filter.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def ignored(request: HttpRequest, parameter: str, why: str) -> None:
+    """Tell the operator a filter or search was left out, and why (remembered on the request:
+    ``ignored_filters``)."""
+    shown = _UNSAFE.sub("\N{REPLACEMENT CHARACTER}", parameter)[:40]
+    messages.warning(request, f"Ignored the filter “{shown}”: {why}.")
+    request._ignored_filters = ignored_filters(request) | {parameter}  # type: ignore[attr-defined]
+
+
+def ignored_filters(request: HttpRequest) -> frozenset[str]:
+    """The parameters of this request left out so far."""
+    return getattr(request, "_ignored_filters", frozenset())
+
+
+def _problem(text: str) -> str | None:
+    if len(text) > ADMIN_PARAM_MAX_LENGTH:
+        return f"it is longer than {ADMIN_PARAM_MAX_LENGTH} characters"
+    if _UNSAFE.search(text):
+        return "it holds control characters"
+    return None
+
+
+def screened_query(query: QueryDict) -> tuple[QueryDict, dict[str, str]]:
+    """The query without the parameters no list can use (too long, control characters, lone
+    surrogates), and those left out with why (pure)."""
+    left_out: dict[str, str] = {}
+    for key, values in query.lists():
+        problem = _problem(key) or next(filter(None, map(_problem, values)), None)
+        if problem:
+            left_out[key] = problem
+    if not left_out:
+        return query, left_out
+    kept = query.copy()
+    for key in left_out:
+        del kept[key]
+    kept._mutable = False
+    return kept, left_out
+
+
+def screen_query(request: HttpRequest) -> None:
+    """Replace ``request.GET`` by its screened copy, telling the operator what was left out."""
+    request.GET, left_out = screened_query(request.GET)
+    for key, why in left_out.items():
+        ignored(request, key, why)
+
+
+class ScreenedQueryMixin:
+    """A list's query parameters are screened before Django's changelist reads them; a filter the
+    database refuses (Django then shows the list unfiltered, ``?e=1``) is reported."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        screen_query(request)
+        response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        if response.status_code == 302 and response.get("Location", "").endswith(f"?{ERROR_FLAG}=1"):
+            not_understood(request)
+        return response
+
+
+def not_understood(request: HttpRequest) -> None:
+    messages.warning(request, "Some filters were not understood and were removed: the list shows everything.")
 
 
 class LoggedDenialsMixin:

@@ -1,4 +1,5 @@
-"""Forms of the operators admin: roles are offered only from what the acting operator holds."""
+"""Forms of the operators admin (roles are offered only from what the acting operator holds) and
+the sign-in form."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib.auth.models import Group
+from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
-from unfold.forms import UserChangeForm, UserCreationForm
+from unfold.forms import AuthenticationForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from backoffice.models import User
@@ -51,3 +53,15 @@ class OperatorChangeForm(_RolesMixin, UserChangeForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limit_roles(self.instance)
+
+
+class OperatorLoginForm(AuthenticationForm):
+    """The admin's sign-in form with the email's length checked. Django sets the field's
+    ``max_length`` after building it, so the browser is told but the server never checks: a longer
+    email went on to authenticate and django-axes wrote it into its 255-character column (a 500).
+    Refused by the field, it never reaches ``authenticate`` and counts no failure."""
+
+    def __init__(self, request: HttpRequest | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(request, *args, **kwargs)
+        field = self.fields["username"]
+        field.validators.append(MaxLengthValidator(field.max_length))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from backoffice.errors import ApplicationError, InvalidInput
+from backoffice.parsers import body_too_large_message
 
 logger = logging.getLogger("backoffice.api")
 
@@ -55,6 +57,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         field, message = first_error(exc.detail)
         return bad_request(field, message)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own bound on reading a body (the middleware refuses most before this).
+        message = body_too_large_message(settings.API_MAX_BODY_BYTES)
+        return Response({"message": message}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         return Response({"message": "Not found"}, status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):

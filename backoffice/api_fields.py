@@ -49,3 +49,28 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+# The longest input an error message quotes back; longer ones are cut.
+QUOTED_INPUT_MAX = 40
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A choice is a string. DRF's message quoted any input as Python prints it (``"{'a': 1}" is
+    not a valid choice.``) and whole, however long."""
+
+    default_error_messages = {"invalid": "A valid string is required."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if data not in self.choice_strings_to_values:
+            quoted = data if len(data) <= QUOTED_INPUT_MAX else data[:QUOTED_INPUT_MAX] + "…"
+            self.fail("invalid_choice", input=quoted)
+        return self.choice_strings_to_values[data]
+
+
+class JSONObjectField(serializers.DictField):
+    """A JSON object; DRF's message named Python's type of anything else (``got type "list"``)."""
+
+    default_error_messages = {"not_a_dict": "Expected a JSON object."}

@@ -24,3 +24,13 @@ def parse_id(value: str, field: str) -> int:
     ):
         raise InvalidInput(field, f"Ensure this value is an integer between 1 and {INT64_MAX}.")
     return int(value)
+
+
+def whole_number(value: str, maximum: int = INT64_MAX) -> int | None:
+    """A number typed in a search or filter: ASCII digits up to ``maximum``, else None (before
+    ``int()``, which takes "١٢" and refuses "²" and strings over 4,300 digits)."""
+    value = value.strip()
+    if not value.isascii() or not value.isdigit() or len(value.lstrip("0")) > _MAX_ID_DIGITS:
+        return None
+    number = int(value)
+    return number if number <= maximum else None

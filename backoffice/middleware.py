@@ -9,11 +9,15 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from backoffice.parsers import body_too_large_message
 
 logger = logging.getLogger("backoffice.api")
 
-API_PREFIXES = ("/accounts/v1/", "/audit/v1/", "/auth/")
+# The API and the providers' callbacks: JSON in, JSON out, errors in the contract's shapes.
+API_PREFIXES = ("/accounts/v1/", "/audit/v1/", "/auth/", "/providers/")
 LOCKED_OUT = "Too many failed login attempts: this account is locked for a while. Try again later."
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
@@ -29,6 +33,14 @@ def client_ip(request: HttpRequest) -> str | None:
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _declared_length(request: HttpRequest) -> int:
+    """The body's ``Content-Length``; as Django reads it, anything unparsable is no body."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 class RequestContextMiddleware:
@@ -50,13 +62,16 @@ class ApiErrorMiddleware:
     """API clients never see an HTML error page or a stack trace.
 
     DRF views render their own errors; this catches what happens outside them (unknown URLs,
-    Django's CSRF/400 pages, exceptions in middleware) and rewrites it as ``{"message"}``.
+    Django's CSRF/400 pages, exceptions in middleware) and rewrites it as ``{"message"}``. A body
+    declared longer than ``API_MAX_BODY_BYTES`` is refused here (413) before anything reads it.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_path(request.path) and _declared_length(request) > settings.API_MAX_BODY_BYTES:
+            return self._too_large()
         response = self.get_response(request)
         if (
             is_api_path(request.path)
@@ -71,8 +86,14 @@ class ApiErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_path(request.path):
             return None
+        if isinstance(exception, RequestDataTooBig):
+            return self._too_large()
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return self._json(500)
+
+    @staticmethod
+    def _too_large() -> JsonResponse:
+        return JsonResponse({"message": body_too_large_message(settings.API_MAX_BODY_BYTES)}, status=413)
 
     @staticmethod
     def _json(status: int) -> JsonResponse:

@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -25,15 +26,21 @@ from backoffice.admin_base import (
     ExactIntegerFilter,
     FastRowsMixin,
     LoggedDenialsMixin,
+    ScreenedQueryMixin,
+    ignored_filters,
+    not_understood,
+    screen_query,
 )
 from backoffice.auth import log_denied
+from backoffice.errors import InvalidInput
+from backoffice.ids import parse_id, whole_number
 from phones import services
 from phones.admin_export import stream_phones_csv
 from phones.admin_forms import PhoneAdminForm, crm_context, save_phone
 from phones.admin_sync_state import ResyncPermissionMixin, provider_sync_column, sync_state_badge
 from phones.errors import PhoneError, PhoneInactive
 from phones.models import Phone, ProviderLink
-from phones.numbers import INT64_MAX, digits_only, format_international
+from phones.numbers import digits_only, format_international
 from phones.selectors import phones_visible_to
 
 # One bulk inactivation is one request: keep it within what a request can do in time.
@@ -104,7 +111,7 @@ def _shown(value: Any) -> str:
 
 
 @admin.register(Phone)
-class PhoneAdmin(LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, ModelAdmin):
+class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, ModelAdmin):
     form = PhoneAdminForm
     list_display = (
         "formatted_number",
@@ -180,8 +187,8 @@ class PhoneAdmin(LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, Model
         if not digits:
             return queryset.none(), False
         match = Q(number_digits__contains=digits) | Q(e164__contains=digits)
-        if term.isdigit() and int(term) <= INT64_MAX:
-            match |= Q(account_id=int(term)) | Q(customer_id=int(term))
+        if (number := whole_number(term)) is not None:
+            match |= Q(account_id=number) | Q(customer_id=number)
         return queryset.filter(match), False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
@@ -299,7 +306,11 @@ class PhoneAdmin(LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, Model
         if not can_view_audit(request.user):
             log_denied(request, request.user, roles.VIEW_AUDIT, "admin phone history")
             raise PermissionDenied
-        return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist") + f"?phone={int(object_id)}")
+        try:
+            phone_id = parse_id(object_id, "phone")
+        except InvalidInput:
+            raise Http404("No such phone") from None  # "abc" or 5,000 digits: int() was a 500
+        return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist") + f"?phone={phone_id}")
 
     # --- Bulk actions --------------------------------------------------------------------------
     @admin.action(description="Inactivate selected phones", permissions=["change"])
@@ -364,7 +375,22 @@ class PhoneAdmin(LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, Model
     def export_view(self, request: HttpRequest) -> HttpResponse:
         """The filtered list (the same filters and search as the page) as a streamed CSV."""
         self._require_view(request)
-        changelist = self.get_changelist_instance(request)
+        # The list's own screening. An export must be what the operator asked for: a filter left
+        # out (it would export more) or one the database cannot read sends them back to the list,
+        # with the messages, filtered by what remains; they may export that.
+        query = request.GET
+        screen_query(request)
+        list_url = reverse("admin:phones_phone_changelist")
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            not_understood(request)
+            return HttpResponseRedirect(list_url)
+        if left_out := ignored_filters(request):
+            kept = query.copy()
+            for name in left_out:
+                kept.pop(name, None)
+            return HttpResponseRedirect(f"{list_url}?{kept.urlencode()}" if kept else list_url)
         return stream_phones_csv(changelist.queryset)
 
     def account_view(self, request: HttpRequest, account_id: int) -> HttpResponse:

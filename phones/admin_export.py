@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,9 +29,11 @@ COLUMNS = (
     "updated_at",
 )
 _FIELDS = [column for column in COLUMNS if column != "formatted"]
-_FORMULA_START = ("=", "@", "\t", "\r")
-# A leading + or - followed only by phone punctuation is a number, not a formula.
-_SIGNED_NUMBER = re.compile(r"^[+-][0-9 ().-]*$")
+# OWASP's CSV injection list: a spreadsheet computes a cell that starts with one of these. No
+# exception for "phone-looking" values: "-1-1", "+1-1" and "-(1)-(1)" are numbers an operator may
+# type and formulas to a spreadsheet; E.164 forms get the apostrophe too (and so stay text, not a
+# number in scientific notation).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Echo:
@@ -42,11 +43,9 @@ class _Echo:
         return value
 
 
-def _safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas; "+55 11 ..." (E.164, formatted) stays as it is."""
-    if not isinstance(value, str) or not value:
-        return value
-    if value.startswith(_FORMULA_START) or (value[0] in "+-" and not _SIGNED_NUMBER.match(value)):
+def safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas: a leading apostrophe, which spreadsheets read as "text"."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
 
@@ -60,7 +59,7 @@ def _rows(queryset: QuerySet[Phone]) -> Iterator[str]:
         record["formatted"] = format_international(record["e164"])
         for stamp in ("created_at", "updated_at"):
             record[stamp] = record[stamp].isoformat()
-        yield writer.writerow([_safe(record[column]) for column in COLUMNS])
+        yield writer.writerow([safe_cell(record[column]) for column in COLUMNS])
 
 
 def stream_phones_csv(queryset: QuerySet[Phone]) -> StreamingHttpResponse:

@@ -23,7 +23,7 @@ from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
-from backoffice.admin_base import LoggedDenialsMixin
+from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
 from phones.admin import register_phone_action
 from phones.admin_sync_state import sync_status_badge, sync_status_of
 from phones.errors import PhoneError, PhoneValidationError
@@ -142,7 +142,7 @@ for _provider in Provider.values:
 
 
 @admin.register(ProviderLink)
-class ProviderLinkAdmin(LoggedDenialsMixin, ModelAdmin):
+class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     form = ProviderLinkForm
     list_display = ("phone", "provider", "number", "state", "last_synced_at", "has_drift", "linked")
     list_filter = ("provider", "sync_state", "linked")
@@ -310,7 +310,7 @@ class SyncAttemptInline(TabularInline):
 
 
 @admin.register(SyncJob)
-class SyncJobAdmin(LoggedDenialsMixin, ModelAdmin):
+class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     list_display = (
         "id",
         "phone",

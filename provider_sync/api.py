@@ -15,7 +15,7 @@ from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
 from backoffice.api_docs import COMMON_ERRORS, error
-from backoffice.api_fields import StrictCharField
+from backoffice.api_fields import JSONObjectField, StrictCharField, StrictChoiceField
 from backoffice.ids import INT64_MAX, parse_id
 from backoffice.permissions import RolePermission
 from phones import selectors
@@ -112,9 +112,9 @@ class ProviderLinkOutput(serializers.ModelSerializer):
 
 
 class ProviderLinkInput(serializers.Serializer):
-    provider = serializers.ChoiceField(choices=Provider.choices)
+    provider = StrictChoiceField(choices=Provider.choices)
     remote_number = StrictCharField(required=False, allow_blank=True, max_length=16, default="")
-    settings = serializers.DictField(required=False, default=dict, allow_empty=True)
+    settings = JSONObjectField(required=False, default=dict, allow_empty=True)
 
 
 SyncAccepted = inline_serializer(

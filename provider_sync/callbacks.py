@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from backoffice.parsers import TOO_DEEP, json_depth_exceeds
 from phones import outbox
 from phones.changes import changes
 from phones.models import Provider, SyncJob, SyncJobStatus
@@ -59,6 +60,13 @@ def sinch_callback(request: HttpRequest) -> JsonResponse:
     if not verify_callback_signature(raw, request.headers.get(SIGNATURE_HEADER, ""), settings.SINCH_CALLBACK_SECRET):
         logger.warning("sinch callback with a bad signature from %s", getattr(request, "client_ip", None))
         return JsonResponse({"message": "Invalid signature"}, status=401)
+    # Bounded before the decoder recurses into it (a RecursionError was a 500), as in the API.
+    try:
+        too_deep = json_depth_exceeds(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return JsonResponse({"message": "callback body is not UTF-8"}, status=400)
+    if too_deep:
+        return JsonResponse({"message": TOO_DEEP}, status=400)
     try:
         event = parse_callback_event(raw)
     except ValueError as exc:

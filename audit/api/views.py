@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
@@ -12,6 +14,7 @@ from audit.filters import AuditEntryFilter
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
 from backoffice.api_docs import COMMON_ERRORS, error, paginated
+from backoffice.errors import InvalidInput
 from backoffice.ids import parse_id
 from backoffice.permissions import RolePermission
 
@@ -25,6 +28,17 @@ class AuditPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request: Request) -> Any:
+        # DRF keeps the cursor's position as text and filters ``id < position`` with it: a
+        # hand-made cursor whose position is not an id raised a ValueError (a 500).
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                parse_id(cursor.position, "cursor")
+            except InvalidInput:
+                raise exceptions.NotFound(self.invalid_cursor_message) from None
+        return cursor
 
 
 class AuditEntryListApi(APIView):

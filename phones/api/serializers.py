@@ -9,6 +9,7 @@ from backoffice.api_fields import (
     InputSerializer,
     StrictBooleanField,
     StrictCharField,
+    StrictChoiceField,
     StrictIntegerField,
 )
 from phones.limits import (
@@ -25,7 +26,7 @@ class PhoneCreateInput(InputSerializer):
     """``PhoneRequest`` of the contract. Unknown members are ignored, as the contract allows."""
 
     number = StrictCharField(max_length=NUMBER_MAX_LENGTH, trim_whitespace=False)
-    type = serializers.ChoiceField(choices=PhoneType.choices)
+    type = StrictChoiceField(choices=PhoneType.choices)
     active = StrictBooleanField(required=False, default=True)
     area_code = StrictIntegerField(required=False, min_value=0, max_value=AREA_CODE_MAX)
     country_code = StrictIntegerField(
@@ -41,7 +42,7 @@ class PhoneUpdateInput(InputSerializer):
 
     area_code = StrictIntegerField(required=False, min_value=0, max_value=AREA_CODE_MAX)
     number = StrictCharField(required=False, max_length=NUMBER_MAX_LENGTH, trim_whitespace=False)
-    type = serializers.ChoiceField(required=False, choices=PhoneType.choices)
+    type = StrictChoiceField(required=False, choices=PhoneType.choices)
     extension = StrictCharField(
         required=False, max_length=EXTENSION_MAX_LENGTH, allow_blank=True, trim_whitespace=False
     )
@@ -75,7 +76,7 @@ class PhoneOutput(serializers.ModelSerializer):
 
 class PhoneListFilter(serializers.Serializer):
     active = serializers.BooleanField(required=False, allow_null=True, default=None)
-    type = serializers.ChoiceField(required=False, choices=PhoneType.choices)
+    type = StrictChoiceField(required=False, choices=PhoneType.choices)
 
 
 def _datetime(value: Any) -> str:

@@ -25,3 +25,43 @@ def test_ids_of_thousands_of_digits_are_a_400(api_client_for, make_operator):
         HTTP_X_CUSTOMER_ID="3" * 5000,
     )
     assert answer.status_code == 400 and answer.json()["field"] == "x-customer-id"
+
+
+INTERNALS = ("{'", "['", "sys.", "int()", "Traceback", "got type", "Error", "<")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "", {"number": "1", "type": {"a": 1}}, "type"),
+        ("post", "", {"number": "1", "type": [1, 2]}, "type"),
+        ("post", "", {"number": "1", "type": "X" * 100_000}, "type"),
+        ("patch", "/{phone}", {"type": {"a": 1}}, "type"),
+        ("put", "/{phone}/provider-link", {"provider": {"a": 1}}, "provider"),
+        ("put", "/{phone}/provider-link", {"provider": "sinch", "settings": [1]}, "settings"),
+        ("put", "/{phone}/provider-link", {"provider": "sinch", "settings": "x"}, "settings"),
+    ],
+)
+def test_error_messages_echo_no_python_reprs(api_client_for, make_operator, method, path, body, field):
+    """DRF quoted the input as Python prints it ("{'a': 1}" is not a valid choice), and named
+    Python's types ("list"), and echoed a 100,000-character value whole."""
+    from phones.tests.factories import PhoneFactory
+
+    operator = make_operator("backoffice-operator")
+    phone = PhoneFactory(actor=operator, account_id=9)
+    client = api_client_for(operator)
+    url = f"/accounts/v1/accounts/9/phones{path.format(phone=phone.pk)}"
+    answer = getattr(client, method)(url, body, format="json")
+    assert answer.status_code == 400 and answer.json()["field"] == field
+    message = answer.json()["message"]
+    assert len(message) < 120 and not any(internal in message for internal in INTERNALS), message
+
+
+def test_a_number_of_thousands_of_digits_in_the_body_names_no_python_internals(api_client_for, make_operator):
+    """json.loads refused it with Python's own advice ("use sys.set_int_max_str_digits()")."""
+    client = api_client_for(make_operator("crm-operator"))
+    body = b'{"number": "1", "type": "MOBILE", "area_code": 1' + b"0" * 5000 + b"}"
+    answer = client.post("/accounts/v1/accounts/9/phones", body, content_type="application/json")
+    assert answer.status_code == 400 and answer.json()["field"] in ("body", "area_code")
+    message = answer.json()["message"]
+    assert not any(internal in message for internal in INTERNALS), message

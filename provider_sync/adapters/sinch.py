@@ -368,6 +368,11 @@ def parse_callback_event(raw_body: bytes | str) -> SinchCallbackEvent:
     missing = [k for k in ("eventId", "resourceId", "eventType", "status") if not data.get(k)]
     if missing:
         raise ValueError(f"callback is missing {', '.join(missing)}")
+    # The number is looked up with it: a NUL (which PostgreSQL refuses), an object or 5,000
+    # digits is not a number Sinch would send.
+    resource_id = data["resourceId"]
+    if not isinstance(resource_id, str) or not resource_id.isascii() or not E164_RE.fullmatch(resource_id):
+        raise ValueError("callback resourceId is not an E.164 number")
     return SinchCallbackEvent(
         event_id=str(data["eventId"]),
         timestamp=data.get("timestamp"),
