@@ -3,11 +3,12 @@ from __future__ import annotations
 import django_filters
 
 from audit.models import AuditEntry, AuditEvent, Origin
+from backoffice.api_filters import IdFilter
 
 
 class AuditEntryFilter(django_filters.FilterSet):
-    phone_id = django_filters.NumberFilter(field_name="phone_id")
-    account_id = django_filters.NumberFilter(field_name="account_id")
+    phone_id = IdFilter(field_name="phone_id")
+    account_id = IdFilter(field_name="account_id")
     event = django_filters.ChoiceFilter(choices=AuditEvent.choices)
     email = django_filters.CharFilter(field_name="operator_email", lookup_expr="iexact")
     origin = django_filters.ChoiceFilter(choices=Origin.choices)
