@@ -1,35 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
-
 import django_filters
-from django import forms
 
 from audit.models import AuditEntry, AuditEvent, Origin
-from backoffice.errors import InvalidInput
-from backoffice.ids import parse_id
-
-
-class IdField(forms.Field):
-    """An id typed as text: what ``backoffice.ids.parse_id`` accepts, with its message (a
-    decimal field took 5,000 digits and answered "less than or equal to 1e+50")."""
-
-    def to_python(self, value: Any) -> int | None:
-        if value in self.empty_values:
-            return None
-        try:
-            return parse_id(str(value), "id")
-        except InvalidInput as error:
-            raise forms.ValidationError(error.message, code="invalid") from None
-
-
-class IdFilter(django_filters.NumberFilter):
-    """A number filter (so documented as one) whose value is an id."""
-
-    field_class = IdField
-
-    def get_max_validator(self) -> None:
-        return None
+from backoffice.api_filters import IdFilter
 
 
 class AuditEntryFilter(django_filters.FilterSet):

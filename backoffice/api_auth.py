@@ -1,4 +1,5 @@
-"""Token endpoints: simplejwt's, wired so that django-axes can lock out brute force."""
+"""Token endpoints: simplejwt's, wired so that django-axes can lock out brute force, and described
+as public operations with every answer they give."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
-from rest_framework_simplejwt.views import TokenObtainPairView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from backoffice.api_docs import error, errors
+
+TokenPair = inline_serializer("TokenPair", {"access": serializers.CharField(), "refresh": serializers.CharField()})
+AccessToken = inline_serializer("AccessToken", {"access": serializers.CharField()})
 
 
 class TokenObtainInput(TokenObtainPairSerializer):
@@ -36,6 +43,22 @@ class TokenObtainView(TokenObtainPairView):
         context["request"] = self.request._request
         return context
 
+    @extend_schema(
+        operation_id="obtain-token",
+        summary="Sign in: a JWT pair for an operator's email and password",
+        auth=[],
+        responses={
+            200: TokenPair,
+            **errors(
+                body=True,
+                authenticated=False,
+                not_found=False,
+                e401=error("No active account found with the given credentials"),
+                e429=error("Too many failed login attempts: the email is locked for a while from this address"),
+            ),
+        },
+        tags=["Auth"],
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         try:
@@ -47,3 +70,20 @@ class TokenObtainView(TokenObtainPairView):
         # around successful sign-ins used to add up to a lockout.
         user_logged_in.send(sender=type(serializer.user), request=request._request, user=serializer.user)
         return Response(serializer.validated_data, status=status.HTTP_200_OK)
+
+
+class TokenRefreshApi(TokenRefreshView):
+    """``POST /auth/token/refresh`` with ``{"refresh"}`` -> ``{"access"}``."""
+
+    @extend_schema(
+        operation_id="refresh-token",
+        summary="A new access token for a refresh token",
+        auth=[],
+        responses={
+            200: AccessToken,
+            **errors(body=True, authenticated=False, not_found=False, e401=error("Token is invalid or expired")),
+        },
+        tags=["Auth"],
+    )
+    def post(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().post(request, *args, **kwargs)

@@ -17,6 +17,10 @@ class InputSerializer(serializers.Serializer):
     error messages. For flat bodies of plain fields; nested serializers keep DRF's deep copy.
     """
 
+    # At least this many members (the OpenAPI document's ``minProperties``, ``backoffice.schema``);
+    # the rule itself is the domain check's.
+    min_members = 0
+
     def get_fields(self) -> dict[str, serializers.Field]:
         return {
             name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)

@@ -1,4 +1,5 @@
-"""The API's page-number pagination: DRF's, and the same pages over a one-statement fetch."""
+"""The API's pagination: DRF's page numbers and cursors with a strict ``page_size``, and the same
+page-number pages over a one-statement fetch."""
 
 from __future__ import annotations
 
@@ -7,18 +8,48 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 
+from backoffice.errors import InvalidInput
 from backoffice.ids import INT64_MAX
 
 MAX_PAGE_DIGITS = len(str(INT64_MAX))
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+PAGE_SIZE_PARAM = "page_size"
+
+
+def page_size_of(request: Request) -> int:
+    """``page_size``: absent is the default; otherwise 1 to ``MAX_PAGE_SIZE`` in ASCII digits, or
+    a 400 naming it. DRF's own reading falls back to the default on junk (``abc``, ``0``) and cuts
+    what is too large, so a client's mistake came back as a page it did not ask for."""
+    raw = request.query_params.get(PAGE_SIZE_PARAM)
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not (raw.isascii() and raw.isdigit() and len(raw.lstrip("0")) <= 3 and 1 <= int(raw) <= MAX_PAGE_SIZE):
+        raise InvalidInput(PAGE_SIZE_PARAM, f"Ensure this value is an integer between 1 and {MAX_PAGE_SIZE}.")
+    return int(raw)
 
 
 class StandardPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
+    page_size = DEFAULT_PAGE_SIZE
+    page_size_query_param = PAGE_SIZE_PARAM
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request: Request) -> int:
+        return page_size_of(request)
+
+
+class StandardCursorPagination(CursorPagination):
+    """Cursor pages (no ``count(*)``, stable under concurrent inserts) with the same ``page_size``."""
+
+    page_size = DEFAULT_PAGE_SIZE
+    page_size_query_param = PAGE_SIZE_PARAM
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request: Request) -> int:
+        return page_size_of(request)
 
 
 class FetchedPagination(StandardPagination):

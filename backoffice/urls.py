@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenRefreshView
 
-from backoffice.api_auth import TokenObtainView
+from backoffice.api_auth import TokenObtainView, TokenRefreshApi
 
 urlpatterns = [
     # The provider sync's routes first: "phones/sync" must not be read as a phone id.
@@ -13,7 +12,7 @@ urlpatterns = [
     path("audit/", include("audit.api.urls")),
     path("providers/", include("provider_sync.callback_urls")),
     path("auth/token", TokenObtainView.as_view(), name="token-obtain"),
-    path("auth/token/refresh", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/refresh", TokenRefreshApi.as_view(), name="token-refresh"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",

@@ -14,7 +14,7 @@ from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
-from backoffice.api_docs import COMMON_ERRORS, error
+from backoffice.api_docs import error, errors
 from backoffice.api_fields import JSONObjectField, StrictCharField, StrictChoiceField
 from backoffice.ids import INT64_MAX, parse_id
 from backoffice.permissions import RolePermission
@@ -121,11 +121,29 @@ SyncAccepted = inline_serializer(
     "SyncAccepted", {"id": serializers.IntegerField(), "job_id": serializers.IntegerField()}
 )
 BulkSyncInput = inline_serializer(
-    "BulkSyncInput", {"ids": serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=INT64_MAX))}
+    "BulkSyncInput",
+    {
+        "ids": serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=INT64_MAX), min_length=1, max_length=500
+        )
+    },
 )
+
+
+class SyncJobQueued(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The phone's id.")
+    job_id = serializers.IntegerField()
+
+
 BulkSyncAccepted = inline_serializer(
     "BulkSyncAccepted",
-    {"jobs": serializers.ListField(child=serializers.DictField()), "skipped": serializers.ListField()},
+    {
+        "jobs": SyncJobQueued(many=True),
+        "skipped": serializers.ListField(
+            child=serializers.IntegerField(),
+            help_text="Ids given that are not re-synced (not in the account, or not linked).",
+        ),
+    },
 )
 NOT_LINKED = error(PhoneNotLinked.message)
 
@@ -134,11 +152,11 @@ def _context(request: Request) -> AuditContext:
     return AuditContext.from_request(request, origin=Origin.API)
 
 
-def _link_of(request: Request, account_id: str, phone_id: str) -> ProviderLink:
+def _link_of(request: Request, accountId: str, phoneId: str) -> ProviderLink:
     phone = selectors.access_phone_by_id(
         user=request.user,
-        account_id=parse_id(account_id, "accountId"),
-        phone_id=parse_id(phone_id, "phoneId"),
+        account_id=parse_id(accountId, "accountId"),
+        phone_id=parse_id(phoneId, "phoneId"),
     )
     link = ProviderLink.objects.select_related("phone").filter(phone=phone).first()
     if link is None:
@@ -158,15 +176,15 @@ class PhoneSyncApi(APIView):
         description="Queues a push of the phone's desired state to its provider; 202 with the job id.",
         parameters=[ACCOUNT_ID, PHONE_ID],
         request=None,
-        responses={202: SyncAccepted, **COMMON_ERRORS, 404: error("Phone not found"), 409: NOT_LINKED},
+        responses={202: SyncAccepted, **errors(e404=error("Phone not found"), e409=NOT_LINKED)},
         tags=["Provider sync"],
     )
-    def post(self, request: Request, account_id: str, phone_id: str) -> Response:
-        phone_pk = parse_id(phone_id, "phoneId")
+    def post(self, request: Request, accountId: str, phoneId: str) -> Response:
+        phone_pk = parse_id(phoneId, "phoneId")
         job = links.phone_resync(
             actor=Actor.of(request.user),
             context=_context(request),
-            account_id=parse_id(account_id, "accountId"),
+            account_id=parse_id(accountId, "accountId"),
             phone_id=phone_pk,
         )
         return Response({"id": phone_pk, "job_id": job.pk}, status=status.HTTP_202_ACCEPTED)
@@ -183,11 +201,11 @@ class PhonesBulkSyncApi(APIView):
         summary="Re-sync a selection of an account's phones",
         parameters=[ACCOUNT_ID],
         request=BulkSyncInput,
-        responses={202: BulkSyncAccepted, **COMMON_ERRORS},
+        responses={202: BulkSyncAccepted, **errors(body=True)},
         tags=["Provider sync"],
     )
-    def post(self, request: Request, account_id: str) -> Response:
-        account = parse_id(account_id, "accountId")
+    def post(self, request: Request, accountId: str) -> Response:
+        account = parse_id(accountId, "accountId")
         ids = json_object(request).get("ids")
         if not isinstance(ids, list) or not ids or len(ids) > 500:
             raise PhoneValidationError("ids", "Give a list of 1 to 500 phone ids.")
@@ -224,11 +242,11 @@ class PhoneProviderLinkApi(APIView):
         operation_id="get-account-phone-provider-link",
         summary="Read a phone's provider link and sync state",
         parameters=[ACCOUNT_ID, PHONE_ID],
-        responses={200: ProviderLinkOutput, **COMMON_ERRORS, 404: error("Phone not found"), 409: NOT_LINKED},
+        responses={200: ProviderLinkOutput, **errors(e404=error("Phone not found"), e409=NOT_LINKED)},
         tags=["Provider sync"],
     )
-    def get(self, request: Request, account_id: str, phone_id: str) -> Response:
-        return Response(ProviderLinkOutput(_link_of(request, account_id, phone_id)).data)
+    def get(self, request: Request, accountId: str, phoneId: str) -> Response:
+        return Response(ProviderLinkOutput(_link_of(request, accountId, phoneId)).data)
 
     @extend_schema(
         operation_id="put-account-phone-provider-link",
@@ -237,22 +255,24 @@ class PhoneProviderLinkApi(APIView):
         request=ProviderLinkInput,
         responses={
             200: ProviderLinkOutput,
-            **COMMON_ERRORS,
-            404: error("Phone not found"),
-            409: error("Provider number already linked to another phone"),
-            422: error("Can't update an inactive phone number"),
+            **errors(
+                body=True,
+                e404=error("Phone not found"),
+                e409=error("Provider number already linked to another phone"),
+                e422=error("Can't update an inactive phone number"),
+            ),
         },
         tags=["Provider sync"],
     )
-    def put(self, request: Request, account_id: str, phone_id: str) -> Response:
+    def put(self, request: Request, accountId: str, phoneId: str) -> Response:
         serializer = ProviderLinkInput(data=json_object(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         link = links.provider_link_set(
             actor=Actor.of(request.user),
             context=_context(request),
-            account_id=parse_id(account_id, "accountId"),
-            phone_id=parse_id(phone_id, "phoneId"),
+            account_id=parse_id(accountId, "accountId"),
+            phone_id=parse_id(phoneId, "phoneId"),
             provider=data["provider"],
             remote_number=data["remote_number"],
             settings=data["settings"],
@@ -263,14 +283,14 @@ class PhoneProviderLinkApi(APIView):
         operation_id="delete-account-phone-provider-link",
         summary="Unlink a phone: its number gives up its SMS and voice services",
         parameters=[ACCOUNT_ID, PHONE_ID],
-        responses={200: ProviderLinkOutput, **COMMON_ERRORS, 404: error("Phone not found"), 409: NOT_LINKED},
+        responses={200: ProviderLinkOutput, **errors(e404=error("Phone not found"), e409=NOT_LINKED)},
         tags=["Provider sync"],
     )
-    def delete(self, request: Request, account_id: str, phone_id: str) -> Response:
+    def delete(self, request: Request, accountId: str, phoneId: str) -> Response:
         link = links.provider_link_remove(
             actor=Actor.of(request.user),
             context=_context(request),
-            account_id=parse_id(account_id, "accountId"),
-            phone_id=parse_id(phone_id, "phoneId"),
+            account_id=parse_id(accountId, "accountId"),
+            phone_id=parse_id(phoneId, "phoneId"),
         )
         return Response(ProviderLinkOutput(link).data)

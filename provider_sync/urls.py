@@ -7,10 +7,10 @@ from provider_sync.api import PhoneProviderLinkApi, PhonesBulkSyncApi, PhoneSync
 
 urlpatterns = [
     # Included before the phones API, whose "phones/<phone_id>" would otherwise take "sync".
-    path("v1/accounts/<str:account_id>/phones/sync", PhonesBulkSyncApi.as_view(), name="phones-sync"),
-    path("v1/accounts/<str:account_id>/phones/<str:phone_id>/sync", PhoneSyncApi.as_view(), name="phone-sync"),
+    path("v1/accounts/<str:accountId>/phones/sync", PhonesBulkSyncApi.as_view(), name="phones-sync"),
+    path("v1/accounts/<str:accountId>/phones/<str:phoneId>/sync", PhoneSyncApi.as_view(), name="phone-sync"),
     path(
-        "v1/accounts/<str:account_id>/phones/<str:phone_id>/provider-link",
+        "v1/accounts/<str:accountId>/phones/<str:phoneId>/provider-link",
         PhoneProviderLinkApi.as_view(),
         name="phone-provider-link",
     ),

@@ -2,32 +2,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.api.serializers import AuditEntryOutput
 from audit.filters import AuditEntryFilter
+from audit.models import AuditEvent, Origin
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
-from backoffice.api_docs import COMMON_ERRORS, error, paginated
+from backoffice.api_docs import CURSOR, PAGE_SIZE, error, errors, id_parameter, paginated
+from backoffice.api_filters import filtered
 from backoffice.errors import InvalidInput
 from backoffice.ids import parse_id
+from backoffice.pagination import StandardCursorPagination
 from backoffice.permissions import RolePermission
 
 AUDIT_READ = (roles.VIEW_AUDIT, roles.VIEW_OWN_AUDIT)
 
 
-class AuditPagination(CursorPagination):
+class AuditPagination(StandardCursorPagination):
     """Cursor pages: no ``count(*)`` over millions of entries, stable under concurrent inserts."""
 
     ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
     def decode_cursor(self, request: Request) -> Any:
         # DRF keeps the cursor's position as text and filters ``id < position`` with it: a
@@ -41,6 +41,27 @@ class AuditPagination(CursorPagination):
         return cursor
 
 
+# ``AuditEntryFilter``'s filters, as the API reads them (``backoffice.api_filters``).
+LIST_FILTERS = [
+    id_parameter("phone_id", "Only this phone's entries.", OpenApiParameter.QUERY),
+    id_parameter("account_id", "Only this account's entries.", OpenApiParameter.QUERY),
+    OpenApiParameter("event", str, OpenApiParameter.QUERY, enum=AuditEvent.values, description="Only this event."),
+    OpenApiParameter(
+        "email",
+        {"type": "string", "minLength": 1, "pattern": r"\S"},
+        OpenApiParameter.QUERY,
+        description="Only this operator's (any case).",
+    ),
+    OpenApiParameter("origin", str, OpenApiParameter.QUERY, enum=Origin.values, description="Only from this origin."),
+    OpenApiParameter(
+        "created_after", OpenApiTypes.DATETIME, OpenApiParameter.QUERY, description="Created at or after (ISO 8601)."
+    ),
+    OpenApiParameter(
+        "created_before", OpenApiTypes.DATETIME, OpenApiParameter.QUERY, description="Created before (ISO 8601)."
+    ),
+]
+
+
 class AuditEntryListApi(APIView):
     permission_classes = [RolePermission]
     required_perms = {"GET": AUDIT_READ}
@@ -48,16 +69,14 @@ class AuditEntryListApi(APIView):
     @extend_schema(
         operation_id="list-audit-entries",
         summary="List audit entries",
-        filters=True,
-        responses={200: paginated("PaginatedAuditEntryList", AuditEntryOutput, with_count=False), **COMMON_ERRORS},
+        parameters=[*LIST_FILTERS, CURSOR, PAGE_SIZE],
+        responses={200: paginated("PaginatedAuditEntryList", AuditEntryOutput, with_count=False), **errors()},
         tags=["Audit"],
     )
     def get(self, request: Request) -> Response:
-        filterset = AuditEntryFilter(request.query_params, queryset=audit_entries_visible_to(request.user))
-        if not filterset.is_valid():
-            raise exceptions.ValidationError(filterset.errors)
+        entries = filtered(AuditEntryFilter, request.query_params, audit_entries_visible_to(request.user))
         paginator = AuditPagination()
-        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(AuditEntryOutput(page, many=True).data)
 
 
@@ -68,11 +87,12 @@ class AuditEntryItemApi(APIView):
     @extend_schema(
         operation_id="get-audit-entry",
         summary="Read one audit entry",
-        responses={200: AuditEntryOutput, **COMMON_ERRORS, 404: error("Not found")},
+        parameters=[id_parameter("entryId", "Audit entry ID")],
+        responses={200: AuditEntryOutput, **errors(e404=error("Audit entry not found"))},
         tags=["Audit"],
     )
-    def get(self, request: Request, entry_id: str) -> Response:
-        pk = parse_id(entry_id, "id")
+    def get(self, request: Request, entryId: str) -> Response:
+        pk = parse_id(entryId, "entryId")
         entry = audit_entries_visible_to(request.user).filter(pk=pk).first()
         if entry is None:
             raise exceptions.NotFound("Audit entry not found")

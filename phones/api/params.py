@@ -5,21 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 
+from backoffice.api_docs import id_parameter
 from phones.errors import PhoneValidationError
 
-ACCOUNT_ID = OpenApiParameter("accountId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="Account ID")
-PHONE_ID = OpenApiParameter("phoneId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="Phone ID")
-CUSTOMER_ID = OpenApiParameter(
-    "x-customer-id",
-    OpenApiTypes.INT64,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Customer ID",
-)
+# The URLconf's names (``phones.api.urls``), so each is declared once, with its bounds.
+ACCOUNT_ID = id_parameter("accountId", "Account ID")
+PHONE_ID = id_parameter("phoneId", "Phone ID")
+CUSTOMER_ID = id_parameter("x-customer-id", "Customer ID", OpenApiParameter.HEADER)
 # Domain field -> the contract's name, for errors the services raise (``backoffice.api_errors``
 # reads a view's ``error_fields``).
 CONTRACT_FIELDS = {"account_id": "accountId", "phone_id": "phoneId", "customer_id": "x-customer-id"}

@@ -40,6 +40,8 @@ class PhoneCreateInput(InputSerializer):
 class PhoneUpdateInput(InputSerializer):
     """``PhoneUpdateRequest`` of the contract: every member optional, at least one required."""
 
+    min_members = 1  # phones.checks.check_phone_update refuses an empty update
+
     area_code = StrictIntegerField(required=False, min_value=0, max_value=AREA_CODE_MAX)
     number = StrictCharField(required=False, max_length=NUMBER_MAX_LENGTH, trim_whitespace=False)
     type = StrictChoiceField(required=False, choices=PhoneType.choices)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,7 +11,8 @@ from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
-from backoffice.api_docs import COMMON_ERRORS, error, paginated
+from backoffice.api_docs import PAGE, PAGE_SIZE, error, errors, paginated
+from backoffice.api_filters import cleaned_filters
 from backoffice.ids import parse_id
 from backoffice.pagination import FetchedPagination
 from backoffice.permissions import RolePermission
@@ -26,7 +26,7 @@ from phones.api.serializers import (
     phone_representation,
 )
 from phones.filters import PhoneFilter
-from phones.models import Phone
+from phones.models import PhoneType
 
 
 def _customer_id(request: Request) -> int | None:
@@ -41,11 +41,14 @@ def _list_filters(request: Request) -> tuple[bool | None, str | None]:
     without them skips building the filter form (~0.3 ms)."""
     if not request.query_params.keys() & PhoneFilter.base_filters.keys():
         return None, None
-    filterset = PhoneFilter(request.query_params, queryset=Phone.objects.none())
-    if not filterset.is_valid():
-        raise exceptions.ValidationError(filterset.errors)
-    data = filterset.form.cleaned_data
+    data = cleaned_filters(PhoneFilter, request.query_params)
     return data.get("active"), data.get("type") or None
+
+
+LIST_FILTERS = [
+    OpenApiParameter("active", bool, OpenApiParameter.QUERY, description="Only active (true) or inactive (false)."),
+    OpenApiParameter("type", str, OpenApiParameter.QUERY, enum=PhoneType.values, description="Only this type."),
+]
 
 
 class PhoneCollectionApi(APIView):
@@ -60,13 +63,12 @@ class PhoneCollectionApi(APIView):
     @extend_schema(
         operation_id="list-account-phones",
         summary="List an account's phones",
-        parameters=[ACCOUNT_ID],
-        filters=True,
-        responses={200: paginated("PaginatedPhoneList", PhoneOutput), **COMMON_ERRORS},
+        parameters=[ACCOUNT_ID, *LIST_FILTERS, PAGE, PAGE_SIZE],
+        responses={200: paginated("PaginatedPhoneList", PhoneOutput), **errors()},
         tags=["Phones"],
     )
-    def get(self, request: Request, account_id: str) -> Response:
-        account = parse_id(account_id, "accountId")
+    def get(self, request: Request, accountId: str) -> Response:
+        account = parse_id(accountId, "accountId")
         active, phone_type = _list_filters(request)
         paginator = FetchedPagination()
         page = paginator.paginate_fetch(
@@ -89,14 +91,16 @@ class PhoneCollectionApi(APIView):
         request=PhoneCreateInput,
         responses={
             200: PhoneIdOutput,
-            **COMMON_ERRORS,
-            409: error("Phone number already exists"),
-            500: error("Error creating phone number"),
+            **errors(
+                body=True,
+                e409=error("Phone number already exists"),
+                e500=error("Error creating phone number"),
+            ),
         },
         tags=["Phones"],
     )
-    def post(self, request: Request, account_id: str) -> Response:
-        account = parse_id(account_id, "accountId")
+    def post(self, request: Request, accountId: str) -> Response:
+        account = parse_id(accountId, "accountId")
         customer_id = _customer_id(request)
         serializer = PhoneCreateInput(data=json_object(request))
         serializer.is_valid(raise_exception=True)
@@ -123,14 +127,14 @@ class PhoneItemApi(APIView):
         operation_id="get-account-phone",
         summary="Read one phone",
         parameters=[ACCOUNT_ID, PHONE_ID],
-        responses={200: PhoneOutput, **COMMON_ERRORS, 404: error("Phone not found")},
+        responses={200: PhoneOutput, **errors(e404=error("Phone not found"))},
         tags=["Phones"],
     )
-    def get(self, request: Request, account_id: str, phone_id: str) -> Response:
+    def get(self, request: Request, accountId: str, phoneId: str) -> Response:
         phone = selectors.access_phone_by_id(
             user=request.user,
-            account_id=parse_id(account_id, "accountId"),
-            phone_id=parse_id(phone_id, "phoneId"),
+            account_id=parse_id(accountId, "accountId"),
+            phone_id=parse_id(phoneId, "phoneId"),
         )
         return Response(phone_representation(phone))
 
@@ -141,17 +145,19 @@ class PhoneItemApi(APIView):
         request=PhoneUpdateInput,
         responses={
             200: PhoneIdOutput,
-            **COMMON_ERRORS,
-            404: error("Phone not found"),
-            409: error("Phone number already exists"),
-            422: error("Can't update an inactive phone number"),
-            500: error("Error updating phone number"),
+            **errors(
+                body=True,
+                e404=error("Phone not found"),
+                e409=error("Phone number already exists"),
+                e422=error("Can't update an inactive phone number"),
+                e500=error("Error updating phone number"),
+            ),
         },
         tags=["Phones"],
     )
-    def patch(self, request: Request, account_id: str, phone_id: str) -> Response:
-        account = parse_id(account_id, "accountId")
-        phone_pk = parse_id(phone_id, "phoneId")
+    def patch(self, request: Request, accountId: str, phoneId: str) -> Response:
+        account = parse_id(accountId, "accountId")
+        phone_pk = parse_id(phoneId, "phoneId")
         serializer = PhoneUpdateInput(data=json_object(request), partial=True)
         serializer.is_valid(raise_exception=True)
         phone = services.phone_update(
