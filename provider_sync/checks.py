@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import fields
+from datetime import datetime, timedelta
 from typing import Any
 
 from phones.errors import PhoneValidationError
@@ -86,3 +87,22 @@ def check_link_target(*, remote_number: str, phone_e164: str | None) -> str:
     if not is_possible_e164(target):
         raise PhoneValidationError(field, f"{CANNOT_LINK}: libphonenumber finds {target} impossible for its country.")
     return target
+
+
+def check_callback_timestamp(value: Any, *, now: datetime, window: timedelta) -> datetime:
+    """The time a signed provider callback says it was sent (its ``timestamp``, ISO 8601 with an
+    offset, e.g. ``2026-11-29T10:00:00.123Z``), which must be within ``window`` of ``now`` either
+    way: an old signed body replayed later, or one dated ahead to outlive the replay cache, is
+    refused. Raises ``ValueError`` saying why.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("callback has no timestamp")
+    try:
+        sent_at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("callback timestamp is not an ISO 8601 date and time") from None
+    if sent_at.tzinfo is None or sent_at.utcoffset() is None:
+        raise ValueError("callback timestamp has no time zone")
+    if abs(now - sent_at) > window:
+        raise ValueError(f"callback timestamp is more than {int(window.total_seconds())} seconds from our clock")
+    return sent_at
