@@ -57,6 +57,10 @@ def run() -> int:
     ensure_venv("requirements.txt")
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    # The settings default to production (DEBUG off); the local run says what it is: development,
+    # talking to the provider simulator (its credentials, callbacks to the loopback web server).
+    env.setdefault("DEBUG", "true")
+    env.setdefault("PROVIDER_SIMULATOR", "true")
     (ROOT / "var").mkdir(exist_ok=True)
     sh(PY, "manage.py", "migrate", "--no-input", "-v", "0", env=env)
     sh(PY, "manage.py", "seed_demo", env=env)

@@ -8,10 +8,12 @@ from collections.abc import Iterable
 from functools import cache, lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -126,6 +128,29 @@ def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> s
     if not value and request is not None:
         value = request.POST.get("username") or request.POST.get("email")
     return value.lower() if isinstance(value, str) else value
+
+
+def lockout_response(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
+    """django-axes' answer to a locked-out sign-in (``AXES_LOCKOUT_CALLABLE``).
+
+    On the API (``/auth/token``) JSON ``{"message"}`` built in code: no template is rendered, so
+    a broken or missing template cannot turn a lockout into a 500. In the admin, the themed page
+    that says why and for how long (``AXES_LOCKOUT_TEMPLATE``).
+    """
+    from axes.helpers import get_cool_off, get_cool_off_iso8601, get_failure_limit
+
+    from backoffice.middleware import LOCKED_OUT, is_api_path
+
+    status = settings.AXES_HTTP_RESPONSE_CODE
+    if is_api_path(request.path):
+        return JsonResponse({"message": LOCKED_OUT}, status=status)
+    cool_off = get_cool_off(request)
+    context = {
+        "failure_limit": get_failure_limit(request, credentials),
+        "username": axes_username(request, credentials) or "",
+        "cooloff_time": get_cool_off_iso8601(cool_off) if cool_off else "",
+    }
+    return render(request, settings.AXES_LOCKOUT_TEMPLATE, context, status=status)
 
 
 SQLITE_ACCESS_COLUMNS = (

@@ -1,7 +1,8 @@
-"""Request context (id, client address) and JSON-only errors on API paths."""
+"""Request context (id, client address); on API paths JSON-only errors and answers no cache keeps."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import uuid
@@ -11,6 +12,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 from backoffice.parsers import body_too_large_message
 
@@ -26,13 +28,29 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
 
 
+def _ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
 def client_ip(request: HttpRequest) -> str | None:
+    """The client's address as the app trusts it: ``REMOTE_ADDR``, or behind
+    ``TRUSTED_PROXY_COUNT`` proxies the hop that many from the right of ``X-Forwarded-For`` (each
+    proxy appends its caller; what the client wrote itself is further left and never read).
+
+    Audit entries record it and django-axes keys lockouts by it (``AXES_CLIENT_IP_CALLABLE``), so
+    a forged header neither hides a client nor locks an operator out for everybody. A request
+    that did not come through the proxies (too few hops) or a hop that is not an address gets
+    ``REMOTE_ADDR``.
+    """
     hops = settings.TRUSTED_PROXY_COUNT
     if hops:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR") or None
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if len(forwarded) >= hops and (address := _ip(forwarded[-hops])):
+            return address
+    return _ip(request.META.get("REMOTE_ADDR") or "")
 
 
 def _declared_length(request: HttpRequest) -> int:
@@ -73,14 +91,16 @@ class ApiErrorMiddleware:
         if is_api_path(request.path) and _declared_length(request) > settings.API_MAX_BODY_BYTES:
             return self._too_large()
         response = self.get_response(request)
-        if (
-            is_api_path(request.path)
-            and response.status_code >= 400
-            and not response.get("Content-Type", "").startswith("application/json")
-        ):
+        if not is_api_path(request.path):
+            return response
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
             if getattr(request, "axes_locked_out", False):
-                return JsonResponse({"message": LOCKED_OUT}, status=response.status_code)
-            return self._json(response.status_code)
+                response = JsonResponse({"message": LOCKED_OUT}, status=response.status_code)
+            else:
+                response = self._json(response.status_code)
+        # API answers carry personal data (numbers, accounts, operators): no browser or proxy may
+        # keep them, errors included.
+        add_never_cache_headers(response)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

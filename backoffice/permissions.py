@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -33,3 +34,11 @@ class RolePermission(BasePermission):
             return True
         log_denied(request, user, " or ".join(options))
         return False
+
+
+class DocsAccess(BasePermission):
+    """Who reads ``/api/schema/`` and ``/api/docs/`` (drf-spectacular's ``SERVE_PERMISSIONS``):
+    signed-in operators, or everybody when ``API_DOCS_PUBLIC``. Read at each request."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(settings.API_DOCS_PUBLIC or (request.user and request.user.is_authenticated))

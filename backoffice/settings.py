@@ -10,6 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp import constants as csp
+
+from backoffice import production
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -17,10 +20,12 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless the environment turns it on: a deployment that forgets it runs with production
+# defaults (and must then give real secrets, see the end of this file). `dev.py run` and the test
+# suite (pyproject.toml, pytest-env) set DEBUG=true explicitly.
+DEBUG = env.bool("DEBUG", default=False)
 # The fallback key is only acceptable while DEBUG is on; production must provide its own.
-_LOCAL_KEY = "insecure-local-development-key-change-me-in-production"
-SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else _LOCAL_KEY)
+SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else production.LOCAL_SECRET_KEY)
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
@@ -40,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
     "backoffice",
     "phones",
     "audit",
@@ -49,6 +55,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "backoffice.middleware.RequestContextMiddleware",
     "backoffice.middleware.ApiErrorMiddleware",
@@ -147,6 +155,30 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# Content-Security-Policy (django-csp 4). Everything is served from our own origin (the admin
+# theme's assets, Swagger UI from the sidecar, Chart.js): nothing from elsewhere may load, no
+# plugin, no framing, forms post only here. Two allowances, each the narrowest that works:
+# - script-src 'unsafe-eval': django-unfold runs the standard Alpine.js build, which compiles
+#   the x-data / x-init / @click expressions written in its templates with Function(); Alpine's
+#   CSP build cannot evaluate those expressions. No inline <script> is allowed (unfold, the
+#   admin and our templates have none; the API docs page loads its init script from a URL).
+# - style-src 'unsafe-inline': unfold's templates and Swagger UI carry style="..." attributes and
+#   <style> blocks without nonces; a nonce would switch 'unsafe-inline' off and break them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.UNSAFE_EVAL],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    },
+}
+
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -187,12 +219,19 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "OAS_VERSION": "3.1.0",
+    # /api/schema/ and /api/docs/: signed-in operators only (session or bearer token), unless
+    # API_DOCS_PUBLIC; backoffice.docs says how an anonymous caller is answered.
+    "SERVE_PERMISSIONS": ["backoffice.permissions.DocsAccess"],
 }
+# The API's description names every endpoint, parameter and error: not for the whole internet.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 
 # --- Audit -----------------------------------------------------------------------------------
 # Key of the per-phone HMAC chain over audit entries; rotate only with a re-seal procedure.
 AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default=SECRET_KEY)
-# Client address: REMOTE_ADDR unless a trusted proxy count is configured.
+# The client address the app trusts (audit entries, the lockout): REMOTE_ADDR when 0; behind N
+# proxies that each append the address they were called from to X-Forwarded-For, the N-th hop
+# from the right (what a client writes into the header itself stays to the left, unread).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Brute-force lockout (django-axes) ------------------------------------------------------
@@ -202,6 +241,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# Lockouts are keyed by the address TRUSTED_PROXY_COUNT gives (django-ipware is not installed:
+# axes would read REMOTE_ADDR, which behind the proxy is the proxy for every client).
+AXES_CLIENT_IP_CALLABLE = "backoffice.middleware.client_ip"
+# The answer to a locked-out sign-in: JSON {"message"} on the API, built without templates.
+AXES_LOCKOUT_CALLABLE = "backoffice.auth.lockout_response"
 
 # --- Celery ----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -249,12 +293,23 @@ CELERY_TIMEZONE = TIME_ZONE
 # real provider: production sets the real base URLs and credentials explicitly.
 SINCH_NUMBERS_BASE_URL = env.str("SINCH_NUMBERS_BASE_URL", default="http://127.0.0.1:8765")
 SINCH_PROJECT_ID = env.str("SINCH_PROJECT_ID", default="sim-project")
-SINCH_KEY_ID = env.str("SINCH_KEY_ID", default="sim-key-id")
-SINCH_KEY_SECRET = env.str("SINCH_KEY_SECRET", default="sim-key-secret")
-SINCH_CALLBACK_SECRET = env.str("SINCH_CALLBACK_SECRET", default="sim-callback-secret")
+_SIM = production.SIMULATOR_CREDENTIALS
+SINCH_KEY_ID = env.str("SINCH_KEY_ID", default=_SIM["SINCH_KEY_ID"])
+SINCH_KEY_SECRET = env.str("SINCH_KEY_SECRET", default=_SIM["SINCH_KEY_SECRET"])
+SINCH_CALLBACK_SECRET = env.str("SINCH_CALLBACK_SECRET", default=_SIM["SINCH_CALLBACK_SECRET"])
 PLIVO_BASE_URL = env.str("PLIVO_BASE_URL", default="http://127.0.0.1:8765")
-PLIVO_AUTH_ID = env.str("PLIVO_AUTH_ID", default="MASIMULATOR000000001")
-PLIVO_AUTH_TOKEN = env.str("PLIVO_AUTH_TOKEN", default="sim-plivo-token")
+PLIVO_AUTH_ID = env.str("PLIVO_AUTH_ID", default=_SIM["PLIVO_AUTH_ID"])
+PLIVO_AUTH_TOKEN = env.str("PLIVO_AUTH_TOKEN", default=_SIM["PLIVO_AUTH_TOKEN"])
+# This deployment talks to the provider simulator (the local run, the tests that drive it, the
+# benchmark): its credentials are then accepted with DEBUG off, and a callback URL may point at
+# loopback over http. Never set where real providers are used.
+PROVIDER_SIMULATOR = env.bool("PROVIDER_SIMULATOR", default=False)
+# A link's callbackUrl must be https (the provider posts signed events there) unless this is off;
+# off by default only while DEBUG is on.
+CALLBACK_URL_HTTPS_ONLY = env.bool("CALLBACK_URL_HTTPS_ONLY", default=not DEBUG)
+# A signed Sinch callback is taken only while its own timestamp is this close to our clock (either
+# way); each one is taken once: a replay within that time is refused (the "replay" cache below).
+SINCH_CALLBACK_WINDOW_SECONDS = env.int("SINCH_CALLBACK_WINDOW_SECONDS", default=300)
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=10.0)
 SYNC_MAX_ATTEMPTS = env.int("SYNC_MAX_ATTEMPTS", default=8)
 SYNC_BACKOFF_BASE_SECONDS = env.float("SYNC_BACKOFF_BASE_SECONDS", default=5.0)
@@ -278,6 +333,18 @@ SYNC_RECONCILE_INTERVAL_SECONDS = env.float("SYNC_RECONCILE_INTERVAL_SECONDS", d
 CELERY_BEAT_SCHEDULE = {
     "provider-sync-sweep": {"task": "phones.sync_sweep", "schedule": SYNC_SWEEP_INTERVAL_SECONDS},
     "provider-sync-reconcile": {"task": "phones.sync_reconcile", "schedule": SYNC_RECONCILE_INTERVAL_SECONDS},
+}
+
+# --- Caches --------------------------------------------------------------------------------------
+# "replay" remembers the callbacks already taken. It must be shared by every web process: Redis
+# when there is one (production, CI); the local run has a single web process, so memory will do.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "replay": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "replay"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "replay"}
+    ),
 }
 
 # --- Logging ---------------------------------------------------------------------------------
@@ -310,3 +377,8 @@ UNFOLD = {
         "navigation": "backoffice.dashboard.sidebar_navigation",
     },
 }
+
+# --- Production: refuse to start on public or shared secrets (backoffice/production.py) ---------
+_problems = production.production_problems(globals())
+if _problems:
+    raise environ.ImproperlyConfigured("Refusing to start with DEBUG off: " + "; ".join(_problems))

@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backoffice.api_auth import TokenObtainView, TokenRefreshApi
+from backoffice.docs import ApiDocsView, ApiSchemaView
 
 urlpatterns = [
     # The provider sync's routes first: "phones/sync" must not be read as a phone id.
@@ -13,10 +13,10 @@ urlpatterns = [
     path("providers/", include("provider_sync.callback_urls")),
     path("auth/token", TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh", TokenRefreshApi.as_view(), name="token-refresh"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        ApiDocsView.as_view(url_name="api-schema"),
         name="api-docs",
     ),
     path("admin/", admin.site.urls),

@@ -38,6 +38,10 @@ def bench_env(**extra: str) -> dict[str, str]:
             "DATABASE_URL": DATABASE_URL,
             "DEBUG": "false",
             "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
+            "AUDIT_HMAC_KEY": "bench-audit-key-not-for-production-0123456789abcdefghijklmnop",
+            # The benchmark's providers are the simulator (production settings refuse its
+            # credentials otherwise).
+            "PROVIDER_SIMULATOR": "true",
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             # Loopback behind an imaginary TLS proxy: no HTTPS redirect.
             "SECURE_SSL_REDIRECT": "false",

@@ -47,6 +47,8 @@ class CallbackSender:
                 self._deliver(client, url, event)
 
     def _deliver(self, client: httpx.Client, url: str, event: dict[str, Any]) -> None:
+        # Sent now, so stamped now: receivers refuse a signed event whose timestamp is stale.
+        event = {**event, "timestamp": now_iso()}
         body = json.dumps(event).encode()
         signature = sign_callback(body, self._config.callback_secret)
         record: dict[str, Any] = {

@@ -60,8 +60,15 @@ def chaos_simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderSimulat
 
 
 def test_no_committed_change_is_lost_under_chaos(
-    redis_server: str, chaos_simulator: ProviderSimulator, live_server: Any, make_operator: Any, tmp_path: Any
+    redis_server: str,
+    chaos_simulator: ProviderSimulator,
+    live_server: Any,
+    make_operator: Any,
+    tmp_path: Any,
+    settings: Any,
 ) -> None:
+    # The links' callback URL is the live server on loopback, called by the simulator.
+    settings.PROVIDER_SIMULATOR = True
     cfg = chaos.ChaosConfig.from_env()
     print(f"chaos seed {cfg.seed} (replay with CHAOS_SEED={cfg.seed}); config {cfg}", flush=True)
     operators = {

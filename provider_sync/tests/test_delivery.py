@@ -175,7 +175,7 @@ def callback_body(number, status="SUCCEEDED"):
     return json.dumps(
         {
             "eventId": "ev-1",
-            "timestamp": "2030-01-01T00:00:00Z",
+            "timestamp": timezone.now().isoformat(),  # fresh: a stale one is refused
             "projectId": "sim-project",
             "resourceType": "ACTIVE_NUMBER",
             "resourceId": number,

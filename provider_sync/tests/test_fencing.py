@@ -55,7 +55,7 @@ def callback_body(settings, event_id: str) -> bytes:
     return json.dumps(
         {
             "eventId": event_id,
-            "timestamp": "2026-11-29T10:00:00Z",
+            "timestamp": timezone.now().isoformat(),  # fresh: a stale one is refused
             "projectId": settings.SINCH_PROJECT_ID,
             "resourceId": BR_E164,
             "resourceType": "ACTIVE_NUMBER",

@@ -135,6 +135,7 @@ def worker_env(cfg: ChaosConfig, sim_url: str, broker_url: str) -> dict[str, str
         "SINCH_KEY_SECRET": "sim-key-secret",
         "PLIVO_AUTH_ID": "MASIMULATOR000000001",
         "PLIVO_AUTH_TOKEN": "sim-plivo-token",
+        "PROVIDER_SIMULATOR": "true",
         "PYTHONUNBUFFERED": "1",
     }
     env.update({key: str(value) for key, value in cfg.worker_settings().items()})
