@@ -287,5 +287,5 @@ def test_the_admin_and_the_api_docs_work_under_the_content_security_policy(page_
     visit("/api/docs/", "api-docs")
     # Swagger UI drew the operations from /api/schema/, fetched with the operator's session.
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
-    expect(page.locator(".swagger-ui")).to_contain_text("/accounts/v1/accounts/{account_id}/phones")
+    expect(page.locator(".swagger-ui")).to_contain_text("/accounts/v1/accounts/{accountId}/phones")
     assert (page.evaluate("window.__cspViolations"), errors) == ([], [])

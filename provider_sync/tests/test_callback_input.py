@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.utils import timezone
 
 from phones.models import SyncJob
 from provider_sync.adapters.sinch import sign_callback
@@ -18,7 +19,8 @@ URL = "/providers/sinch/callback"
 def event(**changes):
     body = {
         "eventId": "ev-1",
-        "timestamp": "2030-01-01T00:00:00Z",
+        # Fresh: a signed timestamp outside the window is refused before the body is read.
+        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
         "projectId": "sim-project",
         "resourceType": "ACTIVE_NUMBER",
         "resourceId": "+5511912345678",
