@@ -95,7 +95,11 @@ def check_link_target(*, remote_number: str, phone_e164: str | None) -> str:
     field = "remote_number" if remote_number else "number"
     target = remote_number or phone_e164 or ""
     if not target:
-        raise PhoneValidationError(field, f"{CANNOT_LINK}: the phone's number has no E.164 form.")
+        raise PhoneValidationError(
+            field,
+            f"{CANNOT_LINK}: the phone's number has no E.164 form "
+            "(libphonenumber finds it impossible for its country; correct the number first).",
+        )
     if not is_possible_e164(target):
         raise PhoneValidationError(field, f"{CANNOT_LINK}: libphonenumber finds {target} impossible for its country.")
     return target
