@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from unfold.widgets import (
     UnfoldAdminIntegerFieldWidget,
     UnfoldAdminSelectWidget,
@@ -100,8 +102,14 @@ class PhoneAdminForm(forms.ModelForm):
         except PhoneError as error:
             self.add_domain_error(error)
             return
-        if candidate.active and selectors.phone_number_taken(candidate):
-            self.add_domain_error(PhoneAlreadyExists())
+        holder = selectors.phone_number_holder(candidate) if candidate.active else None
+        if holder is not None:
+            # Where the number already is, one click away.
+            url = reverse("admin:phones_phone_change", args=[holder.pk])
+            self.add_error(
+                "number",
+                format_html('{}: <a href="{}">{}</a>.', PhoneAlreadyExists.message, url, holder.e164 or holder.number),
+            )
 
     def _candidate(self) -> Phone:
         """The phone as the save would leave it (not saved), after the operation's check."""

@@ -39,7 +39,7 @@ from backoffice.db import CompiledSelect, reserve_id, write_rows
 from phones import claim_statement, outbox
 from phones.errors import PhoneAlreadyExists, PhoneNotFound, ProviderNumberTaken
 from phones.models import (
-    DUPLICATE_CONSTRAINT,
+    DUPLICATE_CONSTRAINTS,
     LINK_NUMBER_CONSTRAINT,
     OPEN_JOB_STATUSES,
     Phone,
@@ -54,7 +54,9 @@ if TYPE_CHECKING:
 
 
 def _is_duplicate(error: IntegrityError) -> bool:
-    return DUPLICATE_CONSTRAINT in str(error) or "UNIQUE constraint failed: phones_phone" in str(error)
+    return any(name in str(error) for name in DUPLICATE_CONSTRAINTS) or "UNIQUE constraint failed: phones_phone" in str(
+        error
+    )
 
 
 def _domain_error(error: IntegrityError) -> Exception | None:

@@ -30,7 +30,9 @@ def _is_int(value: Any) -> bool:
 def check_field(field: str, value: Any) -> Any:
     """One editable field's rule; returns the cleaned value."""
     if field == "number":
-        value = value.strip() if isinstance(value, str) else value
+        # Spaces around are dropped; any other character is the rule's to refuse (``str.strip``
+        # also took Unicode and control whitespace away).
+        value = value.strip(" ") if isinstance(value, str) else value
         if not isinstance(value, str):
             raise PhoneValidationError(field, "A valid string is required.")
         if len(value) > NUMBER_MAX_LENGTH:

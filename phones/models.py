@@ -15,7 +15,11 @@ class PhoneType(models.TextChoices):
     MOBILE = "MOBILE", "Mobile"
 
 
-DUPLICATE_CONSTRAINT = "phone_unique_active_number_per_account"
+# The duplicate rule: one active phone per E.164 in an account (what the provider and the
+# customer see, however it was typed); a number with no E.164 by its country, area code and digits.
+DUPLICATE_CONSTRAINT = "phone_unique_active_e164_per_account"
+DUPLICATE_NO_E164_CONSTRAINT = "phone_unique_active_number_per_account"
+DUPLICATE_CONSTRAINTS = (DUPLICATE_CONSTRAINT, DUPLICATE_NO_E164_CONSTRAINT)
 # One provider number, one link: an active (linked) provider number belongs to one phone only.
 LINK_NUMBER_CONSTRAINT = "plink_unique_linked_number"
 
@@ -48,15 +52,19 @@ class Phone(models.Model):
 
     class Meta:
         constraints = [
-            # Two racing requests cannot both win: the database decides. Area code may be
-            # absent, and NULLs never collide in a unique index, hence the COALESCE.
+            # Two racing requests cannot both win: the database decides. By E.164 where one is
+            # derived; otherwise by the parts as typed. Area code may be absent, and NULLs never
+            # collide in a unique index, hence the COALESCE.
+            models.UniqueConstraint(
+                "account_id", "e164", condition=Q(active=True, e164__isnull=False), name=DUPLICATE_CONSTRAINT
+            ),
             models.UniqueConstraint(
                 "account_id",
                 "country_code",
                 Coalesce("area_code", -1),
                 "number_digits",
-                condition=Q(active=True),
-                name=DUPLICATE_CONSTRAINT,
+                condition=Q(active=True, e164__isnull=True),
+                name=DUPLICATE_NO_E164_CONSTRAINT,
             ),
             models.CheckConstraint(condition=Q(account_id__gte=1), name="phone_account_id_positive"),
             models.CheckConstraint(

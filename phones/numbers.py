@@ -10,7 +10,9 @@ import phonenumbers
 from backoffice.ids import INT32_MAX, INT64_MAX  # noqa: F401
 
 # What an operator may type around the digits: "(11) 91234-5678", "91234 5678", "9.1234.5678".
-_ALLOWED = re.compile(r"^[0-9\s().\-]+$")
+# ASCII only, matched whole: ``\s`` took U+00A0, U+2028, U+3000, U+001C and VT, and ``$`` a
+# trailing newline, which were stored.
+_ALLOWED = re.compile(r"[0-9 ().\-]+")
 _NON_DIGITS = re.compile(r"\D")
 
 
@@ -20,9 +22,9 @@ def digits_only(value: str | None) -> str:
 
 def number_problem(value: str) -> str | None:
     """Why ``value`` is not an acceptable phone number, or None."""
-    if not value.strip():
+    if not value.strip(" "):
         return "This field may not be blank."
-    if not _ALLOWED.match(value):
+    if not _ALLOWED.fullmatch(value):
         return "Only digits, spaces and ( ) . - are allowed."
     if not digits_only(value):
         return "A phone number needs at least one digit."
@@ -30,13 +32,18 @@ def number_problem(value: str) -> str | None:
 
 
 def to_e164(*, country_code: int | None, area_code: int | None, number: str) -> str | None:
-    """The E.164 form, via libphonenumber; None when the parts cannot form a phone number."""
+    """The E.164 form, via libphonenumber; None when the parts cannot form a phone number, or form
+    one that libphonenumber finds impossible for its country (its length fits no number there: "11"
+    would have been "+5511"). The same number spelt with its area code in the number, or after a
+    trunk "0", gets the same E.164: the duplicate rule compares this."""
     national = f"{area_code if area_code is not None else ''}{digits_only(number)}"
     if country_code is None or not national:
         return None
     try:
         parsed = phonenumbers.parse(f"+{country_code}{national}", None)
     except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
         return None
     formatted = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     # E.164 caps the whole number at 15 digits.

@@ -87,14 +87,23 @@ def access_phone_by_id(*, user: User, account_id: int, phone_id: int) -> Phone:
 
 def phone_number_taken(phone: Phone) -> bool:
     """Whether another active phone of ``phone``'s account has the same number, by the key of
-    the unique index that decides it (``DUPLICATE_CONSTRAINT``): for a form's early answer; the
-    index stays the authority when two saves race."""
+    the unique index that decides it (``DUPLICATE_CONSTRAINTS``: its E.164, else its parts): for a
+    form's early answer; the index stays the authority when two saves race."""
+    return bool(phone_number_holder(phone))
+
+
+def phone_number_holder(phone: Phone) -> Phone | None:
+    """The other active phone of ``phone``'s account with the same number (``phone_number_taken``)."""
+    if phone.e164:
+        return (
+            Phone.objects.filter(account_id=phone.account_id, e164=phone.e164, active=True).exclude(pk=phone.pk).first()
+        )
     return (
         Phone.objects.filter(
             account_id=phone.account_id, country_code=phone.country_code, number_digits=phone.number_digits, active=True
         )
         .annotate(area=Coalesce("area_code", -1))
-        .filter(area=-1 if phone.area_code is None else phone.area_code)
+        .filter(area=-1 if phone.area_code is None else phone.area_code, e164__isnull=True)
         .exclude(pk=phone.pk)
-        .exists()
+        .first()
     )

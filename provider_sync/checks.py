@@ -85,6 +85,10 @@ def check_link(*, provider: str, settings: Mapping[str, Any], remote_number: Any
 CANNOT_LINK = "This number cannot be linked to a provider"
 
 
+# A phone's number that libphonenumber finds impossible gets no E.164 (``phones.numbers.to_e164``).
+NO_E164 = f"{CANNOT_LINK}: libphonenumber finds the phone's number impossible for its country (it has no E.164 form)."
+
+
 def check_link_target(*, remote_number: str, phone_e164: str | None) -> str:
     """The number a link would hold at its provider (``remote_number``, else the phone's E.164),
     which libphonenumber must find possible: nothing implausible is sent to a provider.
@@ -95,7 +99,7 @@ def check_link_target(*, remote_number: str, phone_e164: str | None) -> str:
     field = "remote_number" if remote_number else "number"
     target = remote_number or phone_e164 or ""
     if not target:
-        raise PhoneValidationError(field, f"{CANNOT_LINK}: the phone's number has no E.164 form.")
+        raise PhoneValidationError(field, NO_E164)
     if not is_possible_e164(target):
         raise PhoneValidationError(field, f"{CANNOT_LINK}: libphonenumber finds {target} impossible for its country.")
     return target

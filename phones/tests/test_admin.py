@@ -73,12 +73,13 @@ def test_create_goes_through_the_service_and_is_audited_as_crm(crm_client, crm):
     assert not LogEntry.objects.exists()
 
 
-def test_duplicate_is_rejected_with_the_contract_message(crm_client, crm):
-    PhoneFactory(actor=crm, account_id=32422, number="912345678", area_code=11)
+def test_duplicate_is_rejected_with_the_contract_message_and_a_link_to_the_phone_that_has_it(crm_client, crm):
+    holder = PhoneFactory(actor=crm, account_id=32422, number="912345678", area_code=11)
     response = crm_client.post(ADD_URL, add_form(number="9.1234.5678"))
     assert response.status_code == 200
-    assert response.context["adminform"].form.non_field_errors() == ["Phone number already exists"]
-    assert "Phone number already exists" in response.content.decode()
+    (error,) = response.context["adminform"].form.errors["number"]
+    assert error.startswith("Phone number already exists")
+    assert f'<a href="/admin/phones/phone/{holder.pk}/change/">+5511912345678</a>' in response.content.decode()
     assert Phone.objects.count() == 1 and AuditEntry.objects.count() == 1
 
 
@@ -113,12 +114,13 @@ def test_edit_records_a_change_entry_with_old_and_new(crm_client, crm):
     assert AuditEntry.objects.filter(phone=phone).count() == 2
 
 
-def test_edit_into_a_duplicate_is_a_non_field_error(crm_client, crm):
-    PhoneFactory(actor=crm, account_id=5, number="91111-1111")
+def test_edit_into_a_duplicate_is_an_error_on_the_number(crm_client, crm):
+    holder = PhoneFactory(actor=crm, account_id=5, number="91111-1111")
     other = PhoneFactory(actor=crm, account_id=5, number="92222-2222")
     response = crm_client.post(change_url(other), edit_form(other, number="911111111"))
     assert response.status_code == 200
-    assert response.context["adminform"].form.non_field_errors() == ["Phone number already exists"]
+    (error,) = response.context["adminform"].form.errors["number"]
+    assert error.startswith("Phone number already exists") and change_url(holder) in error
     other.refresh_from_db()
     assert other.number == "92222-2222"
 
