@@ -27,7 +27,10 @@ def page_size_of(request: Request) -> int:
     raw = request.query_params.get(PAGE_SIZE_PARAM)
     if raw is None:
         return DEFAULT_PAGE_SIZE
-    if not (raw.isascii() and raw.isdigit() and len(raw.lstrip("0")) <= 3 and 1 <= int(raw) <= MAX_PAGE_SIZE):
+    # An integer written as the document says: no sign, no leading zero ("010" is not 10).
+    if not (
+        raw.isascii() and raw.isdigit() and not raw.startswith("0") and len(raw) <= 3 and int(raw) <= MAX_PAGE_SIZE
+    ):
         raise InvalidInput(PAGE_SIZE_PARAM, f"Ensure this value is an integer between 1 and {MAX_PAGE_SIZE}.")
     return int(raw)
 
@@ -60,7 +63,8 @@ class FetchedPagination(StandardPagination):
     def paginate_fetch(self, request: Request, fetch: Callable[[int, int], tuple[Sequence[Any], int]]) -> list[Any]:
         self.request = request
         page_size = self.get_page_size(request) or self.page_size
-        raw = request.query_params.get(self.page_query_param) or "1"
+        # Absent is the first page; given, it must be a page (an empty ``page=`` is not one).
+        raw = request.query_params.get(self.page_query_param, "1")
         if raw in self.last_page_strings:
             rows, total = fetch(0, page_size)
             number = max(1, -(-total // page_size))
@@ -69,8 +73,9 @@ class FetchedPagination(StandardPagination):
         else:
             # Digits only, and few enough that the page's offset fits the database's bigint (past
             # it no page exists anyway): int() of thousands of digits, or an offset that
-            # overflows, would otherwise be a 500.
-            digits = raw.isascii() and raw.isdigit() and len(raw.lstrip("0")) <= MAX_PAGE_DIGITS
+            # overflows, would otherwise be a 500. Written as the document's integer: no leading zero
+            # ("01" is not a page number: Schemathesis' negative mode found it answered).
+            digits = raw.isascii() and raw.isdigit() and not raw.startswith("0") and len(raw) <= MAX_PAGE_DIGITS
             number = int(raw) if digits else 0
             if number < 1 or (number - 1) * page_size > INT64_MAX:
                 raise NotFound(self.invalid_page_message)

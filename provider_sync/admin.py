@@ -354,6 +354,29 @@ class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     )
     fields = readonly_fields
 
+    # Who changed what is the audit trail's to tell: roles that may not read it do not see the
+    # operators of jobs here either (their list, page and search).
+    OPERATOR_FIELDS = ("operator_email", "operator_roles")
+
+    def _hides_operators(self, request: HttpRequest) -> bool:
+        return not request.user.has_perm(roles.VIEW_AUDIT)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = super().get_list_display(request)
+        return [f for f in shown if f not in self.OPERATOR_FIELDS] if self._hides_operators(request) else shown
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        shown = super().get_search_fields(request)
+        return [f for f in shown if f not in self.OPERATOR_FIELDS] if self._hides_operators(request) else shown
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        shown = super().get_fields(request, obj)
+        return [f for f in shown if f not in self.OPERATOR_FIELDS] if self._hides_operators(request) else shown
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        shown = super().get_readonly_fields(request, obj)
+        return [f for f in shown if f not in self.OPERATOR_FIELDS] if self._hides_operators(request) else shown
+
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm(roles.VIEW_PHONE)
 

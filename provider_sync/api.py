@@ -27,6 +27,11 @@ from provider_sync import links
 
 
 class SyncJobOutput(serializers.ModelSerializer):
+    operator_email = serializers.SerializerMethodField(
+        help_text="The operator whose change caused the job: for roles that may read the audit trail, "
+        "and for that operator; null for others."
+    )
+
     class Meta:
         model = SyncJob
         fields = [
@@ -45,6 +50,14 @@ class SyncJobOutput(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    def get_operator_email(self, job: SyncJob) -> str | None:
+        # Who changed what is the audit trail's to tell: roles that may not read it (crm-operator
+        # for others' changes, treasury, geroficios, itinivel1) do not learn it here either.
+        viewer = self.context.get("viewer")
+        if viewer is not None and (viewer.has_perm(roles.VIEW_AUDIT) or job.operator_id == viewer.pk):
+            return job.operator_email
+        return None
 
 
 class SyncStatusOutput(serializers.Serializer):
@@ -102,9 +115,10 @@ class ProviderLinkOutput(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(SyncJobOutput(allow_null=True))
     def get_latest_job(self, link: ProviderLink) -> dict[str, Any] | None:
         job = link.jobs.order_by("-id").first()
-        return SyncJobOutput(job).data if job else None
+        return SyncJobOutput(job, context=self.context).data if job else None
 
     @extend_schema_field(SyncStatusOutput)
     def get_sync(self, link: ProviderLink) -> dict[str, Any]:
@@ -246,7 +260,9 @@ class PhoneProviderLinkApi(APIView):
         tags=["Provider sync"],
     )
     def get(self, request: Request, accountId: str, phoneId: str) -> Response:
-        return Response(ProviderLinkOutput(_link_of(request, accountId, phoneId)).data)
+        return Response(
+            ProviderLinkOutput(_link_of(request, accountId, phoneId), context={"viewer": request.user}).data
+        )
 
     @extend_schema(
         operation_id="put-account-phone-provider-link",
@@ -277,7 +293,7 @@ class PhoneProviderLinkApi(APIView):
             remote_number=data["remote_number"],
             settings=data["settings"],
         )
-        return Response(ProviderLinkOutput(link).data)
+        return Response(ProviderLinkOutput(link, context={"viewer": request.user}).data)
 
     @extend_schema(
         operation_id="delete-account-phone-provider-link",
@@ -293,4 +309,4 @@ class PhoneProviderLinkApi(APIView):
             account_id=parse_id(accountId, "accountId"),
             phone_id=parse_id(phoneId, "phoneId"),
         )
-        return Response(ProviderLinkOutput(link).data)
+        return Response(ProviderLinkOutput(link, context={"viewer": request.user}).data)

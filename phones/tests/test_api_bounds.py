@@ -92,3 +92,12 @@ def test_list_parameters_inside_the_document_are_read(api_client_for, make_opera
     client = api_client_for(make_operator("crm-operator"))
     for query in ("page_size=500", "page_size=1&active=false", "active=true&type=MOBILE&page=last"):
         assert client.get(f"/accounts/v1/accounts/1/phones?{query}").status_code == 200, query
+
+
+@pytest.mark.parametrize(
+    ("query", "status"), [("page=01", 404), ("page=007", 404), ("page=", 404), ("page_size=010", 400)]
+)
+def test_page_parameters_are_integers_as_the_document_writes_them(api_client_for, make_operator, query, status):
+    client = api_client_for(make_operator("crm-operator"))
+    assert client.get(f"/accounts/v1/accounts/1/phones?{query}").status_code == status
+    assert client.get("/accounts/v1/accounts/1/phones?page=1&page_size=10").status_code == 200

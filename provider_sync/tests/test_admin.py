@@ -168,3 +168,27 @@ def test_after_an_unlink_the_phone_page_and_list_no_longer_say_synced(boss_clien
     listing = boss_client.get(reverse("admin:phones_phone_changelist")).content.decode()
     for html in (page, listing):
         assert "nlinked" in html and ">Synced" not in html
+
+
+@pytest.mark.parametrize(
+    ("role", "sees"),
+    [
+        ("treasury-operator", False),
+        ("itinivel1-operator", False),
+        ("crm-operator", False),
+        ("inspetoria-operator", True),
+    ],
+)
+def test_the_sync_job_pages_name_operators_only_to_roles_that_read_the_audit(client, make_operator, boss, role, sees):
+    phone = make_phone(boss)
+    link(boss, phone)
+    job = SyncJob.objects.get()
+    client.force_login(make_operator(role))
+    listing = client.get(reverse("admin:phones_syncjob_changelist"))
+    page = client.get(reverse("admin:phones_syncjob_change", args=[job.pk]))
+    searched = client.get(reverse("admin:phones_syncjob_changelist") + "?q=boss")
+    assert listing.status_code == page.status_code == searched.status_code == 200
+    for answer in (listing, page):
+        assert ("boss@bank.example" in answer.content.decode()) is sees
+    # A search by the operator's email finds nothing for a role that may not see it.
+    assert (job.pk in [row.pk for row in searched.context["cl"].result_list]) is sees

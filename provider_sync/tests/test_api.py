@@ -198,3 +198,26 @@ def test_a_bulk_resync_id_past_int64_is_a_400(api_client_for, boss, phone):
         f"/accounts/v1/accounts/{phone.account_id}/phones/sync", {"ids": [10**30]}, format="json"
     )
     assert (answer.status_code, answer.json()["field"]) == (400, "ids")
+
+
+@pytest.mark.parametrize(
+    ("role", "sees"),
+    [
+        ("crm-operator", False),
+        ("treasury-operator", False),
+        ("geroficios-operator", False),
+        ("itinivel1-operator", False),
+        ("inspetoria-operator", True),
+        ("itibackoffice-operator", True),
+    ],
+)
+def test_the_link_names_the_operator_of_its_job_only_to_roles_that_read_the_audit(
+    api_client_for, make_operator, boss, phone, role, sees
+):
+    assert put_link(api_client_for(boss), phone, {"provider": "sinch", "settings": {}}).status_code == 200
+    job = api_client_for(make_operator(role)).get(f"{base(phone)}/provider-link").json()["latest_job"]
+    assert job["operator_email"] == ("boss@bank.example" if sees else None)
+    # The operator who made the change sees their own name.
+    assert api_client_for(boss).get(f"{base(phone)}/provider-link").json()["latest_job"]["operator_email"] == (
+        "boss@bank.example"
+    )
