@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from audit.integrity import audit_verify
 from audit.models import AuditEntry, AuditImmutableError, Origin
 from audit.services import AuditContext
-from audit.tests.tamper import tamper
+from audit.tests.tamper import CHAINLESS, tamper, wipe_trail
 from backoffice.actor import Actor
 from phones.services import phone_update
 from phones.tests.factories import PhoneFactory
@@ -105,4 +105,39 @@ def test_removed_latest_entry_is_detected(history):
     assert [p.problem for p in audit_verify()] == [
         "the phone differs from its latest audited state",
         "the phone's chain head is not its latest entry",
+    ]
+
+
+def test_wiped_trail_is_detected(history, make_operator):
+    other = PhoneFactory(actor=make_operator("crm-operator"), account_id=10)
+    wipe_trail()
+    problems = sorted((p.phone_id, p.entry_id, p.problem) for p in audit_verify())
+    assert problems == sorted([(history.pk, None, CHAINLESS), (other.pk, None, CHAINLESS)])
+    with pytest.raises(CommandError, match="2 integrity problem"):
+        call_command("audit_verify")
+
+
+def test_phone_whose_every_entry_was_removed_is_detected(history, make_operator):
+    other = PhoneFactory(actor=make_operator("crm-operator"), account_id=10)
+    assert type(history).objects.get(pk=history.pk).audit_head  # it names an entry about to go
+    tamper("DELETE FROM audit_auditentry WHERE phone_id = %s", [history.pk])
+    assert [(p.phone_id, p.problem) for p in audit_verify()] == [(history.pk, CHAINLESS)]
+    assert [(p.phone_id, p.problem) for p in audit_verify(phone_ids=[history.pk])] == [(history.pk, CHAINLESS)]
+    assert list(audit_verify(phone_ids=[other.pk])) == []
+
+
+def test_new_phone_whose_creation_entry_was_removed_is_detected(make_operator):
+    phone = PhoneFactory(actor=make_operator("crm-operator"), account_id=10)
+    assert phone.audit_head == ""  # only its creation entry: the head is not written
+    tamper("DELETE FROM audit_auditentry WHERE phone_id = %s", [phone.pk])
+    assert [(p.phone_id, p.problem) for p in audit_verify()] == [(phone.pk, CHAINLESS)]
+
+
+def test_entry_without_phone_must_hold_its_own_hash(history):
+    # A real entry copied without its phone (to make up a count, say) is in no chain to walk.
+    entry = AuditEntry.objects.filter(phone=history).order_by("id").first()
+    fields = {f.attname: getattr(entry, f.attname) for f in AuditEntry._meta.concrete_fields if not f.primary_key}
+    copy = AuditEntry.objects.create(**{**fields, "phone_id": None})
+    assert [(p.phone_id, p.entry_id, p.problem) for p in audit_verify()] == [
+        (None, copy.pk, "hash mismatch: the entry was altered or forged")
     ]
