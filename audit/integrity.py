@@ -5,6 +5,12 @@ previous entry's hash. Recomputing the chain finds an edited entry (hash mismatc
 inserted one (broken ``prev_hash`` link), and a removed latest entry (the phone no longer
 matches its latest recorded state, or its recorded chain head is another entry). Forging a
 consistent chain needs ``AUDIT_HMAC_KEY``.
+
+Walking the entries that exist cannot see what is gone as a whole, so the check also starts from
+the other side: every phone must have a chain (one set-based query for phones with no entry at
+all: a wiped table, or every entry of one phone removed), and signed checkpoints kept off the
+database (``audit.checkpoints``) vouch for how many entries there were up to which one: removing
+whole chains, phones and all, or the newest entries falls short of the latest checkpoint.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Exists, OuterRef
+
+from audit.checkpoints import Checkpoint
 from audit.models import AuditEntry, AuditEvent
 from audit.services import entry_digest
 
@@ -55,14 +64,80 @@ def _digest(entry: AuditEntry, prev_hash: str) -> str:
     )
 
 
-def audit_verify(*, phone_ids: Iterable[int] | None = None) -> Iterator[IntegrityProblem]:
-    """Yield every problem found; streams entries in (phone, id) order, memory stays flat."""
+def audit_verify(
+    *, phone_ids: Iterable[int] | None = None, checkpoints: Iterable[Checkpoint] = ()
+) -> Iterator[IntegrityProblem]:
+    """Yield every problem found: the chains (``phone_ids``: only these phones' chains), the
+    phones without a chain, the entries without a phone, then each checkpoint. Everything is
+    streamed, memory stays flat."""
     if not _subject_state:
         raise RuntimeError("no subject state registered (phones app not installed?)")
-    subject_state = _subject_state[0]
+    wanted = None if phone_ids is None else list(phone_ids)
+    yield from _walk_chains(_subject_state[0], wanted)
+    yield from _phones_without_chain(wanted)
+    if wanted is None:
+        yield from _entries_without_phone()
+    for checkpoint in checkpoints:
+        yield from verify_checkpoint(checkpoint)
+
+
+def verify_checkpoint(checkpoint: Checkpoint) -> Iterator[IntegrityProblem]:
+    """Does the trail still hold everything ``checkpoint`` vouched for? An unsigned checkpoint
+    vouches for nothing: its signature is the finding, its figures are not compared."""
+    name = f"checkpoint of {checkpoint.created_at}"
+    if not checkpoint.signed:
+        yield IntegrityProblem(None, checkpoint.last_id, f"{name}: its signature is wrong (forged or altered)")
+        return
+    if checkpoint.last_id is None:
+        return  # taken on an empty trail: anything since is more
+    stored = AuditEntry.objects.filter(pk=checkpoint.last_id).values_list("hash", flat=True).first()
+    if stored is None:
+        yield IntegrityProblem(None, checkpoint.last_id, f"{name}: the newest entry it vouched for is gone")
+    elif stored != checkpoint.last_hash:
+        yield IntegrityProblem(None, checkpoint.last_id, f"{name}: the newest entry it vouched for has another hash")
+    held = AuditEntry.objects.filter(pk__lte=checkpoint.last_id).count()
+    if held < checkpoint.count:
+        yield IntegrityProblem(
+            None,
+            checkpoint.last_id,
+            f"{name}: {held} entries up to this one, it vouched for {checkpoint.count}: entries were removed",
+        )
+
+
+def _phones_without_chain(phone_ids: list[int] | None) -> Iterator[IntegrityProblem]:
+    """Phones no entry records: every phone has at least its creation entry, whatever its
+    ``audit_head`` says (empty: the creation entry is the chain; else the hash of its latest).
+
+    One anti-join over the phone index of the entries, streamed: on 1,000,000 phones a single
+    statement, not a query per phone. The phone model is read through the entries' foreign key,
+    so this app still imports nothing of phones.
+    """
+    phone_model = AuditEntry._meta.get_field("phone").related_model
+    chainless = (
+        phone_model._default_manager.filter(~Exists(AuditEntry.objects.filter(phone_id=OuterRef("pk"))))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if phone_ids is not None:
+        chainless = chainless.filter(pk__in=phone_ids)
+    for phone_id in chainless.iterator(chunk_size=2000):
+        yield IntegrityProblem(phone_id, None, "the phone has no audit entries: its chain was removed")
+
+
+def _entries_without_phone() -> Iterator[IntegrityProblem]:
+    """Entries about no phone are in no chain; their own hash must still hold. Every entry the
+    application writes names its phone: a row inserted to make up a checkpoint's count is one
+    of these, and without ``AUDIT_HMAC_KEY`` its hash is wrong."""
+    for entry in AuditEntry.objects.filter(phone_id__isnull=True).order_by("id").iterator(chunk_size=2000):
+        if _digest(entry, entry.prev_hash) != entry.hash:
+            yield IntegrityProblem(None, entry.pk, "hash mismatch: the entry was altered or forged")
+
+
+def _walk_chains(subject_state: SubjectState, phone_ids: list[int] | None) -> Iterator[IntegrityProblem]:
+    """Recompute each phone's chain, streaming its entries in (phone, id) order."""
     entries = AuditEntry.objects.filter(phone_id__isnull=False).order_by("phone_id", "id")
     if phone_ids is not None:
-        entries = entries.filter(phone_id__in=list(phone_ids))
+        entries = entries.filter(phone_id__in=phone_ids)
     current_phone: int | None = None
     prev_hash = ""
     last_state: dict | None = None
