@@ -9,6 +9,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
@@ -19,6 +20,10 @@ from backoffice.models import User
 from backoffice.services import OperatorChangeRefused, operator_change, operator_create
 
 admin.site.unregister(Group)
+# simplejwt's token lists would show every refresh token in full (a usable credential) to whoever
+# opens them: tokens are ended by signing out, the token version or expiry, not by hand here.
+admin.site.unregister(OutstandingToken)
+admin.site.unregister(BlacklistedToken)
 admin.site.index_title = "Dashboard"
 admin.site.login_form = OperatorLoginForm
 
