@@ -1,4 +1,5 @@
-"""Operators and roles in the backoffice. Nobody grants a role it does not hold."""
+"""Operators and roles in the backoffice. Only superusers grant a managing role, or change (and set
+the password of) a superuser or an operator who manages operators (``backoffice.services``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
@@ -16,9 +18,13 @@ from unfold.forms import AdminPasswordChangeForm
 from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
 from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
 from backoffice.models import User
-from backoffice.services import OperatorChangeRefused, operator_change, operator_create
+from backoffice.services import OperatorChangeRefused, may_change_operator, operator_change, operator_create
 
 admin.site.unregister(Group)
+# simplejwt's token lists would show every refresh token in full (a usable credential) to whoever
+# opens them: tokens are ended by signing out, the token version or expiry, not by hand here.
+admin.site.unregister(OutstandingToken)
+admin.site.unregister(BlacklistedToken)
 admin.site.index_title = "Dashboard"
 admin.site.login_form = OperatorLoginForm
 
@@ -71,8 +77,9 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
     def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         if not request.user.has_perm("backoffice.change_user"):
             return False
-        # A superuser's account (and password) is out of reach of anyone but a superuser.
-        return obj is None or request.user.is_superuser or not obj.is_superuser
+        # A superuser's or a manager's account (and password: the password page asks this too) is
+        # out of reach of anyone but a superuser: whoever sets it can sign in with its power.
+        return obj is None or may_change_operator(request.user, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False  # operators are deactivated: their audit entries keep naming them

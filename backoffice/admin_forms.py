@@ -1,5 +1,5 @@
-"""Forms of the operators admin (roles are offered only from what the acting operator holds) and
-the sign-in form."""
+"""Forms of the operators admin (roles are offered only from what the acting operator may grant:
+a manager, every role that does not manage) and the sign-in form."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class _RolesMixin(forms.Form):
         to_field_name="name",
         required=False,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text="Only roles you hold yourself can be granted or removed.",
+        help_text="Roles that manage operators are granted and removed by superusers only.",
     )
 
     def _limit_roles(self, instance: User | None) -> None:

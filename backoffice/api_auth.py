@@ -1,5 +1,6 @@
-"""Token endpoints: simplejwt's, wired so that django-axes can lock out brute force, and described
-as public operations with every answer they give."""
+"""Token endpoints: simplejwt's, wired so that django-axes can lock out brute force, tokens that
+carry the operator's token version and refresh tokens used once (``backoffice.tokens``), and a
+sign-out; described as public operations with every answer they give."""
 
 from __future__ import annotations
 
@@ -13,17 +14,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenViewBase
 
 from backoffice.api_docs import error, errors
+from backoffice.tokens import OperatorRefreshToken, retire_refresh_token, use_refresh_token
 
 TokenPair = inline_serializer("TokenPair", {"access": serializers.CharField(), "refresh": serializers.CharField()})
-AccessToken = inline_serializer("AccessToken", {"access": serializers.CharField()})
+REFRESH_REFUSED = error(
+    "Token is invalid, expired or already used (a refresh token is used once), or its operator's "
+    "password, status or roles changed since it was issued"
+)
 
 
 class TokenObtainInput(TokenObtainPairSerializer):
     """simplejwt's credentials, the email bounded as the operator's column is: a longer one is a
-    400 before anything authenticates (axes used to write it to its 255-character column: a 500)."""
+    400 before anything authenticates (axes used to write it to its 255-character column: a 500).
+    The pair carries the operator's token version."""
+
+    token_class = OperatorRefreshToken
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,18 +80,69 @@ class TokenObtainView(TokenObtainPairView):
         return Response(serializer.validated_data, status=status.HTTP_200_OK)
 
 
+class RefreshInput(serializers.Serializer):
+    """``{"refresh"}``: the refresh token, checked by the view's action."""
+
+    refresh = serializers.CharField(write_only=True)
+
+
 class TokenRefreshApi(TokenRefreshView):
-    """``POST /auth/token/refresh`` with ``{"refresh"}`` -> ``{"access"}``."""
+    """``POST /auth/token/refresh`` with ``{"refresh"}`` -> ``{"access", "refresh"}``: the refresh
+    token given is used up (blacklisted) and a new one comes with the access token."""
+
+    serializer_class = RefreshInput
 
     @extend_schema(
         operation_id="refresh-token",
-        summary="A new access token for a refresh token",
+        summary="A new token pair for a refresh token, which is then used up",
         auth=[],
+        request=RefreshInput,
         responses={
-            200: AccessToken,
-            **errors(body=True, authenticated=False, not_found=False, e401=error("Token is invalid or expired")),
+            200: TokenPair,
+            **errors(body=True, authenticated=False, not_found=False, e401=REFRESH_REFUSED),
         },
         tags=["Auth"],
     )
-    def post(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        return super().post(request, *args, **kwargs)
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            pair = use_refresh_token(serializer.validated_data["refresh"])
+        except TokenError as error:
+            raise InvalidToken(error.args[0]) from error
+        return Response(pair, status=status.HTTP_200_OK)
+
+
+class LogoutApi(TokenViewBase):
+    """``POST /auth/logout`` with ``{"refresh"}`` -> 204: the refresh token is blacklisted.
+
+    Public, as the other token endpoints: the refresh token is the credential, and whoever holds
+    it could use it anyway; an operator whose access token has expired or was revoked can still
+    sign out. The access tokens already issued expire on their own (15 minutes)."""
+
+    serializer_class = RefreshInput
+
+    @extend_schema(
+        operation_id="logout",
+        summary="Sign out: the refresh token is blacklisted and gives no more access tokens",
+        auth=[],
+        request=RefreshInput,
+        responses={
+            204: None,
+            **errors(
+                body=True,
+                authenticated=False,
+                not_found=False,
+                e401=error("Token is invalid, expired or already used (signed out or refreshed)"),
+            ),
+        },
+        tags=["Auth"],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            retire_refresh_token(serializer.validated_data["refresh"])
+        except TokenError as error:
+            raise InvalidToken(error.args[0]) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -20,6 +20,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow
 
+from backoffice.tokens import check_token_version
+
 access_log = logging.getLogger("backoffice.access")
 
 
@@ -252,9 +254,10 @@ _PLAIN = JWTAuthentication()
 
 
 class OperatorJWTAuthentication(JWTAuthentication):
-    """``Authorization: Bearer <JWT>``: the operator, its role ids and the role matrix version in
-    one statement (PostgreSQL), the roles' permissions from the in-memory matrix while that
-    version holds; simplejwt would run a user query and then a permissions query."""
+    """``Authorization: Bearer <JWT>``: the operator (its token version among its columns), its
+    role ids and the role matrix version in one statement (PostgreSQL), the roles' permissions
+    from the in-memory matrix while that version holds; simplejwt would run a user query and then
+    a permissions query. A token of another token version than the operator's is refused (401)."""
 
     def get_validated_token(self, raw_token: bytes) -> Token:
         # A client sends the same token for its whole lifetime: the signature of those bytes was
@@ -294,6 +297,8 @@ class OperatorJWTAuthentication(JWTAuthentication):
             raise AuthenticationFailed("User not found", code="user_not_found")
         if not user.is_active:
             raise AuthenticationFailed("User is inactive", code="user_inactive")
+        # The token version is a column of the row just read: the check costs no query.
+        check_token_version(validated_token, user)
         if access is not None:
             _set_access(user, *_roles_of(*access))
         return user

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import (
     AbstractBaseUser,
     BaseUserManager,
     PermissionsMixin,
 )
 from django.db import models
+from django.db.models import Case, F, When
+from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 
 
@@ -42,6 +46,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Admin access; every operator with a role may use the backoffice.
     is_staff = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Every token carries the version it was issued at (``backoffice.tokens``); a token of another
+    # version is refused. Raised when the password changes or the operator is deactivated (``save``
+    # below) and when a role is taken away (``backoffice.tokens``' receivers): all its tokens die
+    # at once. Only ever written as ``token_version + 1`` by the database, never from a Python
+    # value, so a stale copy of the operator saved later cannot bring old tokens back.
+    token_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = OperatorManager()
 
@@ -62,6 +72,57 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.email
+
+    # Django marks a new password with ``_password`` (its rehash on sign-in clears it again: a
+    # stronger hash of the same password is no change); an unusable password gets our own mark.
+    _password_disabled = False
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._password_disabled = True
+
+    def _token_version_change(self, fields: set[str]) -> BaseExpression | None:
+        """The new token version for a save of ``fields``, as SQL on the row being replaced."""
+        if "password" in fields and (self._password is not None or self._password_disabled):
+            return F("token_version") + 1
+        if "is_active" in fields and not self.is_active:
+            # Compared with the row's value before this UPDATE: only a deactivation counts, not
+            # another save of an operator already inactive.
+            return Case(
+                When(is_active=True, then=F("token_version") + 1),
+                default=F("token_version"),
+                output_field=models.PositiveBigIntegerField(),
+            )
+        return None
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saves the operator; a new password (set or disabled: the admin, ``changepassword``, a
+        reset) or a deactivation raises the token version in the same UPDATE. Every path that
+        changes a password goes through here (Django's forms and commands call ``save``), which a
+        service could not guarantee. ``QuerySet.update`` bypasses this: it is not used on
+        operators."""
+        change = None
+        if not self._state.adding and not kwargs.get("force_insert"):
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None:  # what Django's full save writes: every loaded column
+                deferred = self.get_deferred_fields()
+                fields = {
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key and field.attname not in deferred
+                }
+            else:
+                fields = set(update_fields)
+            fields.discard("token_version")  # never written from this (maybe stale) copy
+            change = self._token_version_change(fields)
+            if change is not None:
+                self.token_version = change
+                fields.add("token_version")
+            kwargs["update_fields"] = fields
+        super().save(*args, **kwargs)
+        self._password_disabled = False
+        if change is not None:
+            self.refresh_from_db(fields=["token_version"])  # the expression's result
 
 
 class AccessVersion(models.Model):

@@ -20,6 +20,15 @@ MANAGE_OPERATORS = (
     "auth.view_group",
 )
 
+# Permissions that decide who may do what. A role holding any of them is a managing role: only
+# superusers grant it, and only superusers change an operator who holds one (DESIGN.md section 5),
+# or a manager could make another manager, or set a manager's password and sign in as them.
+MANAGING_PERMISSIONS = frozenset(
+    f"{app}.{action}_{model}"
+    for app, model in (("backoffice", "user"), ("auth", "group"), ("auth", "permission"))
+    for action in ("add", "change", "delete")
+)
+
 _WRITE = (ADD_PHONE, CHANGE_PHONE)
 _PROVIDER = (MANAGE_PROVIDER_LINK, RESYNC_PHONE)
 

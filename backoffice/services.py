@@ -1,4 +1,8 @@
-"""Writes of operators (users) and their roles."""
+"""Writes of operators (users) and their roles, and who may make them.
+
+Taking a role away, deactivating an operator or changing its password ends every token it holds:
+``User.save`` and the receivers of ``backoffice.tokens`` raise its token version in the same
+transaction, whichever of these writes (or Django's own password forms) made the change."""
 
 from __future__ import annotations
 
@@ -7,9 +11,8 @@ from collections.abc import Sequence
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from backoffice.auth import operator_roles
 from backoffice.models import User
-from backoffice.roles import ROLES
+from backoffice.roles import MANAGING_PERMISSIONS, ROLES
 
 
 class UnknownRole(ValueError):
@@ -57,17 +60,59 @@ class OperatorChangeRefused(PermissionError):
         self.message = message
 
 
+def managing_roles() -> set[str]:
+    """Roles that hold a permission over operators or roles (``MANAGING_PERMISSIONS``), as the
+    role matrix says now: an edited matrix counts, not a list of names."""
+    rows = Group.objects.values_list("name", "permissions__content_type__app_label", "permissions__codename")
+    return {name for name, app_label, codename in rows if f"{app_label}.{codename}" in MANAGING_PERMISSIONS}
+
+
 def grantable_roles(actor: User) -> set[str]:
-    """Roles ``actor`` may hand out: the ones it holds (every role for a superuser)."""
+    """Roles ``actor`` may grant or take away: every role for a superuser; for an operator
+    manager, every role that does not itself manage (DESIGN.md section 5); none for anybody else."""
+    names = set(Group.objects.values_list("name", flat=True))
     if actor.is_superuser:
-        return set(Group.objects.values_list("name", flat=True))
-    return set(operator_roles(actor))  # loaded once per request with the permissions
+        return names
+    if not (actor.has_perm("backoffice.add_user") or actor.has_perm("backoffice.change_user")):
+        return set()
+    return names - managing_roles()
 
 
-def _check_grant(actor: User, requested: set[str]) -> None:
-    refused = sorted(requested - grantable_roles(actor))
+def _check_grant(grantable: set[str], requested: set[str]) -> None:
+    refused = sorted(requested - grantable)
     if refused:
-        raise OperatorChangeRefused(f"You cannot grant a role you do not hold: {', '.join(refused)}.")
+        raise OperatorChangeRefused(
+            f"Only a superuser can grant or remove a role that manages operators: {', '.join(refused)}."
+        )
+
+
+def reach_refusal(*, actor_is_superuser: bool, operator_is_superuser: bool, operator_manages: bool) -> str | None:
+    """Why an actor may not change an operator (its password, status or roles), or ``None``.
+
+    A superuser may change anybody. Nobody else changes a superuser or an operator holding a
+    managing role, itself included: setting such an operator's password means signing in as them
+    with their power (the pentest's finding: a manager took over another manager)."""
+    if actor_is_superuser:
+        return None
+    if operator_is_superuser:
+        return "Only a superuser can change a superuser."
+    if operator_manages:
+        return "Only a superuser can change an operator who manages operators."
+    return None
+
+
+def may_change_operator(actor: User, operator: User) -> bool:
+    """``reach_refusal`` for these two (the operator's roles read from its prefetched ``groups``
+    when the admin loaded them so)."""
+    if actor.is_superuser:
+        return True
+    held = {group.name for group in operator.groups.all()}
+    refusal = reach_refusal(
+        actor_is_superuser=False,
+        operator_is_superuser=operator.is_superuser,
+        operator_manages=bool(held & managing_roles()) if held else False,
+    )
+    return refusal is None
 
 
 def operator_create(
@@ -79,12 +124,13 @@ def operator_create(
     full_name: str = "",
     is_superuser: bool = False,
 ) -> User:
-    """An operator creates another, with roles it holds itself; only superusers make superusers."""
+    """An operator manager creates another operator, with roles that do not manage; only
+    superusers grant managing roles and make superusers."""
     if not actor.has_perm("backoffice.add_user"):
         raise OperatorChangeRefused("You may not create operators.")
     if is_superuser and not actor.is_superuser:
         raise OperatorChangeRefused("Only a superuser can create a superuser.")
-    _check_grant(actor, set(roles))
+    _check_grant(grantable_roles(actor), set(roles))
     email = User.objects.normalize_email(email).lower()
     with transaction.atomic():
         if User.objects.filter(email=email).exists():
@@ -110,21 +156,27 @@ def operator_change(
 ) -> User:
     """Change an operator's name, status and roles under a row lock.
 
-    Roles the actor does not hold are neither granted nor taken away: they are not the actor's
-    to manage. A non-superuser cannot touch a superuser or the superuser flag.
+    A non-superuser cannot touch a superuser, an operator holding a managing role or the
+    superuser flag (``reach_refusal``), so every role the operator holds is one the actor may
+    grant or take away. Deactivating or taking a role away ends the operator's tokens.
     """
     if not actor.has_perm("backoffice.change_user"):
         raise OperatorChangeRefused("You may not change operators.")
     grantable = grantable_roles(actor)
-    _check_grant(actor, set(roles))
+    _check_grant(grantable, set(roles))
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=operator.pk)
+        held = set(user.groups.values_list("name", flat=True))
         if not actor.is_superuser:
-            if user.is_superuser:
-                raise OperatorChangeRefused("Only a superuser can change a superuser.")
+            refusal = reach_refusal(
+                actor_is_superuser=False,
+                operator_is_superuser=user.is_superuser,
+                operator_manages=bool(held - grantable),
+            )
+            if refusal:
+                raise OperatorChangeRefused(refusal)
             if is_superuser:
                 raise OperatorChangeRefused("Only a superuser can make a superuser.")
-        kept = set(user.groups.values_list("name", flat=True)) - grantable
         user.full_name = full_name
         user.is_active = is_active
         fields = ["full_name", "is_active"]
@@ -132,5 +184,6 @@ def operator_change(
             user.is_superuser = is_superuser
             fields.append("is_superuser")
         user.save(update_fields=fields)
-        user.groups.set(Group.objects.filter(name__in=kept | set(roles)))
+        # Every role it holds is one the actor may grant (``reach_refusal``): the roles are set exactly.
+        user.groups.set(Group.objects.filter(name__in=roles))
     return user

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Refresh tokens used once and sign-out (backoffice.tokens); its admin is unregistered.
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -208,6 +210,10 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "UPDATE_LAST_LOGIN": False,
+    # A refresh token is used once: refreshing answers a new pair and blacklists the one given
+    # (a stolen refresh token works once, then the owner's or the thief's next use fails).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Phone backoffice API",
@@ -333,6 +339,8 @@ SYNC_RECONCILE_INTERVAL_SECONDS = env.float("SYNC_RECONCILE_INTERVAL_SECONDS", d
 CELERY_BEAT_SCHEDULE = {
     "provider-sync-sweep": {"task": "phones.sync_sweep", "schedule": SYNC_SWEEP_INTERVAL_SECONDS},
     "provider-sync-reconcile": {"task": "phones.sync_reconcile", "schedule": SYNC_RECONCILE_INTERVAL_SECONDS},
+    # The rows of expired refresh tokens (backoffice.tasks).
+    "flush-expired-tokens": {"task": "backoffice.flush_expired_tokens", "schedule": 24 * 3600.0},
 }
 
 # --- Caches --------------------------------------------------------------------------------------

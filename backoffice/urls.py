@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from backoffice.api_auth import TokenObtainView, TokenRefreshApi
+from backoffice.api_auth import LogoutApi, TokenObtainView, TokenRefreshApi
 from backoffice.docs import ApiDocsView, ApiSchemaView
 
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("providers/", include("provider_sync.callback_urls")),
     path("auth/token", TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh", TokenRefreshApi.as_view(), name="token-refresh"),
+    path("auth/logout", LogoutApi.as_view(), name="logout"),
     path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
     path(
         "api/docs/",

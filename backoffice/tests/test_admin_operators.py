@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from backoffice.models import User
+from backoffice.roles import ROLES
+from backoffice.services import OperatorChangeRefused, operator_change
 from backoffice.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -49,30 +51,101 @@ def test_master_creates_an_operator_with_a_role_it_holds(master_client):
     assert not user.is_superuser
 
 
-def test_roles_offered_are_only_those_the_master_holds(master_client):
+def test_roles_offered_are_every_role_that_does_not_manage(master_client):
+    """DESIGN.md section 5: a manager grants every role that does not itself manage operators (it
+    was offered the roles it held, ``itibackoffice-master`` included: a manager made managers)."""
     form = master_client.get(ADD_URL).context["adminform"].form
-    assert set(form.fields["roles"].queryset.values_list("name", flat=True)) == {
-        "itibackoffice-master",
-        "crm-operator",
-    }
+    offered = set(form.fields["roles"].queryset.values_list("name", flat=True))
+    assert offered == set(ROLES) - {"itibackoffice-master"}
 
 
-def test_cannot_grant_a_role_it_does_not_hold(master_client):
+def test_a_manager_grants_a_role_it_does_not_hold(master_client):
     response = master_client.post(ADD_URL, new_operator(roles=["treasury-operator"]))
-    assert response.status_code == 200
-    assert "roles" in response.context["adminform"].form.errors
+    assert response.status_code == 302
+    assert roles_of(User.objects.get(email="new.op@bank.example")) == {"treasury-operator"}
+
+
+def test_a_manager_cannot_grant_a_managing_role(master_client, make_operator):
+    """The pentest: a manager made another manager (then set its password and signed in as it)."""
+    response = master_client.post(ADD_URL, new_operator(roles=["itibackoffice-master"]))
+    assert response.status_code == 200 and "roles" in response.context["adminform"].form.errors
     assert not User.objects.filter(email="new.op@bank.example").exists()
-
-
-def test_editing_keeps_roles_the_master_cannot_manage(master_client, make_operator):
-    target = make_operator("treasury-operator", "crm-operator", email="t@bank.example")
+    target = make_operator("crm-operator", email="t@bank.example")
     response = master_client.post(
         change_url(target), {"full_name": "T", "is_active": "on", "roles": ["itibackoffice-master"]}
     )
+    assert response.status_code == 200 and "roles" in response.context["adminform"].form.errors
+    assert roles_of(target) == {"crm-operator"}
+
+
+def test_a_manager_cannot_grant_a_role_the_matrix_made_managing(make_operator):
+    """A role counts as managing by its permissions, not by its name: an edited matrix counts
+    (even for a manager who holds that role itself)."""
+    edited = Group.objects.get(name="inspetoria-master")
+    edited.permissions.add(Permission.objects.get(content_type__app_label="backoffice", codename="change_user"))
+    target = make_operator("crm-operator", email="t@bank.example")
+    manager = make_operator("itibackoffice-master", "inspetoria-master", email="m2@bank.example")
+    with pytest.raises(OperatorChangeRefused, match="inspetoria-master"):
+        operator_change(
+            actor=manager,
+            operator=target,
+            roles=["inspetoria-master"],
+            full_name="T",
+            is_active=True,
+        )
+    assert roles_of(target) == {"crm-operator"}
+
+
+def test_editing_sets_exactly_the_roles_given(master_client, make_operator):
+    target = make_operator("treasury-operator", "crm-operator", email="t@bank.example")
+    response = master_client.post(
+        change_url(target), {"full_name": "T", "is_active": "on", "roles": ["geroficios-operator"]}
+    )
     assert response.status_code == 302
+    assert roles_of(target) == {"geroficios-operator"}
+
+
+@pytest.mark.parametrize("who", ["another manager", "itself", "a superuser"])
+def test_a_manager_cannot_set_the_password_of_a_manager_or_a_superuser(master_client, master, make_operator, who):
+    """The pentest: a manager set another manager's password and signed in as them."""
+    target = {
+        "another manager": lambda: make_operator("itibackoffice-master", email="peer@bank.example"),
+        "itself": lambda: master,
+        "a superuser": lambda: make_operator(is_superuser=True, email="root@bank.example"),
+    }[who]()
+    password_url = change_url(target).replace("/change/", "/password/")
+    posted = {"password1": "x-long-new-passphrase-7", "password2": "x-long-new-passphrase-7", "usable_password": "true"}
+    assert master_client.post(password_url, posted).status_code == 403
+    assert master_client.post(password_url, {"usable_password": "false", "unset-password": "1"}).status_code == 403
+    assert master_client.get(change_url(target)).context["has_change_permission"] is False
+    answer = master_client.post(change_url(target), {"full_name": "pwned", "roles": ["crm-operator"]})
+    assert answer.status_code == 403
     target.refresh_from_db()
-    # crm-operator (the master's) was removed, treasury-operator (not the master's) stays.
-    assert roles_of(target) == {"treasury-operator", "itibackoffice-master"}
+    assert target.check_password(PASSWORD) and target.is_active and target.full_name != "pwned"
+    with pytest.raises(OperatorChangeRefused, match="Only a superuser"):
+        operator_change(actor=master, operator=target, roles=[], full_name="pwned", is_active=False)
+
+
+def test_a_manager_sets_the_password_of_an_operator_that_does_not_manage(master_client, make_operator):
+    target = make_operator("treasury-operator", email="t@bank.example")
+    password_url = change_url(target).replace("/change/", "/password/")
+    posted = {"password1": "x-long-new-passphrase-7", "password2": "x-long-new-passphrase-7", "usable_password": "true"}
+    assert master_client.post(password_url, posted).status_code == 302
+    target.refresh_from_db()
+    assert target.check_password("x-long-new-passphrase-7")
+
+
+def test_a_superuser_sets_a_managers_password_and_grants_the_managing_role(client, make_operator):
+    client.force_login(make_operator(is_superuser=True, email="root@bank.example"))
+    peer = make_operator("itibackoffice-master", email="peer@bank.example")
+    password_url = change_url(peer).replace("/change/", "/password/")
+    posted = {"password1": "x-long-new-passphrase-7", "password2": "x-long-new-passphrase-7", "usable_password": "true"}
+    assert client.post(password_url, posted).status_code == 302
+    peer.refresh_from_db()
+    assert peer.check_password("x-long-new-passphrase-7")
+    response = client.post(ADD_URL, new_operator(roles=["itibackoffice-master"]))
+    assert response.status_code == 302
+    assert roles_of(User.objects.get(email="new.op@bank.example")) == {"itibackoffice-master"}
 
 
 def test_no_escalation_to_superuser(master_client, make_operator):

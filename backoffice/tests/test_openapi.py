@@ -93,7 +93,7 @@ def test_every_path_parameter_is_declared_once_as_a_bounded_integer(document):
     assert "/accounts/v1/accounts/{accountId}/phones/{phoneId}/provider-link" in paths
     assert "/accounts/v1/accounts/{accountId}/phones/sync" in paths
     assert "/audit/v1/entries/{entryId}" in paths
-    assert {"/auth/token", "/auth/token/refresh"} <= paths
+    assert {"/auth/token", "/auth/token/refresh", "/auth/logout"} <= paths
 
 
 def test_the_customer_header_is_a_bounded_optional_integer(document):
@@ -181,3 +181,15 @@ def test_the_token_endpoints_are_public_and_document_their_answers(document):
     refresh = document["paths"]["/auth/token/refresh"]["post"]
     assert not refresh.get("security", [{}])[0]
     assert {"200", "400", "401", "413", "415", "500"} <= set(refresh["responses"])
+    # A refresh answers a new pair: the refresh token given is used up.
+    pair = _deref(document, refresh["responses"]["200"]["content"]["application/json"]["schema"])
+    assert set(pair["required"]) == {"access", "refresh"}
+
+
+def test_the_logout_is_public_and_documents_its_answers(document):
+    logout = document["paths"]["/auth/logout"]["post"]
+    assert not logout.get("security", [{}])[0]
+    assert set(logout["responses"]) == {"204", "400", "401", "413", "415", "500"}
+    assert "content" not in logout["responses"]["204"]
+    body = _deref(document, logout["requestBody"]["content"]["application/json"]["schema"])
+    assert body["required"] == ["refresh"]
