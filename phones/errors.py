@@ -32,6 +32,18 @@ class PhoneInactive(PhoneError):
     message = "Can't update an inactive phone number"
 
 
+class PhoneChangedMeanwhile(PhoneError):
+    """The phone changed after the caller read it (its version token, ``phones.versions``, is
+    not the one given): nothing was written. The API's ``If-Match`` answer (412)."""
+
+    status = 412
+    message = "The phone was changed after you read it: nothing was saved. Read it again and retry."
+
+    def __init__(self, current_version: str) -> None:
+        super().__init__()
+        self.current_version = current_version
+
+
 class OperatorNotAllowed(NotAllowed, PhoneError):
     status = 403
 
