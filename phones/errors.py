@@ -6,6 +6,8 @@ knowing this app. Validation errors name domain fields (``account_id``), never t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from backoffice.errors import ApplicationError, InvalidInput, NotAllowed
 
 
@@ -15,6 +17,25 @@ class PhoneError(ApplicationError):
 
 class PhoneValidationError(InvalidInput, PhoneError):
     status = 400
+
+    @property
+    def errors(self) -> list[PhoneValidationError]:
+        """Every broken rule this error stands for (one; several for ``PhoneValidationErrors``)."""
+        return [self]
+
+
+class PhoneValidationErrors(PhoneValidationError):
+    """Several fields broke their rules: a form shows them all at once. It stands as the first of
+    them (``field``, ``message``), so the API, which names one field, names the first in the
+    contract's order, as it did before the others were collected."""
+
+    def __init__(self, errors: Sequence[PhoneValidationError]) -> None:
+        super().__init__(errors[0].field, errors[0].message)
+        self._errors = list(errors)
+
+    @property
+    def errors(self) -> list[PhoneValidationError]:
+        return list(self._errors)
 
 
 class PhoneNotFound(PhoneError):
