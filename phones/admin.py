@@ -217,9 +217,11 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
     # --- Forms: the services write -------------------------------------------------------------
     def get_fieldsets(self, request: HttpRequest, obj: Phone | None = None) -> Any:
         if obj is None:
+            # Number first, as on the change page: Django's add page focuses its first field (on
+            # the change page the number's autofocus, made sure of by number_preview.js).
             return (
-                ("Account", {"fields": ("account_id", "customer_id")}),
                 ("Number", {"fields": ("number", "type", "area_code", "country_code", "extension")}),
+                ("Account", {"fields": ("account_id", "customer_id")}),
             )
         number = ["number", "type", "area_code", "country_code", "extension", "active"]
         if self.has_change_permission(request, obj):

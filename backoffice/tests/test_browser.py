@@ -356,7 +356,9 @@ def test_the_number_field_helps_and_inactivation_is_confirmed(page_for, make_ope
     page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
 
     page.goto("/admin/phones/phone/add/")
-    assert page.evaluate("document.activeElement && document.activeElement.id") == "id_number"
+    # The number is the first field of the form: Django's add page focuses it (a script it loads
+    # asynchronously), the change page by the field's own autofocus.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_number'")
     preview = page.locator("#number-preview")
     page.fill("#id_account_id", "504")
     page.select_option("#id_type", "MOBILE")
@@ -375,6 +377,7 @@ def test_the_number_field_helps_and_inactivation_is_confirmed(page_for, make_ope
     page.fill("#id_number", "91234-5678")
     page.click("button[name=_continue]")
     expect(page.locator("body")).to_contain_text("was added successfully")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_number'")  # autofocus
 
     # The confirmation shows once Active is unticked, and is required then.
     confirm = page.locator("#id_confirm_inactivation")

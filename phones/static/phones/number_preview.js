@@ -24,6 +24,11 @@
       return;
     }
     var form = input.form;
+    // The field's autofocus attribute is not always honoured (Chromium skips it on a page reached
+    // by a form's redirect): focus it here unless the operator is already somewhere else.
+    if (input.hasAttribute("autofocus") && (!document.activeElement || document.activeElement === document.body)) {
+      input.focus();
+    }
     var output = document.createElement("div");
     output.id = "number-preview";
     output.setAttribute("aria-live", "polite");
