@@ -9,9 +9,17 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -36,10 +44,11 @@ from backoffice.errors import InvalidInput
 from backoffice.ids import parse_id, whole_number
 from phones import services
 from phones.admin_export import stream_phones_csv
-from phones.admin_forms import PhoneAdminForm, crm_context, save_phone
+from phones.admin_forms import PhoneAdminForm, conflict_message, crm_context, save_phone
 from phones.admin_sync_state import ResyncPermissionMixin, provider_sync_column, sync_state_badge
-from phones.errors import PhoneError, PhoneInactive
+from phones.errors import PhoneChangedMeanwhile, PhoneError, PhoneInactive
 from phones.models import Phone, ProviderLink
+from phones.number_hint import number_hint
 from phones.numbers import digits_only, format_international
 from phones.selectors import phones_visible_to
 
@@ -142,6 +151,15 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
     def actions(self) -> tuple[Any, ...]:  # type: ignore[override]
         return ("inactivate_selected", "export_selected_csv", *PHONE_ACTIONS)
 
+    # Unfold shows a field only while its Alpine.js expression over the form's values holds: the
+    # confirmation appears when Active is unticked (the form requires it then, script or not).
+    conditional_fields = {"confirm_inactivation": "active == false"}
+
+    class Media:
+        # The number's live E.164 preview and plausibility hint (a static file: the CSP allows
+        # no inline script).
+        js = ("phones/number_preview.js",)
+
     list_before_template = "admin/phones/phone/list_before.html"
     change_form_before_template = "admin/phones/phone/inactive_notice.html"
     change_form_after_template = "admin/phones/phone/history.html"
@@ -199,12 +217,19 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
     # --- Forms: the services write -------------------------------------------------------------
     def get_fieldsets(self, request: HttpRequest, obj: Phone | None = None) -> Any:
         if obj is None:
+            # Number first, as on the change page: Django's add page focuses its first field (on
+            # the change page the number's autofocus, made sure of by number_preview.js).
             return (
-                ("Account", {"fields": ("account_id", "customer_id")}),
                 ("Number", {"fields": ("number", "type", "area_code", "country_code", "extension")}),
+                ("Account", {"fields": ("account_id", "customer_id")}),
             )
+        number = ["number", "type", "area_code", "country_code", "extension", "active"]
+        if self.has_change_permission(request, obj):
+            # The version it was read at (hidden) and the inactivation's confirmation: only where
+            # the form can be saved (read-only pages would show them as text).
+            number += ["confirm_inactivation", "version"]
         return (
-            ("Number", {"fields": ("number", "type", "area_code", "country_code", "extension", "active")}),
+            ("Number", {"fields": number}),
             ("Account", {"fields": ("account_link", "customer_id")}),
             ("Derived", {"fields": ("formatted_number", "e164", "created_at", "updated_at", "history_link")}),
             ("Provider", {"fields": ("provider_sync",)}),
@@ -248,6 +273,27 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         url = reverse("admin:phones_phone_history", args=[phone.pk])
         return format_html('<a href="{}" class="text-primary-600 underline">Audit trail of this phone</a>', url)
 
+    def get_form(self, request: HttpRequest, obj: Phone | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        form.operator = request.user  # a class made for this request: whose audit a conflict may show
+        return form
+
+    def response_change(self, request: HttpRequest, obj: Phone) -> HttpResponse:
+        if obj.active:
+            return super().response_change(request, obj)
+        # Inactivated by this save (an inactive phone cannot be saved). Its page is now read-only,
+        # so "continue editing" has nothing left to edit: one message, on the list.
+        messages.success(
+            request,
+            f"The phone {format_international(obj.e164) or obj.number} was inactivated: it can no longer be "
+            "changed; its history stays available.",
+        )
+        url = add_preserved_filters(
+            {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts},
+            reverse("admin:phones_phone_changelist"),
+        )
+        return HttpResponseRedirect(url)
+
     def save_model(self, request: HttpRequest, obj: Phone, form: Any, change: bool) -> None:
         saved = save_phone(request, obj, form.cleaned_data)
         for field in Phone._meta.concrete_fields:
@@ -282,6 +328,15 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
                 extra_context.update(self._history_context(request, phone))
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
+        except PhoneChangedMeanwhile:
+            # Changed between the form's check and the save's lock; nothing was saved. The page
+            # comes back with the phone as it is now, saying what changed.
+            current = self.get_object(request, object_id) if object_id is not None else None
+            if current is None:
+                messages.error(request, PhoneChangedMeanwhile.message)
+            else:
+                messages.error(request, conflict_message(current, request.POST.get("version", ""), request.user))
+            return HttpResponseRedirect(request.get_full_path())
         except PhoneError as error:
             # Lost a race after validation (e.g. a duplicate created meanwhile); nothing was saved.
             messages.error(request, error.message)
@@ -364,6 +419,11 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
                 name="phones_phone_account",
             ),
             path("export/", self.admin_site.admin_view(self.export_view), name="phones_phone_export"),
+            path(
+                "number-preview/",
+                self.admin_site.admin_view(self.number_preview_view),
+                name="phones_phone_number_preview",
+            ),
         ]
         return extra + super().get_urls()
 
@@ -371,6 +431,22 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         if not self.has_view_permission(request):
             log_denied(request, request.user, roles.VIEW_PHONE, "admin")
             raise PermissionDenied
+
+    def number_preview_view(self, request: HttpRequest) -> JsonResponse:
+        """The phone form's live preview: the E.164 form and libphonenumber's plausibility hint of
+        the number typed (``number``, ``area_code``, ``country_code``, ``type`` in the query), for
+        operators who may type one (staff, signed in: ``admin_view``; never cached)."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            log_denied(request, request.user, roles.CHANGE_PHONE, "admin number preview")
+            return JsonResponse({"message": "You do not have permission to perform this action."}, status=403)
+        query = request.GET
+        hint = number_hint(
+            number=query.get("number", ""),
+            area_code=query.get("area_code", ""),
+            country_code=query.get("country_code", ""),
+            phone_type=query.get("type", ""),
+        )
+        return JsonResponse(hint)
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
         """The filtered list (the same filters and search as the page) as a streamed CSV."""

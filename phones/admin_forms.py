@@ -8,7 +8,8 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from unfold.widgets import (
     UnfoldAdminIntegerFieldWidget,
     UnfoldAdminSelectWidget,
@@ -16,13 +17,25 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
-from audit.models import Origin
+from audit.models import AuditEntry, AuditEvent, Origin
+from audit.selectors import audit_entries_visible_to
 from audit.services import AuditContext
 from backoffice.actor import Actor
 from phones import checks, selectors, services
 from phones.errors import PhoneAlreadyExists, PhoneError, PhoneInactive, PhoneValidationError
 from phones.limits import DEFAULT_COUNTRY_CODE
 from phones.models import Phone, PhoneType
+from phones.numbers import number_problem
+from phones.versions import phone_version, version_instant
+
+# How many of the changes made since a form was read its conflict error lists (newest first).
+CONFLICT_ENTRIES = 5
+VERSION_MISSING = (
+    "This form does not say which version of the phone it was read at: reload the page and make your change again."
+)
+CONFIRM_INACTIVATION = (
+    "Tick “I understand this cannot be undone” to inactivate: an inactive phone can never be changed."
+)
 
 
 def crm_context(request: HttpRequest) -> AuditContext:
@@ -52,7 +65,71 @@ def save_phone(request: HttpRequest, instance: Phone, cleaned: dict[str, Any]) -
             **data,
         )
     return services.phone_update(
-        actor=actor, context=context, account_id=instance.account_id, phone_id=instance.pk, data=data
+        actor=actor,
+        context=context,
+        account_id=instance.account_id,
+        phone_id=instance.pk,
+        data=data,
+        # Compared again under the phone's lock: the form's own check cannot see a save that
+        # lands between it and this one.
+        expected_version=cleaned["version"],
+    )
+
+
+def _shown(value: Any) -> str:
+    return "—" if value is None or value == "" else str(value)
+
+
+def changes_since(phone: Phone, version: str) -> list[AuditEntry]:
+    """The changes of ``phone``'s fields recorded after ``version`` was read, newest first (at most
+    ``CONFLICT_ENTRIES``). The entry that produced a version is recorded just before its
+    ``updated_at``, so "after" is "created after the version's instant". Should clocks of
+    different servers disagree so that none is found, the latest change is shown."""
+    entries = (
+        AuditEntry.objects.filter(phone_id=phone.pk, event=AuditEvent.PHONE_CHANGE)
+        .only("id", "operator_email", "origin", "created_at", "changes")
+        .order_by("-id")
+    )
+    instant = version_instant(version)
+    since = list(entries.filter(created_at__gt=instant)[:CONFLICT_ENTRIES]) if instant is not None else []
+    return since or list(entries[:1])
+
+
+def conflict_message(phone: Phone, version: str, operator: Any) -> SafeString:
+    """The error of a save against an older version: what changed since, by whom and when.
+
+    Who made a change is the audit trail's to tell: an operator whose roles do not show that
+    entry reads "another operator". What changed is shown to all: its old values are what
+    their form was read with and its new ones are on the phone page.
+    """
+    entries = changes_since(phone, version)
+    visible = set(
+        audit_entries_visible_to(operator).filter(pk__in=[entry.pk for entry in entries]).values_list("pk", flat=True)
+        if operator is not None
+        else ()
+    )
+    rows = format_html_join(
+        "",
+        '<li class="conflict-change">{} UTC, {} ({}): {}</li>',
+        (
+            (
+                entry.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                entry.operator_email if entry.pk in visible else "another operator",
+                entry.origin,
+                format_html_join(
+                    "; ",
+                    "{}: {} → {}",
+                    ((field, _shown(old), _shown(new)) for field, (old, new) in entry.changes.items()),
+                ),
+            )
+            for entry in entries
+        ),
+    )
+    return format_html(
+        '<div id="phone-conflict"><strong>This phone was changed after you opened this page. Nothing was saved.'
+        '</strong><ul class="list-disc ml-5 my-1">{}</ul>Your entries are kept below: save again to apply them '
+        "over this change, or reload the page to start from the phone as it is now.</div>",
+        rows,
     )
 
 
@@ -64,6 +141,11 @@ class PhoneAdminForm(forms.ModelForm):
     active phone of the account (``selectors.phone_number_taken``, the unique index's key). The
     index stays the authority: a duplicate created between this check and the save is answered
     by ``PhoneAdmin.changeform_view`` with the service's message, nothing saved.
+
+    Every field's rules run, so all errors show at once. An edit carries the version it was read
+    at (hidden): another version means someone saved meanwhile, and the form says what changed
+    instead of overwriting it (the service compares again under the phone's lock, for a save
+    landing between). Unticking Active needs its confirmation.
     """
 
     # No max_length / min / max here: the checks own those limits and their texts.
@@ -71,8 +153,11 @@ class PhoneAdminForm(forms.ModelForm):
     # widgets render without a border or background (editable fields looked read-only).
     account_id = forms.IntegerField(label="Account ID", widget=UnfoldAdminIntegerFieldWidget)
     customer_id = forms.IntegerField(label="Customer ID", required=False, widget=UnfoldAdminIntegerFieldWidget)
+    # Required (its marker shows), with the check's own text for a blank number.
     number = forms.CharField(
-        required=False, help_text="Digits, spaces and ( ) . - are allowed.", widget=UnfoldAdminTextInputWidget
+        error_messages={"required": number_problem("")},
+        help_text="Digits, spaces and ( ) . - are allowed.",
+        widget=UnfoldAdminTextInputWidget(attrs={"autofocus": True, "autocomplete": "off"}),
     )
     type = forms.ChoiceField(choices=PhoneType.choices, widget=UnfoldAdminSelectWidget)
     area_code = forms.IntegerField(required=False, widget=UnfoldAdminIntegerFieldWidget)
@@ -81,20 +166,49 @@ class PhoneAdminForm(forms.ModelForm):
     active = forms.BooleanField(
         required=False, help_text="Unticking inactivates the phone: it cannot be undone.", widget=UnfoldBooleanWidget
     )
+    # Shown only while Active is unticked (``PhoneAdmin.conditional_fields``), required then.
+    confirm_inactivation = forms.BooleanField(
+        required=False,
+        label="I understand this cannot be undone",
+        help_text="An inactive phone can never be changed again; its history stays.",
+        widget=UnfoldBooleanWidget,
+    )
+    # The version the form was read at (``phones.versions``); a save against another one
+    # overwrites nothing. Not "required" here: a hidden field's own errors are not shown on the
+    # page, so ``_check_version`` says it when it is missing.
+    version = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Phone
         fields = ("account_id", "customer_id", "number", "type", "area_code", "country_code", "extension", "active")
 
+    # The operator who reads the form (``PhoneAdmin.get_form``): whose audit entries a conflict may name.
+    operator: Any = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # A phone never moves to another account or customer; a new phone starts active.
-        for name in ("active",) if self.instance.pk is None else ("account_id", "customer_id"):
+        # A phone never moves to another account or customer; a new phone starts active and has
+        # no version yet.
+        adding = self.instance.pk is None
+        for name in ("active", "confirm_inactivation", "version") if adding else ("account_id", "customer_id"):
             self.fields.pop(name, None)
+        if "version" in self.fields:
+            self.fields["version"].initial = phone_version(self.instance)
+        if "number" in self.fields:
+            # The live E.164 preview (phones/static/phones/number_preview.js) asks this URL.
+            self.fields["number"].widget.attrs["data-preview-url"] = reverse("admin:phones_phone_number_preview")
 
     def _post_clean(self) -> None:
         # Model validation is skipped on purpose: the model's constraints read derived fields
         # that the check below computes on a candidate.
+        # Every error at once: the rules of each field that parsed (a field that did not has
+        # its error already), the version and the confirmation, then what needs them all.
+        _, problems = checks.field_problems(self._parsed_values())
+        for problem in problems:
+            self.add_domain_error(problem)
+        if self.instance.pk is not None:
+            self._check_version()
+            self._check_confirmation()
         if self.errors:
             return
         try:
@@ -110,6 +224,29 @@ class PhoneAdminForm(forms.ModelForm):
                 "number",
                 format_html('{}: <a href="{}">{}</a>.', PhoneAlreadyExists.message, url, holder.e164 or holder.number),
             )
+
+    def _parsed_values(self) -> dict[str, Any]:
+        ids = {name: self.cleaned_data[name] for name in ("account_id", "customer_id") if name in self.cleaned_data}
+        return {**ids, **_editable(self.cleaned_data)}
+
+    def _check_version(self) -> None:
+        version = self.cleaned_data.get("version")
+        if not version:
+            self.add_error(None, VERSION_MISSING)
+            return
+        current = phone_version(self.instance)
+        if version == current:
+            return
+        self.add_error(None, conflict_message(self.instance, version, self.operator))
+        # The form comes back with the operator's entries and the current version: saving
+        # again, having read the change above, applies them over it.
+        self.data = self.data.copy()
+        self.data[self.add_prefix("version")] = current
+
+    def _check_confirmation(self) -> None:
+        unticked = self.instance.active and self.cleaned_data.get("active") is False
+        if unticked and not self.cleaned_data.get("confirm_inactivation"):
+            self.add_error("confirm_inactivation", CONFIRM_INACTIVATION)
 
     def _candidate(self) -> Phone:
         """The phone as the save would leave it (not saved), after the operation's check."""
@@ -131,5 +268,6 @@ class PhoneAdminForm(forms.ModelForm):
         return candidate
 
     def add_domain_error(self, error: PhoneError) -> None:
-        field = error.field if isinstance(error, PhoneValidationError) else None
-        self.add_error(field if field in self.fields else None, error.message)
+        for one in error.errors if isinstance(error, PhoneValidationError) else [error]:
+            field = one.field if isinstance(one, PhoneValidationError) else None
+            self.add_error(field if field in self.fields else None, one.message)

@@ -37,7 +37,7 @@ from audit.models import AuditEntry
 from audit.services import AuditContext, build_entry
 from backoffice.db import CompiledSelect, reserve_id, write_rows
 from phones import claim_statement, outbox
-from phones.errors import PhoneAlreadyExists, PhoneNotFound, ProviderNumberTaken
+from phones.errors import PhoneAlreadyExists, PhoneChangedMeanwhile, PhoneNotFound, ProviderNumberTaken
 from phones.models import (
     DUPLICATE_CONSTRAINTS,
     LINK_NUMBER_CONSTRAINT,
@@ -48,6 +48,7 @@ from phones.models import (
     SyncJobStatus,
     SyncState,
 )
+from phones.versions import phone_version
 
 if TYPE_CHECKING:
     from backoffice.actor import Actor
@@ -179,14 +180,19 @@ class UnitOfWork:
 
     # --- phones -----------------------------------------------------------------------------
 
-    def lock_phone(self, *, account_id: int, phone_id: int) -> Phone:
+    def lock_phone(self, *, account_id: int, phone_id: int, expected_version: str | None = None) -> Phone:
         """Lock the phone row; ``audit_head`` and ``provider_linked`` are then current (both are
         written only under this lock, and a FOR UPDATE that waited returns the committed row).
-        Raises ``PhoneNotFound`` when the phone is not in ``account_id``."""
+        Raises ``PhoneNotFound`` when the phone is not in ``account_id``, and
+        ``PhoneChangedMeanwhile`` when ``expected_version`` is given and is not the locked row's
+        version (``phones.versions``): compared here, under the lock, because a comparison made
+        before it could pass for two writers that read the same version."""
         _require_transaction("lock_phone")
         rows = _PHONE_FOR_UPDATE.fetch(account_id=account_id, phone_id=phone_id)
         if not rows:
             raise PhoneNotFound()
+        if expected_version is not None and (current := phone_version(rows[0])) != expected_version:
+            raise PhoneChangedMeanwhile(current)
         phone = self.phones[phone_id] = _chain_head(rows[0])
         return phone
 

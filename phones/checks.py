@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from backoffice.ids import INT64_MAX
-from phones.errors import PhoneValidationError
+from phones.errors import PhoneValidationError, PhoneValidationErrors
 from phones.limits import AREA_CODE_MAX, COUNTRY_CODE_MAX, DEFAULT_COUNTRY_CODE, EXTENSION_MAX_LENGTH, NUMBER_MAX_LENGTH
 from phones.models import PhoneType
 from phones.numbers import number_problem
@@ -74,6 +74,29 @@ def check_customer_id(customer_id: Any) -> int | None:
     return customer_id
 
 
+def _first_or_all(problems: list[PhoneValidationError]) -> PhoneValidationError:
+    return problems[0] if len(problems) == 1 else PhoneValidationErrors(problems)
+
+
+def field_problems(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[PhoneValidationError]]:
+    """Check every field given (editable fields, ``account_id``, ``customer_id``) and collect
+    every broken rule instead of stopping at the first: ``(cleaned values, problems)``, both in
+    the order of ``values``. A form passes the fields that parsed, to show all errors at once."""
+    cleaned: dict[str, Any] = {}
+    problems: list[PhoneValidationError] = []
+    for field, value in values.items():
+        try:
+            if field == "account_id":
+                cleaned[field] = check_account_id(value)
+            elif field == "customer_id":
+                cleaned[field] = check_customer_id(value)
+            else:
+                cleaned[field] = check_field(field, value)
+        except PhoneValidationError as error:
+            problems.append(error)
+    return cleaned, problems
+
+
 def check_phone_create(
     *,
     account_id: Any,
@@ -85,28 +108,35 @@ def check_phone_create(
     active: Any = True,
     customer_id: Any = None,
 ) -> dict[str, Any]:
-    """A new phone's values, cleaned (the first broken rule raises, fields in contract order)."""
-    cleaned: dict[str, Any] = {
-        "account_id": check_account_id(account_id),
-        "customer_id": check_customer_id(customer_id),
-    }
-    for field, value in (
-        ("number", number),
-        ("type", type),
-        ("area_code", area_code),
-        ("country_code", country_code),
-        ("extension", extension),
-        ("active", active),
-    ):
-        cleaned[field] = check_field(field, value)
+    """A new phone's values, cleaned. Every field is checked; the error raised stands for the
+    first broken rule in the contract's order (what the API names) and carries them all
+    (``PhoneValidationErrors.errors``, what a form shows)."""
+    cleaned, problems = field_problems(
+        {
+            "account_id": account_id,
+            "customer_id": customer_id,
+            "number": number,
+            "type": type,
+            "area_code": area_code,
+            "country_code": country_code,
+            "extension": extension,
+            "active": active,
+        }
+    )
+    if problems:
+        raise _first_or_all(problems)
     return cleaned
 
 
 def check_phone_update(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A partial update: a non-empty subset of ``EDITABLE_FIELDS``, each cleaned."""
+    """A partial update: a non-empty subset of ``EDITABLE_FIELDS``, each cleaned; errors as
+    ``check_phone_create``'s, in the order of ``data``."""
     if not data:
         raise PhoneValidationError("body", "At least one field must be given.")
     unknown = [field for field in data if field not in EDITABLE_FIELDS]
     if unknown:
         raise PhoneValidationError(unknown[0], "Unknown field.")
-    return {field: check_field(field, value) for field, value in data.items()}
+    cleaned, problems = field_problems(data)
+    if problems:
+        raise _first_or_all(problems)
+    return cleaned

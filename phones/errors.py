@@ -6,6 +6,8 @@ knowing this app. Validation errors name domain fields (``account_id``), never t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from backoffice.errors import ApplicationError, InvalidInput, NotAllowed
 
 
@@ -15,6 +17,25 @@ class PhoneError(ApplicationError):
 
 class PhoneValidationError(InvalidInput, PhoneError):
     status = 400
+
+    @property
+    def errors(self) -> list[PhoneValidationError]:
+        """Every broken rule this error stands for (one; several for ``PhoneValidationErrors``)."""
+        return [self]
+
+
+class PhoneValidationErrors(PhoneValidationError):
+    """Several fields broke their rules: a form shows them all at once. It stands as the first of
+    them (``field``, ``message``), so the API, which names one field, names the first in the
+    contract's order, as it did before the others were collected."""
+
+    def __init__(self, errors: Sequence[PhoneValidationError]) -> None:
+        super().__init__(errors[0].field, errors[0].message)
+        self._errors = list(errors)
+
+    @property
+    def errors(self) -> list[PhoneValidationError]:
+        return list(self._errors)
 
 
 class PhoneNotFound(PhoneError):
@@ -30,6 +51,18 @@ class PhoneAlreadyExists(PhoneError):
 class PhoneInactive(PhoneError):
     status = 422
     message = "Can't update an inactive phone number"
+
+
+class PhoneChangedMeanwhile(PhoneError):
+    """The phone changed after the caller read it (its version token, ``phones.versions``, is
+    not the one given): nothing was written. The API's ``If-Match`` answer (412)."""
+
+    status = 412
+    message = "The phone was changed after you read it: nothing was saved. Read it again and retry."
+
+    def __init__(self, current_version: str) -> None:
+        super().__init__()
+        self.current_version = current_version
 
 
 class OperatorNotAllowed(NotAllowed, PhoneError):

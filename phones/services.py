@@ -77,8 +77,15 @@ def phone_update(
     account_id: int,
     phone_id: int,
     data: Mapping[str, Any],
+    expected_version: str | None = None,
 ) -> Phone:
     """Apply a partial update (``data``: a subset of ``EDITABLE_FIELDS``) under the phone's lock.
+
+    ``expected_version``: the version token the caller read (``phones.versions``; the admin
+    form's hidden field, the API's ``If-Match``). When given and the locked phone is no longer
+    at it, nothing is written and ``PhoneChangedMeanwhile`` (412) is raised: a change made
+    since is never silently overwritten. Checked before the inactive rule: a phone inactivated
+    since it was read is a change made since.
 
     One transaction: lock, compare, write the changed fields with one ``phone_change`` entry and,
     for a linked phone, its sync job (published on commit). Nothing changed means no write and
@@ -90,7 +97,7 @@ def phone_update(
     actor.require(roles.CHANGE_PHONE, OperatorNotAllowed)
     cleaned = checks.check_phone_update(data)
     with changes() as work:
-        phone = work.lock_phone(account_id=account_id, phone_id=phone_id)
+        phone = work.lock_phone(account_id=account_id, phone_id=phone_id, expected_version=expected_version)
         if not phone.active:
             raise PhoneInactive()
         before, previous_e164 = phone_object(phone), phone.e164

@@ -17,6 +17,7 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from phones.models import Phone
 from phones.tests.factories import PhoneFactory
+from phones.versions import phone_version
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +118,16 @@ def _post_data(page: Page, world: World) -> dict[str, Any]:
     if page.name == "phone create":
         return {"account_id": "900", "number": "93333-0000", "type": "MOBILE", "area_code": "11", "country_code": "55"}
     if page.name == "phone edit":
-        return {"number": "97777-0000", "type": "MOBILE", "area_code": "11", "country_code": "55", "active": "on"}
+        # The version the form would have been read at (a save against another is refused).
+        version = phone_version(Phone.objects.get(pk=phone.pk))
+        return {
+            "number": "97777-0000",
+            "type": "MOBILE",
+            "area_code": "11",
+            "country_code": "55",
+            "active": "on",
+            "version": version,
+        }
     if page.name == "bulk inactivate":
         return {"action": "inactivate_selected", "_selected_action": [str(phone.pk)], "confirm": "yes"}
     if page.name == "export selected csv":

@@ -289,3 +289,110 @@ def test_the_admin_and_the_api_docs_work_under_the_content_security_policy(page_
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
     expect(page.locator(".swagger-ui")).to_contain_text("/accounts/v1/accounts/{accountId}/phones")
     assert (page.evaluate("window.__cspViolations"), errors) == ([], [])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_operators_edit_one_phone_and_the_second_is_shown_the_first_ones_change(page_for, make_operator):
+    """Before: the second save silently reverted the first one's change, audited in the second
+    operator's name. Now the second is refused, sees what changed, by whom and when, and nothing
+    of the first change is lost."""
+    from playwright.sync_api import expect
+
+    from audit.models import AuditEntry, AuditEvent, Origin
+    from audit.services import AuditContext
+    from backoffice.actor import Actor
+    from phones.models import Phone
+    from phones.services import phone_create
+
+    carla = make_operator("crm-operator", email=EMAIL_CRM)
+    bianca = make_operator("backoffice-operator", email="bianca.backoffice@bank.example")
+    phone = phone_create(
+        actor=Actor.of(carla),
+        context=AuditContext(origin=Origin.COMMAND),
+        account_id=503,
+        number="91234-5678",
+        type="MOBILE",
+        area_code=11,
+    )
+    url = f"/admin/phones/phone/{phone.pk}/change/"
+    first, second = page_for(EMAIL_CRM), page_for(bianca.email)
+    first.goto(url)
+    second.goto(url)
+
+    first.fill("#id_number", "98888-7777")
+    first.click("button[name=_save]")
+    expect(first.locator("body")).to_contain_text("was changed successfully")
+
+    second.fill("#id_extension", "55")
+    second.click("button[name=_save]")
+    conflict = second.locator("#phone-conflict")
+    expect(conflict).to_contain_text("This phone was changed after you opened this page. Nothing was saved.")
+    expect(conflict).to_contain_text(f"{EMAIL_CRM} (CRM): number: 91234-5678 → 98888-7777")
+    expect(second.locator("#id_extension")).to_have_value("55")  # her entry is kept for her to decide
+    shot(second, "11-edit-conflict")
+
+    stored = Phone.objects.get(pk=phone.pk)
+    assert (stored.number, stored.extension) == ("98888-7777", None)
+    changes = AuditEntry.objects.filter(phone_id=phone.pk, event=AuditEvent.PHONE_CHANGE)
+    assert [(entry.operator_email, entry.changes) for entry in changes] == [
+        (EMAIL_CRM, {"number": ["91234-5678", "98888-7777"]})
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_number_field_helps_and_inactivation_is_confirmed(page_for, make_operator):
+    """Focus on the number, its E.164 form and libphonenumber's hint as it is typed (under the
+    Content-Security-Policy, no violation), and unticking Active asks for a confirmation and ends
+    with one message."""
+    from playwright.sync_api import expect
+
+    from phones.models import Phone
+
+    make_operator("crm-operator", email=EMAIL_CRM)
+    page = page_for(EMAIL_CRM)
+    page.context.add_init_script(RECORD_CSP_VIOLATIONS)
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(f"console: {message.text}"))
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+
+    page.goto("/admin/phones/phone/add/")
+    # The number is the first field of the form: Django's add page focuses it (a script it loads
+    # asynchronously), the change page by the field's own autofocus.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_number'")
+    preview = page.locator("#number-preview")
+    page.fill("#id_account_id", "504")
+    page.select_option("#id_type", "MOBILE")
+    page.fill("#id_area_code", "11")
+    page.fill("#id_country_code", "55")
+    page.fill("#id_number", "91234-5678")
+    expect(preview).to_contain_text("+55 11 91234-5678 (+5511912345678)")
+    expect(preview).to_contain_text("Valid BR mobile number.")
+    page.fill("#id_number", "3333-4444")
+    expect(preview).to_contain_text("Valid BR fixed line number. The type says Mobile.")
+    page.fill("#id_number", "11")
+    page.fill("#id_area_code", "")
+    expect(preview).to_contain_text("Not a possible number for country code +55")
+    shot(page, "12-number-preview")
+    page.fill("#id_area_code", "11")
+    page.fill("#id_number", "91234-5678")
+    page.click("button[name=_continue]")
+    expect(page.locator("body")).to_contain_text("was added successfully")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_number'")  # autofocus
+
+    # The confirmation shows once Active is unticked, and is required then.
+    confirm = page.locator("#id_confirm_inactivation")
+    expect(confirm).to_be_hidden()
+    page.uncheck("#id_active")
+    expect(confirm).to_be_visible()
+    page.click("button[name=_continue]")
+    expect(page.locator("body")).to_contain_text("I understand this cannot be undone” to inactivate")
+    assert Phone.objects.get(account_id=504).active is True
+    page.uncheck("#id_active")
+    page.check("#id_confirm_inactivation")
+    shot(page, "13-inactivation-confirmation")
+    page.click("button[name=_continue]")
+    expect(page).to_have_url(re.compile(r".*/admin/phones/phone/$"))
+    expect(page.locator("body")).to_contain_text("The phone +55 11 91234-5678 was inactivated")
+    expect(page.locator("body")).not_to_contain_text("was changed successfully")
+    assert Phone.objects.get(account_id=504).active is False
+    assert (page.evaluate("window.__cspViolations"), errors) == ([], [])

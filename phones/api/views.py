@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,7 +27,8 @@ from phones.api.serializers import (
     phone_representation,
 )
 from phones.filters import PhoneFilter
-from phones.models import PhoneType
+from phones.models import Phone, PhoneType
+from phones.versions import phone_version
 
 
 def _customer_id(request: Request) -> int | None:
@@ -43,6 +45,52 @@ def _list_filters(request: Request) -> tuple[bool | None, str | None]:
         return None, None
     data = cleaned_filters(PhoneFilter, request.query_params)
     return data.get("active"), data.get("type") or None
+
+
+# Optimistic concurrency for tools that want it (the contract has none: without If-Match the last
+# write wins, as the contract says). The ETag is the phone's version token (``phones.versions``).
+ETAG = OpenApiParameter(
+    "ETag",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    response=[200],
+    description="The phone's version (a strong entity tag). Send it back in `If-Match` to update only that version.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="Update only if the phone is still at this version (its `ETag`); otherwise 412 and "
+    "nothing is written. `*` matches any version. Without it the update applies whatever changed since.",
+)
+# What ``If-Match`` becomes when none of its tags can match (malformed, or only weak tags): no
+# version token is empty, so the update's check under the phone's lock answers 412.
+NO_VERSION = ""
+
+
+def _etag(phone: Phone) -> dict[str, str]:
+    return {"ETag": f'"{phone_version(phone)}"'}
+
+
+def _expected_version(request: Request, account_id: int, phone_id: int) -> str | None:
+    """The version ``If-Match`` asks for, to be checked under the phone's lock; None without the
+    header or with ``*`` (any version of an existing phone: the update's 404 covers the rest).
+    RFC 9110's strong comparison: a weak tag never matches. With several tags, the one that is
+    the phone's version now (read without the lock: the check under it decides)."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    tags = parse_etags(raw)
+    if tags == ["*"]:
+        return None
+    strong = [tag[1:-1] for tag in tags if not tag.startswith("W/")]
+    if len(strong) > 1:
+        current = phone_version(
+            selectors.access_phone_by_id(user=request.user, account_id=account_id, phone_id=phone_id)
+        )
+        return current if current in strong else strong[0]
+    return strong[0] if strong else NO_VERSION
 
 
 LIST_FILTERS = [
@@ -126,7 +174,7 @@ class PhoneItemApi(APIView):
     @extend_schema(
         operation_id="get-account-phone",
         summary="Read one phone",
-        parameters=[ACCOUNT_ID, PHONE_ID],
+        parameters=[ACCOUNT_ID, PHONE_ID, ETAG],
         responses={200: PhoneOutput, **errors(e404=error("Phone not found"))},
         tags=["Phones"],
     )
@@ -136,12 +184,12 @@ class PhoneItemApi(APIView):
             account_id=parse_id(accountId, "accountId"),
             phone_id=parse_id(phoneId, "phoneId"),
         )
-        return Response(phone_representation(phone))
+        return Response(phone_representation(phone), headers=_etag(phone))
 
     @extend_schema(
         operation_id="patch-accounts-v1-accounts-accountId-phones-phoneId",
         summary="Update phone",
-        parameters=[ACCOUNT_ID, PHONE_ID],
+        parameters=[ACCOUNT_ID, PHONE_ID, IF_MATCH, ETAG],
         request=PhoneUpdateInput,
         responses={
             200: PhoneIdOutput,
@@ -149,6 +197,7 @@ class PhoneItemApi(APIView):
                 body=True,
                 e404=error("Phone not found"),
                 e409=error("Phone number already exists"),
+                e412=error("If-Match names a version the phone is no longer at: nothing was written"),
                 e422=error("Can't update an inactive phone number"),
                 e500=error("Error updating phone number"),
             ),
@@ -166,5 +215,7 @@ class PhoneItemApi(APIView):
             account_id=account,
             phone_id=phone_pk,
             data=serializer.validated_data,
+            expected_version=_expected_version(request, account, phone_pk),
         )
-        return Response({"id": phone.pk})
+        # The version this update left, so that a tool can chain its next If-Match.
+        return Response({"id": phone.pk}, headers=_etag(phone))

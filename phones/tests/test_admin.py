@@ -10,6 +10,7 @@ from django.urls import reverse
 from audit.models import AuditEntry, AuditEvent, Origin
 from phones.models import Phone
 from phones.tests.factories import PhoneFactory
+from phones.versions import phone_version
 
 pytestmark = pytest.mark.django_db
 ADD_URL = reverse("admin:phones_phone_add")
@@ -46,6 +47,8 @@ def add_form(**overrides):
 
 def edit_form(phone, **overrides):
     return {
+        # The version the form was read at: the phone as stored now.
+        "version": phone_version(Phone.objects.get(pk=phone.pk)),
         "number": phone.number,
         "type": phone.type,
         "area_code": "" if phone.area_code is None else str(phone.area_code),
@@ -127,7 +130,8 @@ def test_edit_into_a_duplicate_is_an_error_on_the_number(crm_client, crm):
 
 def test_unticking_active_inactivates_and_the_page_turns_read_only(crm_client, crm):
     phone = PhoneFactory(actor=crm)
-    assert crm_client.post(change_url(phone), edit_form(phone, active="")).status_code == 302
+    response = crm_client.post(change_url(phone), edit_form(phone, active="", confirm_inactivation="on"))
+    assert response.status_code == 302
     phone.refresh_from_db()
     assert phone.active is False
     page = crm_client.get(change_url(phone))

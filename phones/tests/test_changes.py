@@ -17,9 +17,10 @@ from audit.models import AuditEntry, AuditEvent, Origin
 from audit.services import AuditContext
 from backoffice.actor import Actor
 from phones.changes import UnitOfWork, changes, create_phone
-from phones.errors import PhoneAlreadyExists, PhoneNotFound
+from phones.errors import PhoneAlreadyExists, PhoneChangedMeanwhile, PhoneNotFound
 from phones.models import Phone
 from phones.objects import changed_values, phone_object
+from phones.versions import phone_version
 
 pytestmark = pytest.mark.django_db
 CTX = AuditContext(origin=Origin.COMMAND, request_id="uow")
@@ -89,6 +90,27 @@ def test_a_change_is_a_lock_and_one_write(actor):
     assert [e.prev_hash for e in entries] == ["", entries[0].hash, entries[1].hash]
     assert entries[-1].changes == {"extension": ["1", "2"]}
     assert list(audit_verify(phone_ids=[phone.pk])) == []
+
+
+def test_the_version_is_compared_under_the_lock_at_no_extra_statement(actor):
+    phone = new_phone(actor)
+    read = phone_version(Phone.objects.get(pk=phone.pk))
+    with CaptureQueriesContext(connection) as queries, changes() as work:
+        locked = work.lock_phone(account_id=77, phone_id=phone.pk, expected_version=read)
+        change(work, locked, actor, extension="1")
+    assert len(statements(queries)) == (2 if POSTGRES else 3), statements(queries)
+    # The version read before that change is stale now: the lock refuses it, nothing is set.
+    with (
+        CaptureQueriesContext(connection) as queries,
+        pytest.raises(PhoneChangedMeanwhile) as caught,
+        changes() as work,
+    ):
+        work.lock_phone(account_id=77, phone_id=phone.pk, expected_version=read)
+    ran = [sql for sql in statements(queries) if not sql.startswith("ROLLBACK")]  # the test's savepoint
+    assert len(ran) == 1, ran  # the lock; nothing written
+    stored = Phone.objects.get(pk=phone.pk)
+    assert caught.value.current_version == phone_version(stored) != read
+    assert stored.extension == "1" and AuditEntry.objects.filter(phone=phone).count() == 2
 
 
 def test_a_batch_is_one_lock_one_insert_and_one_update_whatever_its_size_one_phone_two_statements(actor):
