@@ -17,7 +17,8 @@ from unfold.forms import AdminPasswordChangeForm
 
 from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
 from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
-from backoffice.models import User
+from backoffice.models import ApiKey, User
+from backoffice.service_accounts import api_key_revoke
 from backoffice.services import OperatorChangeRefused, may_change_operator, operator_change, operator_create
 
 admin.site.unregister(Group)
@@ -144,3 +145,39 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     @display(description="Permissions")
     def permission_count(self, group: Group) -> int:
         return len(group.permissions.all())
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
+    """Service accounts' keys, for operator managers: who holds which key since when, and revoking
+    one. Keys are issued by ``manage.py service_account issue-key`` (the key is shown once); the
+    stored digest is never shown."""
+
+    list_display = ("name", "prefix", "operator", "created_at", "created_by", "expires_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "operator__email")
+    list_select_related = ("operator",)
+    fields = ("operator", "name", "prefix", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by")
+    readonly_fields = fields
+    actions = ("revoke_keys",)
+
+    def has_view_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return request.user.has_perm("backoffice.view_user")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backoffice.change_user")
+
+    @admin.action(description="Revoke the selected keys", permissions=["revoke"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for prefix in queryset.values_list("prefix", flat=True):
+            api_key_revoke(prefix=prefix, revoked_by=request.user.email)
+        self.message_user(request, f"Revoked {queryset.count()} key(s); they stop working at once.", messages.SUCCESS)

@@ -52,6 +52,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # at once. Only ever written as ``token_version + 1`` by the database, never from a Python
     # value, so a stale copy of the operator saved later cannot bring old tokens back.
     token_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # An internal tool's identity: no usable password, no admin access; it calls the API with its
+    # keys (``ApiKey``, ``backoffice.service_accounts``), and its changes are audited in its name.
+    is_service_account = models.BooleanField(default=False, editable=False)
 
     objects = OperatorManager()
 
@@ -144,3 +147,26 @@ class AccessVersion(models.Model):
 
     def __str__(self) -> str:
         return f"role matrix version {self.version}"
+
+
+class ApiKey(models.Model):
+    """A service account's API key (``Authorization: Api-Key <key>``). Only the key's public
+    prefix and the SHA-256 of its secret are stored: the key is shown once, when issued, and a
+    copy of this table authenticates nobody. Revoked keys are kept (who had which key when)."""
+
+    operator = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField("issued by", max_length=254, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=254, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,4 +1,5 @@
-"""OpenAPI extensions: our JWT authentication documented as the contract's ``BearerAuth``, and
+"""OpenAPI extensions: our JWT authentication documented as the contract's ``BearerAuth`` (and
+service accounts' keys as ``ApiKeyAuth``), and
 what our request serializers require beyond their fields."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
-from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import Direction
 
@@ -14,6 +15,22 @@ from drf_spectacular.utils import Direction
 class OperatorJWTScheme(SimpleJWTScheme):
     target_class = "backoffice.auth.OperatorJWTAuthentication"
     name = "BearerAuth"
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Service accounts' keys (``backoffice.service_accounts``), beside the people's tokens."""
+
+    target_class = "backoffice.service_accounts.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "A service account's key: `Api-Key bo_<prefix>_<secret>` (issued by "
+            "`manage.py service_account issue-key`).",
+        }
 
 
 class InputSerializerScheme(OpenApiSerializerExtension):
