@@ -153,11 +153,21 @@ class ApiKeyAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     one. Keys are issued by ``manage.py service_account issue-key`` (the key is shown once); the
     stored digest is never shown."""
 
-    list_display = ("name", "prefix", "operator", "created_at", "created_by", "expires_at", "revoked_at")
+    list_display = ("name", "prefix", "operator", "created_at", "last_used_at", "expires_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "operator__email")
     list_select_related = ("operator",)
-    fields = ("operator", "name", "prefix", "created_at", "created_by", "expires_at", "revoked_at", "revoked_by")
+    fields = (
+        "operator",
+        "name",
+        "prefix",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "revoked_by",
+    )
     readonly_fields = fields
     actions = ("revoke_keys",)
 

@@ -163,6 +163,9 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.CharField(max_length=254, blank=True)
+    # To the minute at most (``backoffice.service_accounts``): a write per request would cost more
+    # than the request, and "which keys are still used" needs no finer answer.
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "API key"

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -82,6 +82,17 @@ def api_key_revoke(*, prefix: str, revoked_by: str = "") -> ApiKey:
     return key
 
 
+USE_RESOLUTION = timedelta(minutes=1)
+
+
+def _note_use(key: ApiKey) -> None:
+    """Record that the key was used, at most once a minute (one small UPDATE then, none between)."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= USE_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     """``Authorization: Api-Key bo_<prefix>_<secret>``: the key and its account in one statement,
     the secret compared in constant time; any other scheme is left to the next authenticator.
@@ -108,6 +119,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         operator = key.operator
         if not (operator.is_active and operator.is_service_account):
             raise refused
+        _note_use(key)
         return operator, key
 
     def authenticate_header(self, request: Request) -> str:
@@ -124,4 +136,5 @@ def describe(key: ApiKey) -> dict[str, Any]:
         "created_by": key.created_by,
         "expires_at": key.expires_at,
         "revoked_at": key.revoked_at,
+        "last_used_at": key.last_used_at,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
 from backoffice.models import User
@@ -25,8 +26,13 @@ def operator_upsert(
     roles: Sequence[str],
     password: str | None = None,
     full_name: str = "",
+    check_password: bool = True,
 ) -> tuple[User, bool]:
     """Create or update an operator and set its roles to exactly ``roles``; one transaction.
+
+    A password is checked by Django's validators (``ValidationError``, nothing written) unless
+    ``check_password`` is false: only the local demo's seeding passes that (its passwords are
+    printed on the screen by design).
 
     Returns ``(user, created)``. A ``None`` password leaves an existing one unchanged (a new
     operator then has no usable password until one is set).
@@ -43,6 +49,10 @@ def operator_upsert(
         elif full_name:
             user.full_name = full_name
         if password is not None:
+            # Django's validators (length, common, numeric, similar to the email) as for any
+            # password set in the admin: raises ValidationError, nothing written.
+            if check_password:
+                validate_password(password, user)
             user.set_password(password)
         elif created:
             user.set_unusable_password()

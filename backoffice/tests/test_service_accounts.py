@@ -132,3 +132,42 @@ def test_operator_managers_list_and_revoke_keys_in_the_admin_and_never_see_the_d
     assert row.revoked_by == "manager@bank.example" and client_with(key).get(PHONES).status_code == 401
     client.force_login(make_operator("crm-operator", email="crm@bank.example"))
     assert client.get("/admin/backoffice/apikey/").status_code == 403
+
+
+def test_a_key_records_when_it_was_last_used_at_most_once_a_minute(tool, django_assert_num_queries):
+    row, key = api_key_issue(operator=tool, name="k")
+    assert row.last_used_at is None
+    client = client_with(key)
+    assert client.get(PHONES).status_code == 200
+    row.refresh_from_db()
+    first = row.last_used_at
+    assert first is not None
+    assert client.get(PHONES).status_code == 200
+    row.refresh_from_db()
+    assert row.last_used_at == first  # within the minute: no write
+    ApiKey.objects.filter(pk=row.pk).update(last_used_at=first - timedelta(minutes=2))
+    assert client.get(PHONES).status_code == 200
+    row.refresh_from_db()
+    assert row.last_used_at > first - timedelta(minutes=2)
+
+
+def test_create_operator_applies_the_password_validators(make_operator):
+    from django.core.management.base import CommandError
+
+    from backoffice.models import User
+
+    make_operator()
+    for weak in ("short", "12345678901", "password123", "jane.doe@bank.example"):
+        with pytest.raises(CommandError, match="Password refused"):
+            call_command("create_operator", "jane.doe@bank.example", "--role", "crm-operator", "--password", weak)
+    assert not User.objects.filter(email="jane.doe@bank.example").exists()
+    call_command(
+        "create_operator",
+        "jane.doe@bank.example",
+        "--role",
+        "crm-operator",
+        "--password",
+        "correct-horse-battery-staple",
+        stdout=StringIO(),
+    )
+    assert User.objects.get(email="jane.doe@bank.example").check_password("correct-horse-battery-staple")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from backoffice.roles import ROLES
@@ -38,5 +39,7 @@ class Command(BaseCommand):
             user, created = operator_upsert(email=email, roles=roles, password=password, full_name=full_name)
         except UnknownRole as error:
             raise CommandError(str(error)) from error
+        except ValidationError as error:
+            raise CommandError("Password refused: " + " ".join(error.messages)) from error
         verb = "Created" if created else "Updated"
         self.stdout.write(self.style.SUCCESS(f"{verb} operator {user.email} with roles {', '.join(sorted(roles))}"))
