@@ -83,6 +83,10 @@ URLS = {
     "operator add": lambda w: reverse("admin:backoffice_user_add"),
     "roles list": lambda w: reverse("admin:auth_group_changelist"),
     "role change": lambda w: reverse("admin:auth_group_add"),
+    "provider link list": lambda w: reverse("admin:phones_providerlink_changelist"),
+    "sync job list": lambda w: reverse("admin:phones_syncjob_changelist"),
+    "number preview": lambda w: reverse("admin:phones_phone_number_preview") + "?number=91234-5678&area_code=11",
+    "api key list": lambda w: reverse("admin:backoffice_apikey_changelist"),
 }
 
 PAGES = [
@@ -108,6 +112,10 @@ PAGES = [
     Page("operator add", "GET", lambda a: a.operators),
     Page("roles list", "GET", lambda a: a.operators),
     Page("role change", "GET", lambda a: False),
+    Page("provider link list", "GET", lambda a: a.view),
+    Page("sync job list", "GET", lambda a: a.view),
+    Page("number preview", "GET", lambda a: a.write),
+    Page("api key list", "GET", lambda a: a.operators),
 ]
 
 CASES = [pytest.param(role, page, id=f"{role or 'no-role'}|{page.name}") for role in DESIGN_MATRIX for page in PAGES]
