@@ -19,7 +19,13 @@ from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
 from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
 from backoffice.models import ApiKey, User
 from backoffice.service_accounts import api_key_revoke
-from backoffice.services import OperatorChangeRefused, may_change_operator, operator_change, operator_create
+from backoffice.services import (
+    OperatorChangeRefused,
+    may_change_operator,
+    operator_change,
+    operator_create,
+    password_reset_by,
+)
 
 admin.site.unregister(Group)
 # simplejwt's token lists would show every refresh token in full (a usable credential) to whoever
@@ -120,6 +126,15 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # roles were set by the service
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # the form saved the password
+            operator = User.objects.get(pk=id)
+            password_reset_by(actor=request.user, operator=operator)
+            if operator.pk != request.user.pk:
+                messages.info(request, f"{operator.email} must choose a new password at next sign-in.")
+        return response
 
     def changeform_view(
         self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None

@@ -19,6 +19,8 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from backoffice.api_docs import error, errors
 from backoffice.tokens import OperatorRefreshToken, retire_refresh_token, use_refresh_token
 
+PASSWORD_CHANGE_REQUIRED = "A new password must be chosen first: sign in to the backoffice to set it."
+
 TokenPair = inline_serializer("TokenPair", {"access": serializers.CharField(), "refresh": serializers.CharField()})
 REFRESH_REFUSED = error(
     "Token is invalid, expired or already used (a refresh token is used once), or its operator's "
@@ -63,6 +65,7 @@ class TokenObtainView(TokenObtainPairView):
                 not_found=False,
                 e401=error("No active account found with the given credentials"),
                 e429=error("Too many failed login attempts: the email is locked for a while from this address"),
+                e403=error(PASSWORD_CHANGE_REQUIRED),
             ),
         },
         tags=["Auth"],
@@ -76,6 +79,10 @@ class TokenObtainView(TokenObtainPairView):
         # A sign-in succeeded: say so as Django's login() does. django-axes resets the failure
         # count on this signal (AXES_RESET_ON_SUCCESS); simplejwt never sends it, so failures
         # around successful sign-ins used to add up to a lockout.
+        if serializer.user.password_change_required:
+            # Someone else chose this password (``backoffice.password_policy``): its holder
+            # chooses their own in the backoffice before any token is issued.
+            return Response({"message": PASSWORD_CHANGE_REQUIRED}, status=status.HTTP_403_FORBIDDEN)
         user_logged_in.send(sender=type(serializer.user), request=request._request, user=serializer.user)
         return Response(serializer.validated_data, status=status.HTTP_200_OK)
 

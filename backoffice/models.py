@@ -55,6 +55,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # An internal tool's identity: no usable password, no admin access; it calls the API with its
     # keys (``ApiKey``, ``backoffice.service_accounts``), and its changes are audited in its name.
     is_service_account = models.BooleanField(default=False, editable=False)
+    # Set when someone else chose the password (a manager's reset, an operator created with one):
+    # the operator must choose their own before anything else (``backoffice.password_policy``).
+    password_change_required = models.BooleanField(default=False, editable=False)
 
     objects = OperatorManager()
 

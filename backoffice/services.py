@@ -148,11 +148,28 @@ def operator_create(
         user = User(email=email, full_name=full_name, is_superuser=is_superuser)
         if password:
             user.set_password(password)
+            # Chosen by the manager: the operator sets their own at first sign-in.
+            user.password_change_required = True
         else:
             user.set_unusable_password()
         user.save()
         user.groups.set(Group.objects.filter(name__in=roles))
     return user
+
+
+def password_reset_by(*, actor: User, operator: User) -> None:
+    """After ``actor`` set ``operator``'s password (the admin's password page): unless it was the
+    operator themselves, the operator must choose a new one at next sign-in. Its tokens already
+    died with the change (``User.save`` raised its token version)."""
+    if actor.pk != operator.pk:
+        User.objects.filter(pk=operator.pk).update(password_change_required=True)
+
+
+def password_changed_by_self(operator: User) -> None:
+    """The operator chose their own password: nothing more is required of them."""
+    if operator.password_change_required:
+        User.objects.filter(pk=operator.pk).update(password_change_required=False)
+        operator.password_change_required = False
 
 
 def operator_change(

@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # A password someone else chose is changed before anything else (backoffice.password_policy).
+    "backoffice.password_policy.PasswordChangeRequired",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
