@@ -35,6 +35,7 @@ from backoffice.admin_base import (
     FastRowsMixin,
     LoggedDenialsMixin,
     ScreenedQueryMixin,
+    ignored,
     ignored_filters,
     not_understood,
     screen_query,
@@ -47,7 +48,7 @@ from phones.admin_export import stream_phones_csv
 from phones.admin_forms import PhoneAdminForm, conflict_message, crm_context, save_phone
 from phones.admin_sync_state import ResyncPermissionMixin, provider_sync_column, sync_state_badge
 from phones.errors import PhoneChangedMeanwhile, PhoneError, PhoneInactive
-from phones.models import Phone, ProviderLink
+from phones.models import Phone, ProviderLink, SyncState
 from phones.number_hint import number_hint
 from phones.numbers import digits_only, format_international
 from phones.selectors import phones_visible_to
@@ -60,6 +61,11 @@ HISTORY_ON_PAGE = 20
 # Actions other apps add to the phone list (the provider sync's re-sync), registered from their
 # own admin module so that this app imports none of them.
 PHONE_ACTIONS: list[Callable[..., Any]] = []
+
+
+# The "Re-sync" button's address (a POST view of the provider sync's link admin), taking a phone id:
+# shown on a linked phone's page to operators who may re-sync.
+RESYNC_URL_NAME = "admin:phones_providerlink_resync"
 
 
 def register_phone_action(action: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,6 +82,35 @@ class AccountFilter(ExactIntegerFilter):
     title = "account ID"
     parameter_name = "account"
     field_name = "account_id"
+
+
+class SyncStateFilter(admin.SimpleListFilter):
+    """Phones by their provider link's sync state, or without a live link.
+
+    Filters on the link's ``sync_state`` column (indexed: ``plink_sync_state_idx``) through the
+    phone's one-to-one link, so the list stays an indexed join on a million phones; the state in
+    words (``phones.sync_status``) needs the link's job and is for showing, not filtering.
+    """
+
+    title = "provider sync"
+    parameter_name = "sync_state"
+    NOT_LINKED = "not_linked"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        order = (SyncState.SYNCED, SyncState.PENDING, SyncState.IN_PROGRESS, SyncState.PROVISIONING, SyncState.FAILED)
+        return [(state.value, state.label) for state in order] + [(self.NOT_LINKED, "Not linked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Phone]) -> QuerySet[Phone]:
+        value = self.value()
+        if not value:
+            return queryset
+        if value == self.NOT_LINKED:
+            # Never linked, or unlinked (the link row stays, released from its services).
+            return queryset.filter(Q(provider_link__isnull=True) | Q(provider_link__linked=False))
+        if value not in SyncState.values:
+            ignored(request, self.parameter_name, "it is not a sync state")
+            return queryset
+        return queryset.filter(provider_link__sync_state=value, provider_link__linked=True)
 
 
 class CountryCodeFilter(ExactIntegerFilter):
@@ -133,7 +168,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         "updated_at",
     )
     list_display_links = ("formatted_number",)
-    list_filter = ("type", "active", CountryCodeFilter, AccountFilter)
+    list_filter = ("type", "active", SyncStateFilter, CountryCodeFilter, AccountFilter)
     list_filter_submit = True
     search_fields = ("number_digits",)  # shows the search box; the search itself is get_search_results
     search_help_text = "Any part of the number (with or without formatting), an account ID or a customer ID."
@@ -160,6 +195,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         # no inline script).
         js = ("phones/number_preview.js",)
 
+    change_form_template = "admin/resync_change_form.html"
     list_before_template = "admin/phones/phone/list_before.html"
     change_form_before_template = "admin/phones/phone/inactive_notice.html"
     change_form_after_template = "admin/phones/phone/history.html"
@@ -326,6 +362,8 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
                     messages.error(request, PhoneInactive.message)
                     return HttpResponseRedirect(request.get_full_path())
                 extra_context.update(self._history_context(request, phone))
+                if request.user.has_perm(roles.RESYNC_PHONE) and phone.active and self._is_linked(phone):
+                    extra_context["resync_url"] = reverse(RESYNC_URL_NAME, args=[phone.pk])
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except PhoneChangedMeanwhile:
@@ -341,6 +379,10 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
             # Lost a race after validation (e.g. a duplicate created meanwhile); nothing was saved.
             messages.error(request, error.message)
             return HttpResponseRedirect(request.get_full_path())
+
+    @staticmethod
+    def _is_linked(phone: Phone) -> bool:
+        return ProviderLink.objects.filter(phone_id=phone.pk, linked=True).exists()
 
     def _history_context(self, request: HttpRequest, phone: Phone) -> dict[str, Any]:
         if not can_view_audit(request.user):

@@ -12,10 +12,15 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
@@ -24,7 +29,8 @@ from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
 from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
-from phones.admin import register_phone_action
+from backoffice.auth import log_denied
+from phones.admin import RESYNC_URL_NAME, register_phone_action
 from phones.admin_sync_state import sync_status_badge, sync_status_of
 from phones.errors import PhoneError, PhoneValidationError
 from phones.models import Phone, Provider, ProviderLink, SyncAttempt, SyncJob
@@ -144,6 +150,7 @@ for _provider in Provider.values:
 @admin.register(ProviderLink)
 class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     form = ProviderLinkForm
+    change_form_template = "admin/resync_change_form.html"
     list_display = ("phone", "provider", "number", "state", "last_synced_at", "has_drift", "linked")
     list_filter = ("provider", "sync_state", "linked")
     search_fields = ("phone__e164", "remote_number")
@@ -270,6 +277,49 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
             phone_ids=queryset.values_list("phone_id", flat=True),
         )
         self.message_user(request, f"Re-sync queued for {len(jobs)} phone(s).", messages.SUCCESS)
+
+    # --- The "Re-sync" button of a phone's page and a link's page ------------------------------
+    def get_urls(self) -> list[Any]:
+        resync = path(
+            "resync/<int:phone_id>/",
+            self.admin_site.admin_view(self.resync_view),
+            name=RESYNC_URL_NAME.removeprefix("admin:"),
+        )
+        return [resync, *super().get_urls()]
+
+    @method_decorator(require_POST)
+    @method_decorator(csrf_protect)
+    def resync_view(self, request: HttpRequest, phone_id: int) -> HttpResponse:
+        """Queue a re-sync of one phone (POST, CSRF-checked), then back to the page it came from:
+        the phone's or its link's (``next``, this site's only), else the phone's."""
+        if not self.has_resync_permission(request):
+            log_denied(request, request.user, roles.RESYNC_PHONE, "admin re-sync")
+            raise PermissionDenied
+        phone = Phone.objects.filter(pk=phone_id).only("pk", "account_id").first()
+        if phone is None:
+            raise Http404("No such phone")
+        try:
+            job = links.phone_resync(
+                actor=Actor.of(request.user),
+                context=_crm_context(request),
+                account_id=phone.account_id,
+                phone_id=phone.pk,
+            )
+        except PhoneError as error:  # not linked, or inactivated meanwhile
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, f"Re-sync queued (sync job {job.pk}).", messages.SUCCESS)
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
+            back = reverse("admin:phones_phone_change", args=[phone.pk])
+        return HttpResponseRedirect(back)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        extra_context = dict(extra_context or {})
+        link = self.get_object(request, object_id)
+        if link is not None and link.linked and self.has_resync_permission(request):
+            extra_context["resync_url"] = reverse(RESYNC_URL_NAME, args=[link.phone_id])
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:
