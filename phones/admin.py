@@ -260,6 +260,9 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
                 ("Account", {"fields": ("account_id", "customer_id")}),
             )
         number = ["number", "type", "area_code", "country_code", "extension", "active"]
+        derived = ["formatted_number", "e164", "created_at", "updated_at"]
+        if can_view_audit(request.user):
+            derived.append("history_link")  # a link only where it opens (else a 403)
         if self.has_change_permission(request, obj):
             # The version it was read at (hidden) and the inactivation's confirmation: only where
             # the form can be saved (read-only pages would show them as text).
@@ -267,7 +270,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         return (
             ("Number", {"fields": number}),
             ("Account", {"fields": ("account_link", "customer_id")}),
-            ("Derived", {"fields": ("formatted_number", "e164", "created_at", "updated_at", "history_link")}),
+            ("Derived", {"fields": derived}),
             ("Provider", {"fields": ("provider_sync",)}),
         )
 
@@ -291,6 +294,8 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         # keeps a single write path through the phone services.
         link = ProviderLink.objects.filter(phone_id=phone.pk).first()
         if link is None:
+            if not getattr(phone, "may_link", False):
+                return "Not linked."  # the link page would be a 403 for this role
             url = reverse("admin:phones_providerlink_add") + f"?phone={phone.pk}"
             return format_html(
                 'Not linked. <a href="{}" class="text-primary-600 underline">Link to a provider</a>', url
@@ -308,6 +313,13 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
     def history_link(self, phone: Phone) -> str:
         url = reverse("admin:phones_phone_history", args=[phone.pk])
         return format_html('<a href="{}" class="text-primary-600 underline">Audit trail of this phone</a>', url)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Phone | None:
+        phone = super().get_object(request, object_id, from_field)
+        if phone is not None:
+            # The read-only fields see the phone, not the request: what this operator may open.
+            phone.may_link = request.user.has_perm(roles.MANAGE_PROVIDER_LINK)
+        return phone
 
     def get_form(self, request: HttpRequest, obj: Phone | None = None, change: bool = False, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, change, **kwargs)
