@@ -163,7 +163,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         "account_link",
         "type",
         "active",
-        "customer_id",
+        "customer",
         provider_sync_column,
         "updated_at",
     )
@@ -174,7 +174,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
     search_help_text = "Any part of the number (with or without formatting), an account ID or a customer ID."
     ordering = ("-id",)
     # Only columns an index can sort at millions of rows.
-    sortable_by = ("formatted_number", "e164", "account_link", "customer_id")
+    sortable_by = ("formatted_number", "e164", "account_link", "customer")
     list_per_page = 50
     list_max_show_all = 500
     show_full_result_count = False
@@ -195,7 +195,6 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         # no inline script).
         js = ("phones/number_preview.js",)
 
-    change_form_template = "admin/resync_change_form.html"
     list_before_template = "admin/phones/phone/list_before.html"
     change_form_before_template = "admin/phones/phone/inactive_notice.html"
     change_form_after_template = "admin/phones/phone/history.html"
@@ -226,6 +225,11 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
     def account_link(self, phone: Phone) -> str:
         url = reverse("admin:phones_phone_account", args=[phone.account_id])
         return format_html('<a href="{}" class="text-primary-600 underline">{}</a>', url, phone.account_id)
+
+    # The model's field says "customer id"; operators read "Customer ID" (its label on the form too).
+    @display(description="Customer ID", ordering="customer_id", empty_value="-")
+    def customer(self, phone: Phone) -> Any:
+        return phone.customer_id
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Phone], search_term: str
@@ -269,7 +273,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
             number += ["confirm_inactivation", "version"]
         return (
             ("Number", {"fields": number}),
-            ("Account", {"fields": ("account_link", "customer_id")}),
+            ("Account", {"fields": ("account_link", "customer")}),
             ("Derived", {"fields": derived}),
             ("Provider", {"fields": ("provider_sync",)}),
         )
@@ -279,7 +283,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
             return ()
         return (
             "account_link",
-            "customer_id",
+            "customer",
             "formatted_number",
             "e164",
             "created_at",
@@ -343,6 +347,8 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         return HttpResponseRedirect(url)
 
     def save_model(self, request: HttpRequest, obj: Phone, form: Any, change: bool) -> None:
+        # Saved as it was: say so, not "changed successfully" (``message_user``).
+        request._phone_unchanged = change and not form.has_changed()  # type: ignore[attr-defined]
         saved = save_phone(request, obj, form.cleaned_data)
         for field in Phone._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
@@ -350,6 +356,18 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # nothing related; the form's m2m hook would otherwise touch the instance
+
+    def message_user(
+        self, request: HttpRequest, message: Any, level: int = messages.INFO, *args: Any, **kwargs: Any
+    ) -> None:
+        if level == messages.SUCCESS and getattr(request, "_phone_unchanged", False):
+            message, level = "Nothing was changed: the phone is as it was.", messages.INFO
+        super().message_user(request, message, level, *args, **kwargs)
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> HttpResponse:
+        # Django adds "Perhaps it was deleted?": phones are never deleted. Back to the list.
+        messages.warning(request, f"There is no phone with ID “{object_id[:40]}” that you may see.")
+        return HttpResponseRedirect(reverse("admin:phones_phone_changelist"))
 
     # The service's audit entry is the record of every change; Django's LogEntry would be a
     # second, unaudited history.

@@ -69,15 +69,15 @@ def resync_phones(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Phon
 
 SETTING_LABELS = {
     "display_name": "Display name",
-    "sms_service_plan_id": "SMS service plan id",
-    "sms_campaign_id": "SMS campaign id (US 10DLC)",
+    "sms_service_plan_id": "SMS service plan ID",
+    "sms_campaign_id": "SMS campaign ID (US 10DLC)",
     "voice_type": "Voice configuration type",
-    "voice_target_id": "Voice app / trunk / service id",
+    "voice_target_id": "Voice app / trunk / service ID",
     "callback_url": "Callback URL",
     "alias": "Alias",
-    "app_id": "Application id",
+    "app_id": "Application ID",
     "subaccount": "Subaccount (auth id)",
-    "compliance_application_id": "Compliance application id",
+    "compliance_application_id": "Compliance application ID",
 }
 
 
@@ -150,8 +150,7 @@ for _provider in Provider.values:
 @admin.register(ProviderLink)
 class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     form = ProviderLinkForm
-    change_form_template = "admin/resync_change_form.html"
-    list_display = ("phone", "provider", "number", "state", "last_synced_at", "has_drift", "linked")
+    list_display = ("phone", "provider", "number", "state", "last_synced_at", "drift_shown", "linked")
     list_filter = ("provider", "sync_state", "linked")
     search_fields = ("phone__e164", "remote_number")
     list_select_related = ("phone",)
@@ -226,9 +225,12 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     def sync_status(self, link: ProviderLink) -> str:
         return sync_status_badge(link, sync_status_of(link))
 
-    @admin.display(description="drift", boolean=True)
-    def has_drift(self, link: ProviderLink) -> bool:
-        return bool(link.drift)
+    @admin.display(description="drift")
+    def drift_shown(self, link: ProviderLink) -> str:
+        # "No drift" is the normal case: plain text, not the red cross of a boolean column.
+        if not link.drift:
+            return "No drift"
+        return format_html('<span style="color:#b45309">Drift: {}</span>', ", ".join(sorted(link.drift)))
 
     @admin.display(description="sync jobs")
     def jobs(self, link: ProviderLink) -> str:
