@@ -25,13 +25,10 @@ from backoffice.admin_base import (
     FastRowsMixin,
     LoggedDenialsMixin,
     ScreenedQueryMixin,
+    shown_value,
 )
 from backoffice.ids import whole_number
 from backoffice.roles import ROLES
-
-
-def _shown(value: Any) -> str:
-    return "—" if value is None or value == "" else str(value)
 
 
 def entry_title(entry: AuditEntry) -> str:
@@ -190,7 +187,7 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
             "",
             '<tr><td class="pr-6 py-1 font-medium">{}</td><td class="pr-3 py-1">{}</td>'
             '<td class="pr-3 py-1">→</td><td class="py-1">{}</td></tr>',
-            ((field, _shown(old), _shown(new)) for field, (old, new) in entry.changes.items()),
+            ((field, shown_value(old), shown_value(new)) for field, (old, new) in entry.changes.items()),
         )
         return format_html(
             '<table class="audit-changes"><thead><tr><th class="pr-6 text-left">Field</th>'

@@ -39,6 +39,7 @@ from backoffice.admin_base import (
     ignored_filters,
     not_understood,
     screen_query,
+    shown_value,
 )
 from backoffice.auth import log_denied
 from backoffice.errors import InvalidInput
@@ -136,7 +137,9 @@ def _phone_row(phone: Phone) -> list[Any]:
 
 def _entry_row(entry: Any) -> list[Any]:
     changes = format_html_join(
-        "", "<div>{}: {} → {}</div>", ((field, _shown(old), _shown(new)) for field, (old, new) in entry.changes.items())
+        "",
+        "<div>{}: {} → {}</div>",
+        ((field, shown_value(old), shown_value(new)) for field, (old, new) in entry.changes.items()),
     )
     return [
         _link(
@@ -148,10 +151,6 @@ def _entry_row(entry: Any) -> list[Any]:
         entry.origin,
         changes,
     ]
-
-
-def _shown(value: Any) -> str:
-    return "—" if value is None or value == "" else str(value)
 
 
 @admin.register(Phone)
@@ -423,6 +422,11 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
             .only("id", "event", "origin", "operator_email", "created_at", "changes")
             .order_by("-id")[:HISTORY_ON_PAGE]
         )
+        for entry in entries:
+            # Values as operators read them: a link's settings as a small table, not a dict.
+            entry.change_rows = [
+                (field, shown_value(old), shown_value(new)) for field, (old, new) in entry.changes.items()
+            ]
         return {
             "phone_history": entries,
             "phone_history_url": reverse("admin:audit_auditentry_changelist") + f"?phone={phone.pk}",

@@ -28,7 +28,7 @@ from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
-from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
+from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin, shown_value
 from backoffice.auth import log_denied
 from phones.admin import RESYNC_URL_NAME, register_phone_action
 from phones.admin_sync_state import sync_status_badge, sync_status_of
@@ -202,15 +202,25 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         link_fields = ("sync_status", "provider", "remote_number") if obj else ("phone", "provider", "remote_number")
         sets: list[Any] = [(None, {"fields": link_fields})]
-        for provider in Provider.values:
-            names = tuple(_form_field(provider, key) for key in settings_fields(provider))
-            sets.append((f"{Provider(provider).label} settings", {"fields": names}))
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only: the settings form fields are not the model's, so Django would show "-" for
+            # each. The stored settings instead, as a small table.
+            sets.append((f"{obj.get_provider_display()} settings", {"fields": ("settings_table",)}))
+        else:
+            for provider in Provider.values:
+                names = tuple(_form_field(provider, key) for key in settings_fields(provider))
+                sets.append((f"{Provider(provider).label} settings", {"fields": names}))
         # The status in words is at the top ("sync_status"); here the fields it is made of.
         sets.append(("Sync state", {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
         return sets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return (*self.readonly_fields, "phone", "sync_status") if obj else self.readonly_fields
+        return (*self.readonly_fields, "phone", "sync_status", "settings_table") if obj else self.readonly_fields
+
+    @admin.display(description="Settings")
+    def settings_table(self, link: ProviderLink) -> str:
+        labelled = {SETTING_LABELS.get(key, key): value for key, value in (link.settings or {}).items()}
+        return shown_value(labelled) if labelled else "None set"
 
     @admin.display(description="number at the provider")
     def number(self, link: ProviderLink) -> str:

@@ -1,0 +1,65 @@
+"""Provider link settings as operators read them (issue 15): the link page of a view-only role
+shows the stored settings (Django showed "-" for each form field), and histories show a link's
+settings as a small table, not a Python dict."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEntry
+from backoffice.actor import Actor
+from phones.services import phone_create
+from provider_sync import links
+from provider_sync.tests.conftest import BR_NUMBER, CTX
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def linked(make_operator):
+    boss = make_operator("backoffice-operator", email="boss@bank.example")
+    phone = phone_create(actor=Actor.of(boss), context=CTX, **BR_NUMBER)
+    link = links.provider_link_set(
+        actor=Actor.of(boss),
+        context=CTX,
+        account_id=phone.account_id,
+        phone_id=phone.pk,
+        provider="sinch",
+        settings={"sms_service_plan_id": "plan-a", "display_name": "Bank <HQ>"},
+    )
+    return boss, phone, link
+
+
+@pytest.mark.parametrize("role", ["treasury-operator", "itinivel1-operator", "geroficios-operator"])
+def test_a_view_only_role_sees_the_stored_settings(client, make_operator, linked, role):
+    _, _, link = linked
+    client.force_login(make_operator(role, email="probe@bank.example"))
+    page = client.get(reverse("admin:phones_providerlink_change", args=[link.pk])).content.decode()
+    assert 'class="shown-mapping' in page
+    assert "SMS service plan ID" in page and "plan-a" in page
+    assert "Bank &lt;HQ&gt;" in page  # escaped
+    assert "Sinch sms service plan id" not in page and "Plivo alias" not in page
+
+
+def test_a_role_that_manages_links_keeps_the_form(client, linked):
+    boss, _, link = linked
+    client.force_login(boss)
+    page = client.get(reverse("admin:phones_providerlink_change", args=[link.pk])).content.decode()
+    assert 'name="sinch_sms_service_plan_id"' in page and 'value="plan-a"' in page
+
+
+def test_histories_show_link_settings_as_a_table(client, linked):
+    boss, phone, _ = linked
+    client.force_login(boss)
+    entry = AuditEntry.objects.filter(phone_id=phone.pk, event="phone_link_change").latest("id")
+    for url in (
+        reverse("admin:phones_phone_change", args=[phone.pk]),
+        reverse("admin:phones_phone_account", args=[phone.account_id]),
+        reverse("admin:audit_auditentry_change", args=[entry.pk]),
+    ):
+        page = client.get(url).content.decode()
+        # No Python dict: "{'sms_service_plan_id': 'plan-a', ...}", escaped or not.
+        assert "&#x27;sms_service_plan_id&#x27;:" not in page and "'sms_service_plan_id':" not in page, url
+        assert 'class="shown-mapping' in page, url
+        assert "plan-a" in page, url
