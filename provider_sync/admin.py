@@ -161,10 +161,10 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         "linked",
         "last_status",
         "last_error",
-        "last_error_codes",
+        "error_codes",
         "last_attempt_at",
         "last_synced_at",
-        "drift",
+        "drift_detail",
         "drift_detected_at",
         "drift_checked_at",
         "jobs",
@@ -234,6 +234,15 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     @admin.display(description="Sync status")
     def sync_status(self, link: ProviderLink) -> str:
         return sync_status_badge(link, sync_status_of(link))
+
+    # The page's JSON fields in words and small tables, not raw JSON ("{}", "[]").
+    @admin.display(description="Last error codes")
+    def error_codes(self, link: ProviderLink) -> str:
+        return shown_value(link.last_error_codes)
+
+    @admin.display(description="Drift")
+    def drift_detail(self, link: ProviderLink) -> str:
+        return shown_value(link.drift) if link.drift else "No drift"
 
     @admin.display(description="drift")
     def drift_shown(self, link: ProviderLink) -> str:

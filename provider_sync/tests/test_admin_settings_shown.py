@@ -63,3 +63,19 @@ def test_histories_show_link_settings_as_a_table(client, linked):
         assert "&#x27;sms_service_plan_id&#x27;:" not in page and "'sms_service_plan_id':" not in page, url
         assert 'class="shown-mapping' in page, url
         assert "plan-a" in page, url
+
+
+def test_the_link_page_shows_drift_and_error_codes_in_words(client, linked):
+    from phones.models import ProviderLink
+
+    boss, _, link = linked
+    client.force_login(boss)
+    url = reverse("admin:phones_providerlink_change", args=[link.pk])
+    page = client.get(url).content.decode()
+    assert "No drift" in page
+    ProviderLink.objects.filter(pk=link.pk).update(
+        drift={"display_name": {"ours": "Bank", "theirs": "Other"}}, last_error_codes=["21211"]
+    )
+    page = client.get(url).content.decode()
+    assert "display_name" in page and "Other" in page and "21211" in page
+    assert "&quot;ours&quot;" not in page and "{&quot;" not in page  # not raw JSON
