@@ -47,6 +47,8 @@ def test_phone_list_at_100k_rows_runs_a_bounded_number_of_queries(client, make_o
         "?q=+55 11 90000-4242",
         "?type__exact=MOBILE&active__exact=1",
         "?account=77",
+        "?sync_state=failed",
+        "?sync_state=not_linked",
     ):
         with django_assert_max_num_queries(MAX_QUERIES), CaptureQueriesContext(connection) as captured:
             response = client.get(url + query)
