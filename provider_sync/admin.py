@@ -257,6 +257,8 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         return format_html('<a href="{}">{} job(s)</a>', url, link.jobs.count())
 
     def save_model(self, request: HttpRequest, obj: ProviderLink, form: Any, change: bool) -> None:
+        # Saved as it was (the service then writes nothing): say so, not "changed successfully".
+        request._link_unchanged = change and not form.has_changed()  # type: ignore[attr-defined]
         phone = form.cleaned_data.get("phone") or obj.phone
         link = links.provider_link_set(
             actor=Actor.of(request.user),
@@ -272,6 +274,13 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return  # nothing related is edited here
+
+    def message_user(
+        self, request: HttpRequest, message: Any, level: int = messages.INFO, *args: Any, **kwargs: Any
+    ) -> None:
+        if level == messages.SUCCESS and getattr(request, "_link_unchanged", False):
+            message, level = "Nothing was changed: the provider link is as it was.", messages.INFO
+        super().message_user(request, message, level, *args, **kwargs)
 
     def delete_model(self, request: HttpRequest, obj: ProviderLink) -> None:
         links.provider_link_remove(

@@ -79,3 +79,29 @@ def test_the_link_page_shows_drift_and_error_codes_in_words(client, linked):
     page = client.get(url).content.decode()
     assert "display_name" in page and "Other" in page and "21211" in page
     assert "&quot;ours&quot;" not in page and "{&quot;" not in page  # not raw JSON
+
+
+def test_saving_an_unchanged_link_does_not_say_changed_successfully(client, linked):
+    from django.contrib.messages import get_messages
+
+    from phones.models import SyncJob
+
+    boss, _, link = linked
+    client.force_login(boss)
+    form = {"provider": "sinch", "remote_number": "", "_save": "Save"}
+    for key in ("display_name", "sms_service_plan_id", "sms_campaign_id", "voice_type", "voice_target_id"):
+        form[f"sinch_{key}"] = link.settings.get(key) or ""
+    form["sinch_callback_url"] = ""
+    for key in ("alias", "app_id", "subaccount", "compliance_application_id"):
+        form[f"plivo_{key}"] = ""
+    jobs, entries = SyncJob.objects.count(), AuditEntry.objects.count()
+    response = client.post(reverse("admin:phones_providerlink_change", args=[link.pk]), form)
+    assert response.status_code == 302
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message == "Nothing was changed: the provider link is as it was."
+    assert (SyncJob.objects.count(), AuditEntry.objects.count()) == (jobs, entries)
+    # A real change still says so.
+    response = client.post(
+        reverse("admin:phones_providerlink_change", args=[link.pk]), {**form, "sinch_sms_service_plan_id": "plan-b"}
+    )
+    assert "was changed successfully" in [str(m) for m in get_messages(response.wsgi_request)][-1]
