@@ -19,7 +19,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.functional import cached_property
-from django.utils.html import escape
+from django.utils.html import conditional_escape, escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.admin import checkbox
@@ -297,3 +297,21 @@ class FastRowsMixin:
     def action_checkbox(self, obj: Any) -> str:
         # The pk is the only thing that differs between rows.
         return mark_safe(self._checkbox_html.replace("__PK__", escape(str(obj.pk))))
+
+
+# --- Values in pages ----------------------------------------------------------------------------
+def shown_value(value: Any) -> str:
+    """A stored value as operators read it: "—" for nothing, a mapping (a provider link's settings)
+    as a small table of its keys and values, a list joined by commas; never Python's repr."""
+    if value is None or value == "" or value == {} or value == []:
+        return "—"
+    if isinstance(value, dict):
+        rows = format_html_join(
+            "",
+            '<tr><td class="pr-3 font-medium align-top">{}</td><td class="align-top">{}</td></tr>',
+            ((key, shown_value(item)) for key, item in value.items()),
+        )
+        return format_html('<table class="shown-mapping text-xs"><tbody>{}</tbody></table>', rows)
+    if isinstance(value, list | tuple):
+        return format_html_join(", ", "{}", ((shown_value(item),) for item in value))
+    return conditional_escape(str(value))

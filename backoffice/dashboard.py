@@ -37,6 +37,9 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
         ("Dashboard", "dashboard", reverse("admin:index"), None),
         ("Phones", "call", reverse("admin:phones_phone_changelist"), can_view_phones),
         ("Add phone", "add_call", reverse("admin:phones_phone_add"), can_add_phones),
+        # Provider sync in plain sight: its pages open with the phones (``provider_sync.admin``).
+        ("Provider links", "sync_alt", reverse("admin:phones_providerlink_changelist"), can_view_phones),
+        ("Sync jobs", "sync", reverse("admin:phones_syncjob_changelist"), can_view_phones),
         ("Audit log", "history", reverse("admin:audit_auditentry_changelist"), can_view_audit),
         ("Operators", "badge", reverse("admin:backoffice_user_changelist"), can_manage_operators),
         ("Roles", "shield_person", reverse("admin:auth_group_changelist"), can_view_roles),

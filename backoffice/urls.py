@@ -23,3 +23,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
+
+# A refused page keeps the admin's look and a way back (templates/403.html).
+handler403 = "backoffice.denied.permission_denied"

@@ -35,9 +35,11 @@ from backoffice.admin_base import (
     FastRowsMixin,
     LoggedDenialsMixin,
     ScreenedQueryMixin,
+    ignored,
     ignored_filters,
     not_understood,
     screen_query,
+    shown_value,
 )
 from backoffice.auth import log_denied
 from backoffice.errors import InvalidInput
@@ -47,7 +49,7 @@ from phones.admin_export import stream_phones_csv
 from phones.admin_forms import PhoneAdminForm, conflict_message, crm_context, save_phone
 from phones.admin_sync_state import ResyncPermissionMixin, provider_sync_column, sync_state_badge
 from phones.errors import PhoneChangedMeanwhile, PhoneError, PhoneInactive
-from phones.models import Phone, ProviderLink
+from phones.models import Phone, ProviderLink, SyncState
 from phones.number_hint import number_hint
 from phones.numbers import digits_only, format_international
 from phones.selectors import phones_visible_to
@@ -60,6 +62,11 @@ HISTORY_ON_PAGE = 20
 # Actions other apps add to the phone list (the provider sync's re-sync), registered from their
 # own admin module so that this app imports none of them.
 PHONE_ACTIONS: list[Callable[..., Any]] = []
+
+
+# The "Re-sync" button's address (a POST view of the provider sync's link admin), taking a phone id:
+# shown on a linked phone's page to operators who may re-sync.
+RESYNC_URL_NAME = "admin:phones_providerlink_resync"
 
 
 def register_phone_action(action: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,6 +83,35 @@ class AccountFilter(ExactIntegerFilter):
     title = "account ID"
     parameter_name = "account"
     field_name = "account_id"
+
+
+class SyncStateFilter(admin.SimpleListFilter):
+    """Phones by their provider link's sync state, or without a live link.
+
+    Filters on the link's ``sync_state`` column (indexed: ``plink_sync_state_idx``) through the
+    phone's one-to-one link, so the list stays an indexed join on a million phones; the state in
+    words (``phones.sync_status``) needs the link's job and is for showing, not filtering.
+    """
+
+    title = "provider sync"
+    parameter_name = "sync_state"
+    NOT_LINKED = "not_linked"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        order = (SyncState.SYNCED, SyncState.PENDING, SyncState.IN_PROGRESS, SyncState.PROVISIONING, SyncState.FAILED)
+        return [(state.value, state.label) for state in order] + [(self.NOT_LINKED, "Not linked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Phone]) -> QuerySet[Phone]:
+        value = self.value()
+        if not value:
+            return queryset
+        if value == self.NOT_LINKED:
+            # Never linked, or unlinked (the link row stays, released from its services).
+            return queryset.filter(Q(provider_link__isnull=True) | Q(provider_link__linked=False))
+        if value not in SyncState.values:
+            ignored(request, self.parameter_name, "it is not a sync state")
+            return queryset
+        return queryset.filter(provider_link__sync_state=value, provider_link__linked=True)
 
 
 class CountryCodeFilter(ExactIntegerFilter):
@@ -101,7 +137,9 @@ def _phone_row(phone: Phone) -> list[Any]:
 
 def _entry_row(entry: Any) -> list[Any]:
     changes = format_html_join(
-        "", "<div>{}: {} → {}</div>", ((field, _shown(old), _shown(new)) for field, (old, new) in entry.changes.items())
+        "",
+        "<div>{}: {} → {}</div>",
+        ((field, shown_value(old), shown_value(new)) for field, (old, new) in entry.changes.items()),
     )
     return [
         _link(
@@ -115,10 +153,6 @@ def _entry_row(entry: Any) -> list[Any]:
     ]
 
 
-def _shown(value: Any) -> str:
-    return "—" if value is None or value == "" else str(value)
-
-
 @admin.register(Phone)
 class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, ModelAdmin):
     form = PhoneAdminForm
@@ -128,18 +162,18 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         "account_link",
         "type",
         "active",
-        "customer_id",
+        "customer",
         provider_sync_column,
         "updated_at",
     )
     list_display_links = ("formatted_number",)
-    list_filter = ("type", "active", CountryCodeFilter, AccountFilter)
+    list_filter = ("type", "active", SyncStateFilter, CountryCodeFilter, AccountFilter)
     list_filter_submit = True
     search_fields = ("number_digits",)  # shows the search box; the search itself is get_search_results
     search_help_text = "Any part of the number (with or without formatting), an account ID or a customer ID."
     ordering = ("-id",)
     # Only columns an index can sort at millions of rows.
-    sortable_by = ("formatted_number", "e164", "account_link", "customer_id")
+    sortable_by = ("formatted_number", "e164", "account_link", "customer")
     list_per_page = 50
     list_max_show_all = 500
     show_full_result_count = False
@@ -191,6 +225,11 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         url = reverse("admin:phones_phone_account", args=[phone.account_id])
         return format_html('<a href="{}" class="text-primary-600 underline">{}</a>', url, phone.account_id)
 
+    # The model's field says "customer id"; operators read "Customer ID" (its label on the form too).
+    @display(description="Customer ID", ordering="customer_id", empty_value="-")
+    def customer(self, phone: Phone) -> Any:
+        return phone.customer_id
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Phone], search_term: str
     ) -> tuple[QuerySet[Phone], bool]:
@@ -224,14 +263,17 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
                 ("Account", {"fields": ("account_id", "customer_id")}),
             )
         number = ["number", "type", "area_code", "country_code", "extension", "active"]
+        derived = ["formatted_number", "e164", "created_at", "updated_at"]
+        if can_view_audit(request.user):
+            derived.append("history_link")  # a link only where it opens (else a 403)
         if self.has_change_permission(request, obj):
             # The version it was read at (hidden) and the inactivation's confirmation: only where
             # the form can be saved (read-only pages would show them as text).
             number += ["confirm_inactivation", "version"]
         return (
             ("Number", {"fields": number}),
-            ("Account", {"fields": ("account_link", "customer_id")}),
-            ("Derived", {"fields": ("formatted_number", "e164", "created_at", "updated_at", "history_link")}),
+            ("Account", {"fields": ("account_link", "customer")}),
+            ("Derived", {"fields": derived}),
             ("Provider", {"fields": ("provider_sync",)}),
         )
 
@@ -240,7 +282,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
             return ()
         return (
             "account_link",
-            "customer_id",
+            "customer",
             "formatted_number",
             "e164",
             "created_at",
@@ -255,6 +297,8 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         # keeps a single write path through the phone services.
         link = ProviderLink.objects.filter(phone_id=phone.pk).first()
         if link is None:
+            if not getattr(phone, "may_link", False):
+                return "Not linked."  # the link page would be a 403 for this role
             url = reverse("admin:phones_providerlink_add") + f"?phone={phone.pk}"
             return format_html(
                 'Not linked. <a href="{}" class="text-primary-600 underline">Link to a provider</a>', url
@@ -272,6 +316,13 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
     def history_link(self, phone: Phone) -> str:
         url = reverse("admin:phones_phone_history", args=[phone.pk])
         return format_html('<a href="{}" class="text-primary-600 underline">Audit trail of this phone</a>', url)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Phone | None:
+        phone = super().get_object(request, object_id, from_field)
+        if phone is not None:
+            # The read-only fields see the phone, not the request: what this operator may open.
+            phone.may_link = request.user.has_perm(roles.MANAGE_PROVIDER_LINK)
+        return phone
 
     def get_form(self, request: HttpRequest, obj: Phone | None = None, change: bool = False, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, change, **kwargs)
@@ -295,6 +346,8 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         return HttpResponseRedirect(url)
 
     def save_model(self, request: HttpRequest, obj: Phone, form: Any, change: bool) -> None:
+        # Saved as it was: say so, not "changed successfully" (``message_user``).
+        request._phone_unchanged = change and not form.has_changed()  # type: ignore[attr-defined]
         saved = save_phone(request, obj, form.cleaned_data)
         for field in Phone._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
@@ -302,6 +355,18 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # nothing related; the form's m2m hook would otherwise touch the instance
+
+    def message_user(
+        self, request: HttpRequest, message: Any, level: int = messages.INFO, *args: Any, **kwargs: Any
+    ) -> None:
+        if level == messages.SUCCESS and getattr(request, "_phone_unchanged", False):
+            message, level = "Nothing was changed: the phone is as it was.", messages.INFO
+        super().message_user(request, message, level, *args, **kwargs)
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> HttpResponse:
+        # Django adds "Perhaps it was deleted?": phones are never deleted. Back to the list.
+        messages.warning(request, f"There is no phone with ID “{object_id[:40]}” that you may see.")
+        return HttpResponseRedirect(reverse("admin:phones_phone_changelist"))
 
     # The service's audit entry is the record of every change; Django's LogEntry would be a
     # second, unaudited history.
@@ -326,6 +391,8 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
                     messages.error(request, PhoneInactive.message)
                     return HttpResponseRedirect(request.get_full_path())
                 extra_context.update(self._history_context(request, phone))
+                if request.user.has_perm(roles.RESYNC_PHONE) and phone.active and self._is_linked(phone):
+                    extra_context["resync_url"] = reverse(RESYNC_URL_NAME, args=[phone.pk])
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except PhoneChangedMeanwhile:
@@ -342,6 +409,10 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
             messages.error(request, error.message)
             return HttpResponseRedirect(request.get_full_path())
 
+    @staticmethod
+    def _is_linked(phone: Phone) -> bool:
+        return ProviderLink.objects.filter(phone_id=phone.pk, linked=True).exists()
+
     def _history_context(self, request: HttpRequest, phone: Phone) -> dict[str, Any]:
         if not can_view_audit(request.user):
             return {"phone_history": None}
@@ -351,6 +422,11 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
             .only("id", "event", "origin", "operator_email", "created_at", "changes")
             .order_by("-id")[:HISTORY_ON_PAGE]
         )
+        for entry in entries:
+            # Values as operators read them: a link's settings as a small table, not a dict.
+            entry.change_rows = [
+                (field, shown_value(old), shown_value(new)) for field, (old, new) in entry.changes.items()
+            ]
         return {
             "phone_history": entries,
             "phone_history_url": reverse("admin:audit_auditentry_changelist") + f"?phone={phone.pk}",

@@ -1,18 +1,18 @@
 """The phones' dashboard cards (registered in ``PhonesConfig.ready``): totals by type and status,
-and failed provider sync jobs."""
+and provider links whose sync is failing now."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from django.apps import apps
 from django.core.cache import cache
 from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
 
 from backoffice.dashboard import can_view_phones
-from phones.models import Phone, PhoneType
+from phones.models import Phone, PhoneType, ProviderLink, SyncState
 
 # The phone totals group the whole table: computed at most once a minute, not per page view.
 PHONE_TOTALS_TTL = 60
@@ -36,17 +36,11 @@ def _phone_totals() -> dict[str, Any]:
     return totals
 
 
-def _sync_failures() -> int | None:
-    """Failed provider sync jobs, once provider sync exists; None until then."""
-    for model_name in ("SyncJob", "ProviderSyncJob"):
-        try:
-            model = apps.get_model("phones", model_name)
-        except LookupError:
-            continue
-        field_names = {field.name for field in model._meta.get_fields()}
-        if "status" in field_names:
-            return model.objects.filter(status="failed").count()
-    return None
+def _sync_failures() -> int:
+    """Links failing now: linked, and their last sync failed. Not failed jobs: a link's failed job
+    stays failed after a re-sync succeeds, so counting jobs would count every failure ever. The
+    count reads the link's ``sync_state`` index."""
+    return ProviderLink.objects.filter(sync_state=SyncState.FAILED, linked=True).count()
 
 
 def phone_totals_card(request: HttpRequest) -> dict[str, Any]:
@@ -69,7 +63,12 @@ def phone_totals_card(request: HttpRequest) -> dict[str, Any]:
 
 
 def sync_failures_card(request: HttpRequest) -> dict[str, Any]:
-    """Failed provider sync jobs, shown with the phone totals (``sync_failures``)."""
+    """Provider links failing now (``sync_failures``), shown with the phone totals, and the link
+    list filtered to them (``sync_failures_url``)."""
     if not can_view_phones(request):
         return {}
-    return {"sync_failures": _sync_failures()}
+    query = urlencode({"sync_state__exact": SyncState.FAILED, "linked__exact": 1})
+    return {
+        "sync_failures": _sync_failures(),
+        "sync_failures_url": reverse("admin:phones_providerlink_changelist") + "?" + query,
+    }

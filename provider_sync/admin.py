@@ -12,10 +12,15 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
@@ -23,8 +28,9 @@ from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
-from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
-from phones.admin import register_phone_action
+from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin, shown_value
+from backoffice.auth import log_denied
+from phones.admin import RESYNC_URL_NAME, register_phone_action
 from phones.admin_sync_state import sync_status_badge, sync_status_of
 from phones.errors import PhoneError, PhoneValidationError
 from phones.models import Phone, Provider, ProviderLink, SyncAttempt, SyncJob
@@ -63,15 +69,15 @@ def resync_phones(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Phon
 
 SETTING_LABELS = {
     "display_name": "Display name",
-    "sms_service_plan_id": "SMS service plan id",
-    "sms_campaign_id": "SMS campaign id (US 10DLC)",
+    "sms_service_plan_id": "SMS service plan ID",
+    "sms_campaign_id": "SMS campaign ID (US 10DLC)",
     "voice_type": "Voice configuration type",
-    "voice_target_id": "Voice app / trunk / service id",
+    "voice_target_id": "Voice app / trunk / service ID",
     "callback_url": "Callback URL",
     "alias": "Alias",
-    "app_id": "Application id",
+    "app_id": "Application ID",
     "subaccount": "Subaccount (auth id)",
-    "compliance_application_id": "Compliance application id",
+    "compliance_application_id": "Compliance application ID",
 }
 
 
@@ -144,7 +150,7 @@ for _provider in Provider.values:
 @admin.register(ProviderLink)
 class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     form = ProviderLinkForm
-    list_display = ("phone", "provider", "number", "state", "last_synced_at", "has_drift", "linked")
+    list_display = ("phone", "provider", "number", "state", "last_synced_at", "drift_shown", "linked")
     list_filter = ("provider", "sync_state", "linked")
     search_fields = ("phone__e164", "remote_number")
     list_select_related = ("phone",)
@@ -155,10 +161,10 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         "linked",
         "last_status",
         "last_error",
-        "last_error_codes",
+        "error_codes",
         "last_attempt_at",
         "last_synced_at",
-        "drift",
+        "drift_detail",
         "drift_detected_at",
         "drift_checked_at",
         "jobs",
@@ -196,15 +202,25 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         link_fields = ("sync_status", "provider", "remote_number") if obj else ("phone", "provider", "remote_number")
         sets: list[Any] = [(None, {"fields": link_fields})]
-        for provider in Provider.values:
-            names = tuple(_form_field(provider, key) for key in settings_fields(provider))
-            sets.append((f"{Provider(provider).label} settings", {"fields": names}))
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only: the settings form fields are not the model's, so Django would show "-" for
+            # each. The stored settings instead, as a small table.
+            sets.append((f"{obj.get_provider_display()} settings", {"fields": ("settings_table",)}))
+        else:
+            for provider in Provider.values:
+                names = tuple(_form_field(provider, key) for key in settings_fields(provider))
+                sets.append((f"{Provider(provider).label} settings", {"fields": names}))
         # The status in words is at the top ("sync_status"); here the fields it is made of.
         sets.append(("Sync state", {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
         return sets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return (*self.readonly_fields, "phone", "sync_status") if obj else self.readonly_fields
+        return (*self.readonly_fields, "phone", "sync_status", "settings_table") if obj else self.readonly_fields
+
+    @admin.display(description="Settings")
+    def settings_table(self, link: ProviderLink) -> str:
+        labelled = {SETTING_LABELS.get(key, key): value for key, value in (link.settings or {}).items()}
+        return shown_value(labelled) if labelled else "None set"
 
     @admin.display(description="number at the provider")
     def number(self, link: ProviderLink) -> str:
@@ -219,9 +235,21 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     def sync_status(self, link: ProviderLink) -> str:
         return sync_status_badge(link, sync_status_of(link))
 
-    @admin.display(description="drift", boolean=True)
-    def has_drift(self, link: ProviderLink) -> bool:
-        return bool(link.drift)
+    # The page's JSON fields in words and small tables, not raw JSON ("{}", "[]").
+    @admin.display(description="Last error codes")
+    def error_codes(self, link: ProviderLink) -> str:
+        return shown_value(link.last_error_codes)
+
+    @admin.display(description="Drift")
+    def drift_detail(self, link: ProviderLink) -> str:
+        return shown_value(link.drift) if link.drift else "No drift"
+
+    @admin.display(description="drift")
+    def drift_shown(self, link: ProviderLink) -> str:
+        # "No drift" is the normal case: plain text, not the red cross of a boolean column.
+        if not link.drift:
+            return "No drift"
+        return format_html('<span style="color:#b45309">Drift: {}</span>', ", ".join(sorted(link.drift)))
 
     @admin.display(description="sync jobs")
     def jobs(self, link: ProviderLink) -> str:
@@ -229,6 +257,8 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         return format_html('<a href="{}">{} job(s)</a>', url, link.jobs.count())
 
     def save_model(self, request: HttpRequest, obj: ProviderLink, form: Any, change: bool) -> None:
+        # Saved as it was (the service then writes nothing): say so, not "changed successfully".
+        request._link_unchanged = change and not form.has_changed()  # type: ignore[attr-defined]
         phone = form.cleaned_data.get("phone") or obj.phone
         link = links.provider_link_set(
             actor=Actor.of(request.user),
@@ -244,6 +274,13 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return  # nothing related is edited here
+
+    def message_user(
+        self, request: HttpRequest, message: Any, level: int = messages.INFO, *args: Any, **kwargs: Any
+    ) -> None:
+        if level == messages.SUCCESS and getattr(request, "_link_unchanged", False):
+            message, level = "Nothing was changed: the provider link is as it was.", messages.INFO
+        super().message_user(request, message, level, *args, **kwargs)
 
     def delete_model(self, request: HttpRequest, obj: ProviderLink) -> None:
         links.provider_link_remove(
@@ -270,6 +307,49 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
             phone_ids=queryset.values_list("phone_id", flat=True),
         )
         self.message_user(request, f"Re-sync queued for {len(jobs)} phone(s).", messages.SUCCESS)
+
+    # --- The "Re-sync" button of a phone's page and a link's page ------------------------------
+    def get_urls(self) -> list[Any]:
+        resync = path(
+            "resync/<int:phone_id>/",
+            self.admin_site.admin_view(self.resync_view),
+            name=RESYNC_URL_NAME.removeprefix("admin:"),
+        )
+        return [resync, *super().get_urls()]
+
+    @method_decorator(require_POST)
+    @method_decorator(csrf_protect)
+    def resync_view(self, request: HttpRequest, phone_id: int) -> HttpResponse:
+        """Queue a re-sync of one phone (POST, CSRF-checked), then back to the page it came from:
+        the phone's or its link's (``next``, this site's only), else the phone's."""
+        if not self.has_resync_permission(request):
+            log_denied(request, request.user, roles.RESYNC_PHONE, "admin re-sync")
+            raise PermissionDenied
+        phone = Phone.objects.filter(pk=phone_id).only("pk", "account_id").first()
+        if phone is None:
+            raise Http404("No such phone")
+        try:
+            job = links.phone_resync(
+                actor=Actor.of(request.user),
+                context=_crm_context(request),
+                account_id=phone.account_id,
+                phone_id=phone.pk,
+            )
+        except PhoneError as error:  # not linked, or inactivated meanwhile
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, f"Re-sync queued (sync job {job.pk}).", messages.SUCCESS)
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
+            back = reverse("admin:phones_phone_change", args=[phone.pk])
+        return HttpResponseRedirect(back)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        extra_context = dict(extra_context or {})
+        link = self.get_object(request, object_id)
+        if link is not None and link.linked and self.has_resync_permission(request):
+            extra_context["resync_url"] = reverse(RESYNC_URL_NAME, args=[link.phone_id])
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -1,0 +1,107 @@
+"""Provider link settings as operators read them (issue 15): the link page of a view-only role
+shows the stored settings (Django showed "-" for each form field), and histories show a link's
+settings as a small table, not a Python dict."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEntry
+from backoffice.actor import Actor
+from phones.services import phone_create
+from provider_sync import links
+from provider_sync.tests.conftest import BR_NUMBER, CTX
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def linked(make_operator):
+    boss = make_operator("backoffice-operator", email="boss@bank.example")
+    phone = phone_create(actor=Actor.of(boss), context=CTX, **BR_NUMBER)
+    link = links.provider_link_set(
+        actor=Actor.of(boss),
+        context=CTX,
+        account_id=phone.account_id,
+        phone_id=phone.pk,
+        provider="sinch",
+        settings={"sms_service_plan_id": "plan-a", "display_name": "Bank <HQ>"},
+    )
+    return boss, phone, link
+
+
+@pytest.mark.parametrize("role", ["treasury-operator", "itinivel1-operator", "geroficios-operator"])
+def test_a_view_only_role_sees_the_stored_settings(client, make_operator, linked, role):
+    _, _, link = linked
+    client.force_login(make_operator(role, email="probe@bank.example"))
+    page = client.get(reverse("admin:phones_providerlink_change", args=[link.pk])).content.decode()
+    assert 'class="shown-mapping' in page
+    assert "SMS service plan ID" in page and "plan-a" in page
+    assert "Bank &lt;HQ&gt;" in page  # escaped
+    assert "Sinch sms service plan id" not in page and "Plivo alias" not in page
+
+
+def test_a_role_that_manages_links_keeps_the_form(client, linked):
+    boss, _, link = linked
+    client.force_login(boss)
+    page = client.get(reverse("admin:phones_providerlink_change", args=[link.pk])).content.decode()
+    assert 'name="sinch_sms_service_plan_id"' in page and 'value="plan-a"' in page
+
+
+def test_histories_show_link_settings_as_a_table(client, linked):
+    boss, phone, _ = linked
+    client.force_login(boss)
+    entry = AuditEntry.objects.filter(phone_id=phone.pk, event="phone_link_change").latest("id")
+    for url in (
+        reverse("admin:phones_phone_change", args=[phone.pk]),
+        reverse("admin:phones_phone_account", args=[phone.account_id]),
+        reverse("admin:audit_auditentry_change", args=[entry.pk]),
+    ):
+        page = client.get(url).content.decode()
+        # No Python dict: "{'sms_service_plan_id': 'plan-a', ...}", escaped or not.
+        assert "&#x27;sms_service_plan_id&#x27;:" not in page and "'sms_service_plan_id':" not in page, url
+        assert 'class="shown-mapping' in page, url
+        assert "plan-a" in page, url
+
+
+def test_the_link_page_shows_drift_and_error_codes_in_words(client, linked):
+    from phones.models import ProviderLink
+
+    boss, _, link = linked
+    client.force_login(boss)
+    url = reverse("admin:phones_providerlink_change", args=[link.pk])
+    page = client.get(url).content.decode()
+    assert "No drift" in page
+    ProviderLink.objects.filter(pk=link.pk).update(
+        drift={"display_name": {"ours": "Bank", "theirs": "Other"}}, last_error_codes=["21211"]
+    )
+    page = client.get(url).content.decode()
+    assert "display_name" in page and "Other" in page and "21211" in page
+    assert "&quot;ours&quot;" not in page and "{&quot;" not in page  # not raw JSON
+
+
+def test_saving_an_unchanged_link_does_not_say_changed_successfully(client, linked):
+    from django.contrib.messages import get_messages
+
+    from phones.models import SyncJob
+
+    boss, _, link = linked
+    client.force_login(boss)
+    form = {"provider": "sinch", "remote_number": "", "_save": "Save"}
+    for key in ("display_name", "sms_service_plan_id", "sms_campaign_id", "voice_type", "voice_target_id"):
+        form[f"sinch_{key}"] = link.settings.get(key) or ""
+    form["sinch_callback_url"] = ""
+    for key in ("alias", "app_id", "subaccount", "compliance_application_id"):
+        form[f"plivo_{key}"] = ""
+    jobs, entries = SyncJob.objects.count(), AuditEntry.objects.count()
+    response = client.post(reverse("admin:phones_providerlink_change", args=[link.pk]), form)
+    assert response.status_code == 302
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message == "Nothing was changed: the provider link is as it was."
+    assert (SyncJob.objects.count(), AuditEntry.objects.count()) == (jobs, entries)
+    # A real change still says so.
+    response = client.post(
+        reverse("admin:phones_providerlink_change", args=[link.pk]), {**form, "sinch_sms_service_plan_id": "plan-b"}
+    )
+    assert "was changed successfully" in [str(m) for m in get_messages(response.wsgi_request)][-1]
