@@ -265,6 +265,8 @@ def test_admin_audit_log_lists_and_filters_access_events(client, jane, make_oper
     assert {e.operator_email for e in shown} == {"jane@bank.example", "auditor@bank.example"}
     page = client.get(reverse("admin:audit_auditentry_change", args=[shown[0].pk]))
     assert page.status_code == 200 and "operator_signed_in" in page.content.decode()
+    # The dashboard counts changes of phones: the sign-ins are not changes.
+    assert client.get(reverse("admin:index")).context["changes_24h"] == 0
     client.force_login(jane)  # a session made by code, not a sign-in at the admin: not recorded
     mine = list(client.get(url).context["cl"].result_list)
     assert [(e.event, e.operator_email) for e in mine] == [("operator_signed_in", "jane@bank.example")]
