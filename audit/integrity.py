@@ -6,6 +6,9 @@ inserted one (broken ``prev_hash`` link), and a removed latest entry (the phone 
 matches its latest recorded state, or its recorded chain head is another entry). Forging a
 consistent chain needs ``AUDIT_HMAC_KEY``.
 
+Entries about no phone (access and operator events, ``audit.access``) form one more chain,
+walked in id order, its head kept in the ``AuditChainHead`` row.
+
 Walking the entries that exist cannot see what is gone as a whole, so the check also starts from
 the other side: every phone must have a chain (one set-based query for phones with no entry at
 all: a wiped table, or every entry of one phone removed), and signed checkpoints kept off the

@@ -58,8 +58,9 @@ class AuditEntry(models.Model):
     """One audited change: the contract event (``payload``) plus who, where and what changed.
 
     Append-only: the model and queryset refuse updates and deletes, and on PostgreSQL a trigger
-    refuses them as well. Each phone's entries form an HMAC chain (``prev_hash`` -> ``hash``), so
-    an edited, removed or forged entry is detectable (``manage.py audit_verify``).
+    refuses them as well. Each phone's entries form an HMAC chain (``prev_hash`` -> ``hash``), and
+    the entries about no phone (access and operator events) one more, so an edited, removed or
+    forged entry is detectable (``manage.py audit_verify``).
     The operator FK has no database constraint and never cascades: the snapshot
     (``operator_email``, ``operator_roles``) outlives the operator.
     """
