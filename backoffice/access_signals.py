@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from django.dispatch import Signal
 from django.http import HttpRequest
@@ -47,11 +48,11 @@ def serving(request: HttpRequest) -> Iterator[None]:
         _current_request.reset(token)
 
 
-def operator_snapshot(operator: object) -> dict[str, object]:
+def operator_snapshot(operator: Any) -> dict[str, Any]:
     """What an operator entry records of an operator: no password, no token version."""
     return {
-        "full_name": operator.full_name,  # type: ignore[attr-defined]
-        "is_active": operator.is_active,  # type: ignore[attr-defined]
-        "is_superuser": operator.is_superuser,  # type: ignore[attr-defined]
-        "roles": sorted(operator.groups.values_list("name", flat=True)),  # type: ignore[attr-defined]
+        "full_name": operator.full_name,
+        "is_active": operator.is_active,
+        "is_superuser": operator.is_superuser,
+        "roles": sorted(operator.groups.values_list("name", flat=True)),
     }
