@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connections, transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -305,3 +307,27 @@ def test_access_payloads_have_a_schema_of_their_own_and_the_contracts_are_unchan
     creation = AuditEntry.objects.get(phone=phone)
     assert set(creation.payload) == {"method", "uri", "email", "roles", "origin", "object"}
     assert (creation.payload["method"], creation.payload["uri"]) == ("POST", "/v1/accounts/:accountId/phones")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_sign_ins_keep_the_access_chain_linear(make_operator):
+    """Eight sign-ins at once, the chain's head not yet created: each waits on the head row's lock
+    (the first ones race to create it), so the chain has no fork and its id order is its order."""
+    for index in range(8):
+        make_operator("crm-operator", email=f"op{index}@bank.example")
+    barrier = threading.Barrier(8)
+
+    def sign_in(index: int) -> int:
+        try:
+            barrier.wait(timeout=10)
+            body = {"email": f"op{index}@bank.example", "password": PASSWORD}
+            return APIClient().post("/auth/token", body, format="json").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(sign_in, range(8))) == [200] * 8
+    chain = entries(AuditEvent.OPERATOR_SIGNED_IN)
+    assert len(chain) == 8 and [e.prev_hash for e in chain[1:]] == [e.hash for e in chain[:-1]]
+    assert list(audit_verify()) == []
