@@ -188,6 +188,23 @@ def test_create_operator_command_is_recorded_as_the_command_line(jane):
     assert_no_secret(only(AuditEvent.OPERATOR_PASSWORD_CHANGED))
 
 
+def test_other_operator_changes_and_a_reactivation_are_operator_changed(make_operator, jane):
+    root = make_operator(is_superuser=True, email="root@bank.example")
+    operator_change(actor=root, operator=jane, roles=["crm-operator"], full_name="Jane Q", is_active=False)
+    operator_change(actor=root, operator=jane, roles=["crm-operator"], full_name="Jane Q", is_active=True)
+    renamed, reactivated = entries(AuditEvent.OPERATOR_CHANGED)
+    assert renamed.changes == {"full_name": [jane.full_name, "Jane Q"]} and renamed.operator_id == root.pk
+    assert reactivated.changes == {"is_active": [False, True]}
+    assert reactivated.payload["object"] == {
+        "operator_id": jane.pk,
+        "email": "jane@bank.example",
+        "roles": ["crm-operator"],
+        "is_active": True,
+    }
+    assert len(entries(AuditEvent.OPERATOR_DEACTIVATED)) == 1
+    assert entries(AuditEvent.OPERATOR_ROLES_CHANGED) == []  # the roles stayed
+
+
 def test_a_rolled_back_change_leaves_no_entry(master, jane):
     with pytest.raises(RuntimeError), transaction.atomic():
         operator_change(actor=master, operator=jane, roles=[], full_name="x", is_active=False)
