@@ -7,7 +7,10 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from audit.access_events import connect_receivers
         from audit.dashboard import recent_changes_card
         from backoffice.dashboard import register_card
 
         register_card(recent_changes_card, order=30)
+        # Sign-ins, lockouts, operators, roles, sign-outs: entries of the access chain.
+        connect_receivers()

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.events import ACCESS_EVENTS
 from audit.selectors import audit_entries_visible_to
 from backoffice.dashboard import can_view_audit
 
@@ -19,7 +20,8 @@ def recent_changes_card(request: HttpRequest) -> dict[str, Any]:
     if not can_view_audit(request):
         return {"show_recent_changes": False}
     since = timezone.now() - timedelta(hours=24)
-    recent = audit_entries_visible_to(request.user).filter(created_at__gte=since)
+    # Changes of phones: sign-ins, operators and exports are in the audit log, not in this count.
+    recent = audit_entries_visible_to(request.user).filter(created_at__gte=since).exclude(event__in=ACCESS_EVENTS)
     by_event = dict(recent.order_by().values_list("event").annotate(n=Count("id")))
     return {
         "show_recent_changes": True,

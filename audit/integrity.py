@@ -6,6 +6,9 @@ inserted one (broken ``prev_hash`` link), and a removed latest entry (the phone 
 matches its latest recorded state, or its recorded chain head is another entry). Forging a
 consistent chain needs ``AUDIT_HMAC_KEY``.
 
+Entries about no phone (access and operator events, ``audit.access``) form one more chain,
+walked in id order, its head kept in the ``AuditChainHead`` row.
+
 Walking the entries that exist cannot see what is gone as a whole, so the check also starts from
 the other side: every phone must have a chain (one set-based query for phones with no entry at
 all: a wiped table, or every entry of one phone removed), and signed checkpoints kept off the
@@ -21,6 +24,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef
 
+from audit.access import access_chain_head
 from audit.checkpoints import Checkpoint
 from audit.models import AuditEntry, AuditEvent
 from audit.services import entry_digest
@@ -125,12 +129,21 @@ def _phones_without_chain(phone_ids: list[int] | None) -> Iterator[IntegrityProb
 
 
 def _entries_without_phone() -> Iterator[IntegrityProblem]:
-    """Entries about no phone are in no chain; their own hash must still hold. Every entry the
-    application writes names its phone: a row inserted to make up a checkpoint's count is one
-    of these, and without ``AUDIT_HMAC_KEY`` its hash is wrong."""
+    """Entries about no phone form the access chain (``audit.access``: sign-ins, operators,
+    roles, exports), appended under the lock of its head row, so in id order. Each must hold its
+    own hash and link to the one before; the newest must be the head the row records. A row
+    inserted to make up a checkpoint's count breaks the chain, and without ``AUDIT_HMAC_KEY``
+    its hash is wrong; the newest entries removed leave the head naming a missing entry."""
+    prev_hash = ""
     for entry in AuditEntry.objects.filter(phone_id__isnull=True).order_by("id").iterator(chunk_size=2000):
+        if entry.prev_hash != prev_hash:
+            yield IntegrityProblem(None, entry.pk, "access chain broken: an entry before it was removed or added")
         if _digest(entry, entry.prev_hash) != entry.hash:
             yield IntegrityProblem(None, entry.pk, "hash mismatch: the entry was altered or forged")
+        prev_hash = entry.hash
+    head = access_chain_head()
+    if (head or "") != prev_hash:
+        yield IntegrityProblem(None, None, "the access chain's head is not its latest entry: entries were removed")
 
 
 def _walk_chains(subject_state: SubjectState, phone_ids: list[int] | None) -> Iterator[IntegrityProblem]:

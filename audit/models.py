@@ -15,6 +15,20 @@ class AuditEvent(models.TextChoices):
     PHONE_SYNC_SUCCEEDED = "phone_sync_succeeded", "Provider sync succeeded"
     PHONE_SYNC_FAILED = "phone_sync_failed", "Provider sync failed"
     PHONE_PROVISIONING_FINISHED = "phone_provisioning_finished", "Provider provisioning finished"
+    # Access and operator events (ours, not the contract's): about no phone, chained in the
+    # access chain (``audit.access``), payloads checked by ``audit/schemas/access-event.schema.json``.
+    OPERATOR_SIGNED_IN = "operator_signed_in", "Operator signed in"
+    OPERATOR_SIGN_IN_FAILED = "operator_sign_in_failed", "Sign-in failed"
+    OPERATOR_LOCKED_OUT = "operator_locked_out", "Sign-in locked out"
+    OPERATOR_UNLOCKED = "operator_unlocked", "Sign-in lockout lifted"
+    OPERATOR_SIGNED_OUT = "operator_signed_out", "Operator signed out"
+    OPERATOR_PASSWORD_CHANGED = "operator_password_changed", "Operator password changed"
+    OPERATOR_CREATED = "operator_created", "Operator created"
+    OPERATOR_CHANGED = "operator_changed", "Operator changed"
+    OPERATOR_DEACTIVATED = "operator_deactivated", "Operator deactivated"
+    OPERATOR_ROLES_CHANGED = "operator_roles_changed", "Operator roles granted or revoked"
+    ROLE_PERMISSIONS_CHANGED = "role_permissions_changed", "Role permissions changed"
+    PHONES_EXPORTED = "phones_exported", "Phones exported (CSV)"
 
 
 class Origin(models.TextChoices):
@@ -44,8 +58,9 @@ class AuditEntry(models.Model):
     """One audited change: the contract event (``payload``) plus who, where and what changed.
 
     Append-only: the model and queryset refuse updates and deletes, and on PostgreSQL a trigger
-    refuses them as well. Each phone's entries form an HMAC chain (``prev_hash`` -> ``hash``), so
-    an edited, removed or forged entry is detectable (``manage.py audit_verify``).
+    refuses them as well. Each phone's entries form an HMAC chain (``prev_hash`` -> ``hash``), and
+    the entries about no phone (access and operator events) one more, so an edited, removed or
+    forged entry is detectable (``manage.py audit_verify``).
     The operator FK has no database constraint and never cascades: the snapshot
     (``operator_email``, ``operator_roles``) outlives the operator.
     """
@@ -108,3 +123,22 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         _refuse()
+
+
+class AuditChainHead(models.Model):
+    """The head of a chain of entries about no phone (``audit.access``: ``name="access"``).
+
+    Phones keep their chain head on their own row; access and operator events have no such row,
+    so this one is locked (``SELECT ... FOR UPDATE``) by whoever appends to the chain: the chain
+    stays linear and its entries' ids follow its order. ``audit_verify`` checks that the latest
+    entry of the chain is the one named here (a removed newest entry shows).
+    """
+
+    name = models.CharField(primary_key=True, max_length=20)
+    hash = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name = "audit chain head"
+
+    def __str__(self) -> str:
+        return f"{self.name} chain head"

@@ -93,6 +93,7 @@ def build_entry(
     phone_id: int | None,
     account_id: int | None,
     prev_hash: str,
+    operation: tuple[str, str] | None = None,
 ) -> AuditEntry:
     """An audit entry ready to insert, its hash chained to ``prev_hash``; nothing is written.
 
@@ -100,7 +101,9 @@ def build_entry(
     unit of work while it holds the subject's row lock, so each chain stays linear.
     """
     roles = list(actor.roles)
-    payload = build_payload(event=event, email=actor.email, roles=roles, origin=context.origin, obj=obj)
+    payload = build_payload(
+        event=event, email=actor.email, roles=roles, origin=context.origin, obj=obj, operation=operation
+    )
     fields = {
         "event": event,
         "phone_id": phone_id,

@@ -15,6 +15,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
 
+from backoffice.access_signals import role_permissions_changed
 from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
 from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
 from backoffice.models import ApiKey, User
@@ -160,6 +161,28 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     @display(description="Permissions")
     def permission_count(self, group: Group) -> int:
         return len(group.permissions.all())
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Saves the role's permissions and sends what changed (audited, in the admin's
+        transaction): read from the table, not the instance's prefetched (old) list."""
+        before = _permission_names(form.instance) if change else set()
+        super().save_related(request, form, formsets, change)
+        after = _permission_names(form.instance)
+        role_permissions_changed.send(
+            sender=Group,
+            actor=request.user,
+            role=form.instance,
+            added=sorted(after - before),
+            removed=sorted(before - after),
+        )
+
+
+def _permission_names(role: Group) -> set[str]:
+    rows = Group.permissions.through.objects.filter(group_id=role.pk)
+    return {
+        f"{app}.{codename}"
+        for app, codename in rows.values_list("permission__content_type__app_label", "permission__codename")
+    }
 
 
 @admin.register(ApiKey)

@@ -14,6 +14,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 
+from backoffice.access_signals import serving
 from backoffice.parsers import body_too_large_message
 
 logger = logging.getLogger("backoffice.api")
@@ -71,7 +72,9 @@ class RequestContextMiddleware:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.client_ip = client_ip(request)
-        response = self.get_response(request)
+        # Receivers of access events read it (``backoffice.access_signals``).
+        with serving(request):
+            response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from django.contrib.auth.models import (
@@ -7,10 +8,12 @@ from django.contrib.auth.models import (
     BaseUserManager,
     PermissionsMixin,
 )
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Case, F, When
 from django.db.models.expressions import BaseExpression
 from django.utils import timezone
+
+from backoffice.access_signals import password_changed
 
 
 class OperatorManager(BaseUserManager["User"]):
@@ -108,6 +111,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         service could not guarantee. ``QuerySet.update`` bypasses this: it is not used on
         operators."""
         change = None
+        new_password = False
         if not self._state.adding and not kwargs.get("force_insert"):
             update_fields = kwargs.get("update_fields")
             if update_fields is None:  # what Django's full save writes: every loaded column
@@ -120,15 +124,20 @@ class User(AbstractBaseUser, PermissionsMixin):
             else:
                 fields = set(update_fields)
             fields.discard("token_version")  # never written from this (maybe stale) copy
+            new_password = "password" in fields and (self._password is not None or self._password_disabled)
             change = self._token_version_change(fields)
             if change is not None:
                 self.token_version = change
                 fields.add("token_version")
             kwargs["update_fields"] = fields
-        super().save(*args, **kwargs)
-        self._password_disabled = False
-        if change is not None:
-            self.refresh_from_db(fields=["token_version"])  # the expression's result
+        # A new password and its audit entry (``audit.access_events``) commit together.
+        with transaction.atomic() if new_password else nullcontext():
+            super().save(*args, **kwargs)
+            self._password_disabled = False
+            if change is not None:
+                self.refresh_from_db(fields=["token_version"])  # the expression's result
+            if new_password:
+                password_changed.send(sender=type(self), operator=self)
 
 
 class AccessVersion(models.Model):

@@ -2,7 +2,10 @@
 
 Taking a role away, deactivating an operator or changing its password ends every token it holds:
 ``User.save`` and the receivers of ``backoffice.tokens`` raise its token version in the same
-transaction, whichever of these writes (or Django's own password forms) made the change."""
+transaction, whichever of these writes (or Django's own password forms) made the change.
+
+Each write sends ``access_signals.operator_saved`` inside its transaction: the audit trail
+records the operator created, its roles granted or revoked, its deactivation (``audit.access_events``)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
+from backoffice.access_signals import operator_saved, operator_snapshot
 from backoffice.models import User
 from backoffice.roles import MANAGING_PERMISSIONS, ROLES
 
@@ -44,6 +48,7 @@ def operator_upsert(
     with transaction.atomic():
         user = User.objects.select_for_update().filter(email=email).first()
         created = user is None
+        before = None if created else operator_snapshot(user)
         if created:
             user = User(email=email, full_name=full_name)
         elif full_name:
@@ -58,6 +63,7 @@ def operator_upsert(
             user.set_unusable_password()
         user.save()
         user.groups.set(Group.objects.filter(name__in=roles))
+        operator_saved.send(sender=User, actor=None, operator=user, created=created, before=before)
     return user, created
 
 
@@ -154,6 +160,7 @@ def operator_create(
             user.set_unusable_password()
         user.save()
         user.groups.set(Group.objects.filter(name__in=roles))
+        operator_saved.send(sender=User, actor=actor, operator=user, created=True, before=None)
     return user
 
 
@@ -193,7 +200,8 @@ def operator_change(
     _check_grant(grantable, set(roles))
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=operator.pk)
-        held = set(user.groups.values_list("name", flat=True))
+        before = operator_snapshot(user)
+        held = set(before["roles"])
         if not actor.is_superuser:
             refusal = reach_refusal(
                 actor_is_superuser=False,
@@ -213,4 +221,5 @@ def operator_change(
         user.save(update_fields=fields)
         # Every role it holds is one the actor may grant (``reach_refusal``): the roles are set exactly.
         user.groups.set(Group.objects.filter(name__in=roles))
+        operator_saved.send(sender=User, actor=actor, operator=user, created=False, before=before)
     return user

@@ -17,6 +17,8 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
+from backoffice.access_signals import refresh_token_revoked
+
 # The claim with the operator's token version at issue. A token without it (issued before the
 # claim existed, or by simplejwt's own ``RefreshToken.for_user``, as the benchmark and some tests
 # do) counts as 0, every operator's first version: it dies at the first revocation. Versions only
@@ -72,9 +74,11 @@ def retire_refresh_token(raw: str) -> None:
     tokens live on until they expire (``ACCESS_TOKEN_LIFETIME``): killing them too is the token
     version's job, which ends every session of the operator."""
     refresh = OperatorRefreshToken(raw)  # TokenError: invalid, expired or already blacklisted
-    _, created = refresh.blacklist()
-    if not created:
-        raise TokenError(ALREADY_USED)
+    with transaction.atomic():  # the blacklisting and its audit entry commit together
+        _, created = refresh.blacklist()
+        if not created:
+            raise TokenError(ALREADY_USED)
+        refresh_token_revoked.send(sender=OperatorRefreshToken, operator_id=refresh.get(api_settings.USER_ID_CLAIM))
 
 
 # --- Roles taken away: the token version of their holders rises --------------------------------

@@ -26,6 +26,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
+from audit.access_events import record_phones_export
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
 from backoffice.actor import Actor
@@ -484,6 +485,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
 
     @admin.action(description="Export selected phones as CSV", permissions=["view"])
     def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Phone]) -> StreamingHttpResponse:
+        record_phones_export(request, selection="selected rows", row_count=queryset.count())
         return stream_phones_csv(queryset)
 
     # --- Extra pages ------------------------------------------------------------------------
@@ -543,6 +545,7 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
             for name in left_out:
                 kept.pop(name, None)
             return HttpResponseRedirect(f"{list_url}?{kept.urlencode()}" if kept else list_url)
+        record_phones_export(request, selection="filtered list", row_count=changelist.queryset.count())
         return stream_phones_csv(changelist.queryset)
 
     def account_view(self, request: HttpRequest, account_id: int) -> HttpResponse:

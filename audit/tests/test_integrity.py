@@ -134,10 +134,12 @@ def test_new_phone_whose_creation_entry_was_removed_is_detected(make_operator):
 
 
 def test_entry_without_phone_must_hold_its_own_hash(history):
-    # A real entry copied without its phone (to make up a count, say) is in no chain to walk.
+    # A real entry copied without its phone (to make up a count, say) lands in the access chain
+    # (entries about no phone): its hash is wrong, and the chain's recorded head is not it.
     entry = AuditEntry.objects.filter(phone=history).order_by("id").first()
     fields = {f.attname: getattr(entry, f.attname) for f in AuditEntry._meta.concrete_fields if not f.primary_key}
     copy = AuditEntry.objects.create(**{**fields, "phone_id": None})
     assert [(p.phone_id, p.entry_id, p.problem) for p in audit_verify()] == [
-        (None, copy.pk, "hash mismatch: the entry was altered or forged")
+        (None, copy.pk, "hash mismatch: the entry was altered or forged"),
+        (None, None, "the access chain's head is not its latest entry: entries were removed"),
     ]
