@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from base64 import b32encode
+from collections.abc import Callable
 from typing import Any
 
 import django_otp
@@ -21,8 +22,9 @@ import qrcode.image.svg
 from axes.handlers.proxy import AxesProxyHandler
 from django import forms
 from django.contrib import admin
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -33,6 +35,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
+from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 from unfold.widgets import UnfoldAdminTextInputWidget
 
@@ -237,3 +240,24 @@ def enrol(request: HttpRequest) -> HttpResponse:
         "pending": state is not None,
     }
     return render(request, "admin/mfa/enrol.html", context)
+
+
+# --- Sessions of a reset authenticator --------------------------------------------------------------
+class EndResetSessionsMiddleware:
+    """Signs out a session that an authenticator verified once that authenticator is gone (its
+    MFA was reset: a lost or stolen phone) or no longer its operator's: whoever signed in with it
+    loses the admin and the API by session at their next request. Sessions verified by no device
+    (an exempt operator's) carry no device id and cost nothing here; nor do bearer-token calls,
+    which send no session cookie."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        device_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+        if device_id:
+            device = Device.from_persistent_id(device_id)
+            if device is None or not device.confirmed or str(device.user_id) != str(session.get(SESSION_KEY)):
+                auth_logout(request)
+        return self.get_response(request)

@@ -306,3 +306,21 @@ def test_the_otp_field_is_in_our_api_document(settings):
     schema = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
     assert schema["properties"]["otp"]["type"] == "string" and schema["properties"]["otp"]["maxLength"] == 32
     assert set(schema["required"]) == {"email", "password"}
+
+
+def test_a_reset_ends_the_sessions_its_authenticator_signed_in(make_operator):
+    """A reset is for a lost or stolen phone: whoever signed in with it is signed out at once,
+    in the admin and on the API by session."""
+    manager = make_operator("itibackoffice-master")
+    operator = make_operator("crm-operator")
+    device, _ = enrolled(operator)
+    client = Client()
+    client.post(LOGIN, {"username": operator.email, "password": PASSWORD})
+    assert client.post(VERIFY, {"otp": code_of(device, steps_ahead=1)}).status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/accounts/v1/accounts/1/phones").status_code == 200
+    mfa.reset_mfa(manager, operator)
+    answer = client.get("/admin/")
+    assert answer.status_code == 302 and answer["Location"].startswith(LOGIN)
+    assert not signed_in(client)
+    assert client.get("/accounts/v1/accounts/1/phones").status_code == 401
