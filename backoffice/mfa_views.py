@@ -164,6 +164,8 @@ def verify(request: HttpRequest) -> HttpResponse:
     if pending is None:
         return _back_to_sign_in()
     user, state = pending
+    if not mfa.is_enrolled(user):  # nothing to give a code from: enrolment first (a reset since)
+        return HttpResponseRedirect(reverse("mfa-enrol"))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if _locked(request, user):

@@ -325,3 +325,12 @@ def test_a_reset_ends_the_sessions_its_authenticator_signed_in(make_operator):
     assert answer.status_code == 302 and answer["Location"].startswith(LOGIN)
     assert not signed_in(client)
     assert client.get("/accounts/v1/accounts/1/phones").status_code == 401
+
+
+def test_an_operator_sent_to_enrolment_cannot_skip_it_through_the_code_page(make_operator):
+    operator = make_operator("crm-operator")
+    client = Client()
+    assert client.post(LOGIN, {"username": operator.email, "password": PASSWORD})["Location"] == ENROL
+    assert client.get(VERIFY)["Location"] == ENROL
+    assert client.post(VERIFY, {"otp": "123456"})["Location"] == ENROL
+    assert not signed_in(client) and failures(operator.email) == 0
