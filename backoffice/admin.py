@@ -8,16 +8,22 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
 
+from backoffice import mfa
 from backoffice.access_signals import role_permissions_changed
 from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
 from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
+from backoffice.auth import log_denied
 from backoffice.models import ApiKey, User
 from backoffice.service_accounts import api_key_revoke
 from backoffice.services import (
@@ -56,17 +62,20 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
         operator = ["email", "full_name", "password", "is_active"]
         if request.user.is_superuser:
             operator.append("is_superuser")
+        mfa_field = "mfa_status_with_reset" if mfa.may_reset_mfa(request.user, obj) else "mfa_status"
         return (
             ("Operator", {"fields": operator}),
             ("Roles", {"fields": ("roles", "other_roles")}),
             ("Activity", {"fields": ("last_login", "date_joined")}),
+            # The reset link only for whoever may reset this operator's MFA.
+            ("Two-factor authentication", {"fields": (mfa_field,)}),
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
         # The email is the operator's identity in every audit entry: it is not renamed here.
-        return ("email", "other_roles", "last_login", "date_joined")
+        return ("email", "other_roles", "last_login", "date_joined", "mfa_status", "mfa_status_with_reset")
 
     def get_form(self, request: HttpRequest, obj: User | None = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
@@ -101,6 +110,52 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
     def other_roles(self, user: User) -> str:
         # The checkboxes above list only the roles the acting operator may grant or remove.
         return ", ".join(sorted(group.name for group in user.groups.all())) or "—"
+
+    @display(description="Authenticator")
+    def mfa_status(self, user: User) -> str:
+        if not mfa.is_enrolled(user):
+            required = " (its roles require one: it enrols at its next sign-in)" if mfa.mfa_required(user) else ""
+            return f"Not enrolled{required}"
+        left = mfa.recovery_codes_left(user)
+        return f"Enrolled, {left} recovery code{'s' if left != 1 else ''} left"
+
+    @display(description="Authenticator")
+    def mfa_status_with_reset(self, user: User) -> str:
+        if not mfa.is_enrolled(user):
+            return self.mfa_status(user)
+        url = reverse("admin:backoffice_user_mfa_reset", args=[user.pk])
+        return format_html(
+            '{} — <a href="{}" id="mfa-reset-link" class="text-primary-600">Reset MFA</a>', self.mfa_status(user), url
+        )
+
+    # --- MFA reset ---------------------------------------------------------------------------------
+    def get_urls(self) -> list[Any]:
+        reset = path(
+            "<path:object_id>/mfa-reset/",
+            self.admin_site.admin_view(self.mfa_reset_view),
+            name="backoffice_user_mfa_reset",
+        )
+        return [reset, *super().get_urls()]
+
+    def mfa_reset_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Confirm, then remove the operator's authenticator and recovery codes (a lost phone)."""
+        operator = get_object_or_404(User.objects.prefetch_related("groups"), pk=object_id)
+        if not mfa.may_reset_mfa(request.user, operator):
+            log_denied(request, request.user, "backoffice.change_user", f"mfa reset of operator {operator.pk}")
+            raise PermissionDenied
+        change_url = reverse("admin:backoffice_user_change", args=[operator.pk])
+        if request.method == "POST":
+            mfa.reset_mfa(request.user, operator)
+            messages.success(request, f"The MFA of {operator.email} was reset: it enrols again at its next sign-in.")
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reset the MFA of {operator.email}?",
+            "operator": operator,
+            "change_url": change_url,
+            "opts": self.opts,
+        }
+        return render(request, "admin/backoffice/user/mfa_reset.html", context)
 
     # --- Writes go through the services ----------------------------------------------------------
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:

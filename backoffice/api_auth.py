@@ -7,15 +7,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.models import update_last_login
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenObtainSerializer
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenViewBase
 
+from backoffice import mfa
 from backoffice.api_docs import error, errors
 from backoffice.tokens import OperatorRefreshToken, retire_refresh_token, use_refresh_token
 
@@ -26,12 +29,16 @@ REFRESH_REFUSED = error(
     "Token is invalid, expired or already used (a refresh token is used once), or its operator's "
     "password, status or roles changed since it was issued"
 )
+OTP_REFUSED = (
+    "An authentication code is required: the current code of the operator's authenticator app, or a recovery code"
+)
 
 
 class TokenObtainInput(TokenObtainPairSerializer):
     """simplejwt's credentials, the email bounded as the operator's column is: a longer one is a
     400 before anything authenticates (axes used to write it to its 255-character column: a 500).
-    The pair carries the operator's token version."""
+    The pair carries the operator's token version. An operator enrolled in MFA also gives
+    ``otp``: its authenticator's current code or a recovery code (``backoffice.mfa``)."""
 
     token_class = OperatorRefreshToken
 
@@ -39,6 +46,31 @@ class TokenObtainInput(TokenObtainPairSerializer):
         super().__init__(*args, **kwargs)
         max_length = get_user_model()._meta.get_field(self.username_field).max_length
         self.fields[self.username_field] = serializers.CharField(write_only=True, max_length=max_length)
+        self.fields["otp"] = serializers.CharField(
+            write_only=True,
+            required=False,
+            allow_blank=True,
+            max_length=32,
+            help_text="Authentication code (6 digits) or a recovery code: required once the operator has enrolled "
+            "an authenticator app",
+        )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        # simplejwt's pair, with the code checked between the password and the tokens: a refused
+        # code issues nothing (not even an outstanding-token row).
+        TokenObtainSerializer.validate(self, attrs)  # the password: sets self.user or raises 401
+        if mfa.is_enrolled(self.user) and mfa.verify_code(self.user, attrs.get("otp")) is None:
+            # A failed sign-in for django-axes' lockout, as a wrong password is; the credentials
+            # name the operator only, the code is written nowhere.
+            request = self.context["request"]
+            user_login_failed.send(
+                sender=type(self), credentials={self.username_field: attrs[self.username_field]}, request=request
+            )
+            raise AuthenticationFailed(OTP_REFUSED, code="otp_invalid")
+        refresh = self.get_token(self.user)
+        if api_settings.UPDATE_LAST_LOGIN:
+            update_last_login(None, self.user)
+        return {"refresh": str(refresh), "access": str(refresh.access_token)}
 
 
 class TokenObtainView(TokenObtainPairView):
@@ -63,7 +95,10 @@ class TokenObtainView(TokenObtainPairView):
                 body=True,
                 authenticated=False,
                 not_found=False,
-                e401=error("No active account found with the given credentials"),
+                e401=error(
+                    "No active account found with the given credentials, or the operator is enrolled in MFA "
+                    "and the authentication code (otp) is missing or wrong"
+                ),
                 e429=error("Too many failed login attempts: the email is locked for a while from this address"),
                 e403=error(PASSWORD_CHANGE_REQUIRED),
             ),

@@ -48,6 +48,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",
+    # MFA of people: authenticator apps (TOTP) and recovery codes (backoffice.mfa).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "backoffice",
     "phones",
     "audit",
@@ -66,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A session verified by an authenticator ends when that authenticator is reset (backoffice.mfa).
+    "backoffice.mfa_views.EndResetSessionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -255,6 +261,30 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_CLIENT_IP_CALLABLE = "backoffice.middleware.client_ip"
 # The answer to a locked-out sign-in: JSON {"message"} on the API, built without templates.
 AXES_LOCKOUT_CALLABLE = "backoffice.auth.lockout_response"
+
+# Wrong authentication codes count as failed sign-ins: axes records the request's form data with
+# these masked, so a code (a recovery code could still be unused) is never written down.
+AXES_SENSITIVE_PARAMETERS = ["otp"]
+
+# --- MFA of people (backoffice.mfa) ------------------------------------------------------------
+# Holders of any of these permissions sign in to the admin with an authenticator app and enrol one
+# right after the password if they have none (a superuser holds them all). Anyone enrolled gives a
+# code, in the admin and at /auth/token, whatever its roles. `dev.py run` sets it empty (demo).
+MFA_REQUIRED_PERMISSIONS = [
+    permission.strip()
+    for permission in env.list(
+        "MFA_REQUIRED_PERMISSIONS",
+        default=[
+            "phones.add_phone",
+            "phones.change_phone",
+            "phones.manage_provider_link",
+            "backoffice.add_user",
+            "backoffice.change_user",
+        ],
+    )
+    if permission.strip()
+]
+OTP_TOTP_ISSUER = "Phone backoffice"
 
 # --- Celery ----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

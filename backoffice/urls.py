@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 
 from backoffice.api_auth import LogoutApi, TokenObtainView, TokenRefreshApi
 from backoffice.docs import ApiDocsView, ApiSchemaView
+from backoffice.mfa_views import SignInView, enrol, verify
 
 urlpatterns = [
     # The provider sync's routes first: "phones/sync" must not be read as a phone id.
@@ -20,6 +21,11 @@ urlpatterns = [
         ApiDocsView.as_view(url_name="api-schema"),
         name="api-docs",
     ),
+    # The admin's sign-in with a second factor (backoffice.mfa_views), before the admin's own
+    # login view at the same address.
+    path("admin/login/", SignInView.as_view(), name="mfa-login"),
+    path("admin/mfa/verify/", verify, name="mfa-verify"),
+    path("admin/mfa/enrol/", enrol, name="mfa-enrol"),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

@@ -140,7 +140,8 @@ def test_an_email_typed_with_capitals_signs_in_and_counts_no_failure(make_operat
 
     from backoffice.tests.factories import PASSWORD
 
-    make_operator("crm-operator", email="jane.doe@bank.example")
+    # A role that signs in with the password alone (MFA's sign-ins: test_mfa.py).
+    make_operator("treasury-operator", email="jane.doe@bank.example")
     token = APIClient().post("/auth/token", {"email": " Jane.Doe@Bank.example", "password": PASSWORD}, format="json")
     assert token.status_code == 200 and "access" in token.json()
     browser = Client()

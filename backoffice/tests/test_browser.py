@@ -56,10 +56,17 @@ def page_for(browser, live_server):
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
+        # Operators of these roles must use MFA: each gets an authenticator (a fresh one per sign-in:
+        # a code is taken once) and types its code after the password, as a person would.
+        device = enrolled_device(email)
         page.goto("/admin/login/")
         page.fill("#id_username", email)
         page.fill("#id_password", PASSWORD)
         page.click("button[type=submit]")
+        if device is not None:
+            page.wait_for_url(re.compile(r".*/admin/mfa/verify/$"))
+            page.fill("#id_otp", code_of(device, steps_ahead=1))
+            page.click("button[type=submit]")
         try:
             page.wait_for_url(re.compile(r".*/admin/$"))
         except Exception:
@@ -69,10 +76,21 @@ def page_for(browser, live_server):
         return page
 
     from backoffice.tests.factories import PASSWORD
+    from backoffice.tests.otp import code_of
 
     yield open_page
     for context in contexts:
         context.close()
+
+
+def enrolled_device(email: str):
+    """An enrolled authenticator for this operator when its roles require MFA, else ``None``."""
+    from backoffice import mfa
+    from backoffice.models import User
+    from backoffice.tests.otp import enrolled
+
+    user = User.objects.get(email=email)
+    return enrolled(user)[0] if mfa.mfa_required(user) else None
 
 
 def shot(page, name: str) -> None:
@@ -396,3 +414,41 @@ def test_the_number_field_helps_and_inactivation_is_confirmed(page_for, make_ope
     expect(page.locator("body")).not_to_contain_text("was changed successfully")
     assert Phone.objects.get(account_id=504).active is False
     assert (page.evaluate("window.__cspViolations"), errors) == ([], [])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_who_must_use_mfa_enrols_after_the_password(browser, live_server, make_operator):
+    """The enrolment pages keep the theme and run under the Content-Security-Policy: the QR code
+    is drawn inline (no script, nothing fetched); the key typed into an app gives the code that
+    confirms it; the recovery codes are shown once, then the dashboard."""
+    from playwright.sync_api import expect
+
+    from backoffice.tests.factories import PASSWORD
+    from backoffice.tests.otp import code_for_secret
+
+    operator = make_operator("crm-operator", email=EMAIL_CRM)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
+    try:
+        page = context.new_page()
+        page.goto("/admin/login/")
+        page.fill("#id_username", operator.email)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/admin/mfa/enrol/$"))
+        expect(page.locator("#mfa-qr svg")).to_be_visible()
+        secret = page.locator("#mfa-secret").inner_text()
+        assert page.evaluate(INVISIBLE_INPUTS) == []  # the code's field has the theme's look
+        shot(page, "14-mfa-enrolment")
+        page.fill("#id_otp", code_for_secret(secret))
+        page.click("button[type=submit]")
+        codes = page.locator("#mfa-recovery-codes li")
+        expect(codes).to_have_count(10)
+        shot(page, "15-mfa-recovery-codes")
+        page.get_by_role("link", name=re.compile("continue")).click()
+        page.wait_for_url(re.compile(r".*/admin/$"))
+        expect(page.locator("#dashboard")).to_contain_text("Active phones")
+        assert page.evaluate("window.__cspViolations") == []
+    finally:
+        context.close()
