@@ -251,6 +251,27 @@ def refresh_token_revoked(sender: Any, operator_id: int | None, **_: Any) -> Non
     _record(AuditEvent.OPERATOR_SIGNED_OUT, request=request, actor=actor, obj=obj)
 
 
+def mfa_changed(sender: Any, actor: Any, operator: Any, action: str, **_: Any) -> None:
+    """An authenticator enrolled (by the operator) or every one reset (by a manager): nothing of
+    the secret or the recovery codes is recorded."""
+    request = current_request()
+    event = AuditEvent.OPERATOR_MFA_ENROLLED if action == "enrolled" else AuditEvent.OPERATOR_MFA_RESET
+    _record(event, request=request, actor=_acting(actor, request), obj=_subject(operator))
+
+
+def api_key_changed(sender: Any, actor: Any, key: Any, action: str, **_: Any) -> None:
+    """A service account's key issued or revoked: its prefix and name, never its secret."""
+    request = current_request()
+    event = AuditEvent.API_KEY_ISSUED if action == "issued" else AuditEvent.API_KEY_REVOKED
+    obj = {
+        **_subject(key.operator),
+        "key_prefix": key.prefix,
+        "key_name": key.name,
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+    }
+    _record(event, request=request, actor=_acting(actor, request), obj=obj)
+
+
 # --- The CSV export -------------------------------------------------------------------------------
 def record_phones_export(request: HttpRequest, *, selection: str, row_count: int) -> None:
     """A CSV export of phones, recorded before the file streams (no export goes unrecorded, even
@@ -277,3 +298,5 @@ def connect_receivers() -> None:
     access_signals.password_changed.connect(password_changed, dispatch_uid="audit-password-changed")
     access_signals.role_permissions_changed.connect(role_permissions_changed, dispatch_uid="audit-role-permissions")
     access_signals.refresh_token_revoked.connect(refresh_token_revoked, dispatch_uid="audit-refresh-revoked")
+    access_signals.mfa_changed.connect(mfa_changed, dispatch_uid="audit-mfa-changed")
+    access_signals.api_key_changed.connect(api_key_changed, dispatch_uid="audit-api-key-changed")

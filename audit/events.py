@@ -26,6 +26,10 @@ ACCESS_EVENTS = frozenset(
         AuditEvent.OPERATOR_ROLES_CHANGED,
         AuditEvent.ROLE_PERMISSIONS_CHANGED,
         AuditEvent.PHONES_EXPORTED,
+        AuditEvent.OPERATOR_MFA_ENROLLED,
+        AuditEvent.OPERATOR_MFA_RESET,
+        AuditEvent.API_KEY_ISSUED,
+        AuditEvent.API_KEY_REVOKED,
     }
 )
 # The two contract schemas are copies of /work/shared/contracts' (unchanged); the access schema

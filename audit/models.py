@@ -29,6 +29,10 @@ class AuditEvent(models.TextChoices):
     OPERATOR_ROLES_CHANGED = "operator_roles_changed", "Operator roles granted or revoked"
     ROLE_PERMISSIONS_CHANGED = "role_permissions_changed", "Role permissions changed"
     PHONES_EXPORTED = "phones_exported", "Phones exported (CSV)"
+    OPERATOR_MFA_ENROLLED = "operator_mfa_enrolled", "MFA enrolled"
+    OPERATOR_MFA_RESET = "operator_mfa_reset", "MFA reset"
+    API_KEY_ISSUED = "api_key_issued", "Service account key issued"
+    API_KEY_REVOKED = "api_key_revoked", "Service account key revoked"
 
 
 class Origin(models.TextChoices):

@@ -31,6 +31,11 @@ password_changed = Signal()
 role_permissions_changed = Signal()
 # refresh_token_revoked(operator_id: int | None): a refresh token signed out (``POST /auth/logout``).
 refresh_token_revoked = Signal()
+# mfa_changed(actor: User, operator: User, action: "enrolled" | "reset"): ``backoffice.mfa``.
+mfa_changed = Signal()
+# api_key_changed(actor: User | None, key: ApiKey, action: "issued" | "revoked"): a service
+# account's key (``backoffice.service_accounts``); never the key itself.
+api_key_changed = Signal()
 
 _current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
 

@@ -282,5 +282,5 @@ class ApiKeyAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     @admin.action(description="Revoke the selected keys", permissions=["revoke"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for prefix in queryset.values_list("prefix", flat=True):
-            api_key_revoke(prefix=prefix, revoked_by=request.user.email)
+            api_key_revoke(prefix=prefix, revoked_by=request.user.email, actor=request.user)
         self.message_user(request, f"Revoked {queryset.count()} key(s); they stop working at once.", messages.SUCCESS)

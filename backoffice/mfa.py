@@ -17,6 +17,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from backoffice import access_signals
 from backoffice.models import User
 from backoffice.services import OperatorChangeRefused, may_change_operator
 
@@ -109,6 +110,7 @@ def confirm_enrolment(user: Any, code: str | None) -> Enrolment | None:
         recovery = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
         codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
         StaticToken.objects.bulk_create(StaticToken(device=recovery, token=code) for code in codes)
+        access_signals.mfa_changed.send(sender=TOTPDevice, actor=user, operator=user, action="enrolled")
     return Enrolment(device=device, recovery_codes=codes)
 
 
@@ -131,3 +133,4 @@ def reset_mfa(actor: Any, operator: User) -> None:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=operator).delete()
         StaticDevice.objects.filter(user=operator).delete()
+        access_signals.mfa_changed.send(sender=TOTPDevice, actor=actor, operator=operator, action="reset")

@@ -26,6 +26,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from backoffice import access_signals
 from backoffice.models import ApiKey, User
 from backoffice.services import operator_upsert
 
@@ -54,31 +55,40 @@ def service_account_create(*, email: str, roles: Sequence[str], full_name: str =
 
 
 def api_key_issue(
-    *, operator: User, name: str, issued_by: str = "", expires_at: datetime | None = None
+    *,
+    operator: User,
+    name: str,
+    issued_by: str = "",
+    expires_at: datetime | None = None,
+    actor: User | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for an active service account: returns the stored row and the key itself, which
     is shown once and never stored."""
     if not (operator.is_service_account and operator.is_active):
         raise ServiceAccountRefused(f"{operator.email} is not an active service account.")
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-    key = ApiKey.objects.create(
-        operator=operator,
-        name=name[:100],
-        prefix=prefix,
-        digest=_digest(secret),
-        created_by=issued_by[:254],
-        expires_at=expires_at,
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            operator=operator,
+            name=name[:100],
+            prefix=prefix,
+            digest=_digest(secret),
+            created_by=issued_by[:254],
+            expires_at=expires_at,
+        )
+        # Audited (``audit.access_events``) in the same transaction; the key itself never is.
+        access_signals.api_key_changed.send(sender=ApiKey, actor=actor, key=key, action="issued")
     return key, f"{KEY_START}_{prefix}_{secret}"
 
 
-def api_key_revoke(*, prefix: str, revoked_by: str = "") -> ApiKey:
+def api_key_revoke(*, prefix: str, revoked_by: str = "", actor: User | None = None) -> ApiKey:
     """Revoke the key with this prefix (it stops working at once); revoking twice changes nothing."""
     with transaction.atomic():
         key = ApiKey.objects.select_for_update().get(prefix=prefix)
         if key.revoked_at is None:
             key.revoked_at, key.revoked_by = timezone.now(), revoked_by[:254]
             key.save(update_fields=["revoked_at", "revoked_by"])
+            access_signals.api_key_changed.send(sender=ApiKey, actor=actor, key=key, action="revoked")
     return key
 
 

@@ -49,6 +49,13 @@ def assert_no_secret(entry: AuditEntry, *secrets: str) -> None:
     assert "password" not in json.dumps(entry.payload["object"]).lower().replace("password_changed", "")
 
 
+@pytest.fixture(autouse=True)
+def _password_only_sign_in(settings):
+    # These tests sign in with a password alone: the second step (and its own events) is
+    # backoffice/tests/test_mfa.py's and the MFA tests below.
+    settings.MFA_REQUIRED_PERMISSIONS = []
+
+
 @pytest.fixture
 def jane(make_operator):
     return make_operator("crm-operator", email="jane@bank.example")
@@ -283,7 +290,7 @@ def test_admin_audit_log_lists_and_filters_access_events(client, jane, make_oper
     shown = list(client.get(url + "?event=operator_signed_in").context["cl"].result_list)
     assert {e.operator_email for e in shown} == {"jane@bank.example", "auditor@bank.example"}
     page = client.get(reverse("admin:audit_auditentry_change", args=[shown[0].pk]))
-    assert page.status_code == 200 and "operator_signed_in" in page.content.decode()
+    assert page.status_code == 200 and "Operator signed in" in page.content.decode()
     # The dashboard counts changes of phones: the sign-ins are not changes.
     assert client.get(reverse("admin:index")).context["changes_24h"] == 0
     client.force_login(jane)  # a session made by code, not a sign-in at the admin: not recorded
@@ -347,4 +354,37 @@ def test_racing_sign_ins_keep_the_access_chain_linear(make_operator):
         assert list(pool.map(sign_in, range(8))) == [200] * 8
     chain = entries(AuditEvent.OPERATOR_SIGNED_IN)
     assert len(chain) == 8 and [e.prev_hash for e in chain[1:]] == [e.hash for e in chain[:-1]]
+    assert list(audit_verify()) == []
+
+
+def test_mfa_enrolment_and_reset_are_recorded_without_any_secret(jane, make_operator):
+    from backoffice import mfa
+    from backoffice.tests.otp import enrolled
+
+    device, codes = enrolled(jane)
+    entry = only(AuditEvent.OPERATOR_MFA_ENROLLED)
+    assert (entry.operator_email, entry.payload["object"]["email"]) == ("jane@bank.example", "jane@bank.example")
+    assert_no_secret(entry, device.key, *codes)
+    manager = make_operator("itibackoffice-master", email="manager@bank.example")
+    mfa.reset_mfa(manager, jane)
+    reset = only(AuditEvent.OPERATOR_MFA_RESET)
+    assert (reset.operator_email, reset.payload["object"]["email"]) == ("manager@bank.example", "jane@bank.example")
+    assert list(audit_verify()) == []
+
+
+def test_service_account_keys_issued_and_revoked_are_recorded_by_prefix_never_the_key(make_operator):
+    from backoffice.service_accounts import api_key_issue, api_key_revoke, service_account_create
+
+    make_operator()
+    tool = service_account_create(email="etl@tools.bank.example", roles=["crm-operator"])
+    manager = make_operator("itibackoffice-master", email="manager@bank.example")
+    row, key = api_key_issue(operator=tool, name="etl production", actor=manager)
+    issued = only(AuditEvent.API_KEY_ISSUED)
+    assert issued.operator_email == "manager@bank.example"
+    assert (issued.payload["object"]["key_prefix"], issued.payload["object"]["email"]) == (row.prefix, tool.email)
+    assert_no_secret(issued, key, key.split("_", 2)[2], row.digest)
+    api_key_revoke(prefix=row.prefix, revoked_by=manager.email, actor=manager)
+    api_key_revoke(prefix=row.prefix, revoked_by=manager.email, actor=manager)  # twice: one entry
+    revoked = only(AuditEvent.API_KEY_REVOKED)
+    assert revoked.payload["object"]["key_prefix"] == row.prefix
     assert list(audit_verify()) == []
