@@ -48,6 +48,7 @@ class Access:
 class World:
     phone: Phone
     foreign_entry: AuditEntry
+    plain: Any = None  # an operator without a managing role
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ URLS = {
     "sync job list": lambda w: reverse("admin:phones_syncjob_changelist"),
     "number preview": lambda w: reverse("admin:phones_phone_number_preview") + "?number=91234-5678&area_code=11",
     "api key list": lambda w: reverse("admin:backoffice_apikey_changelist"),
+    "mfa reset of a plain operator": lambda w: reverse("admin:backoffice_user_mfa_reset", args=[w.plain.pk]),
 }
 
 PAGES = [
@@ -116,6 +118,7 @@ PAGES = [
     Page("sync job list", "GET", lambda a: a.view),
     Page("number preview", "GET", lambda a: a.write),
     Page("api key list", "GET", lambda a: a.operators),
+    Page("mfa reset of a plain operator", "GET", lambda a: a.operators),
 ]
 
 CASES = [pytest.param(role, page, id=f"{role or 'no-role'}|{page.name}") for role in DESIGN_MATRIX for page in PAGES]
@@ -161,7 +164,8 @@ def _effect(page: Page, world: World) -> bool | None:
 def world(make_operator) -> World:
     owner = make_operator("backoffice-operator", email="owner@bank.example")
     phone = PhoneFactory(actor=owner, account_id=4321, number="91234-5678")
-    return World(phone=phone, foreign_entry=AuditEntry.objects.get(phone=phone))
+    plain = make_operator("treasury-operator", email="plain@bank.example")
+    return World(phone=phone, foreign_entry=AuditEntry.objects.get(phone=phone), plain=plain)
 
 
 @pytest.mark.parametrize(("role", "page"), CASES)
