@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -7,6 +8,8 @@ from backoffice.docs import ApiDocsView, ApiSchemaView
 from backoffice.mfa_views import SignInView, enrol, verify
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico on pages that link none (the admin's sign-in page): the same icon.
+    path("favicon.ico", RedirectView.as_view(url=static("backoffice/favicon.svg"), permanent=True)),
     # The provider sync's routes first: "phones/sync" must not be read as a phone id.
     path("accounts/", include("provider_sync.urls")),
     path("accounts/", include("phones.api.urls")),

@@ -12,7 +12,7 @@ from collections import deque
 
 import pytest
 
-from backoffice.tests.test_browser import CHROMIUM, CI, SCREENSHOTS, browser  # noqa: F401  (fixture)
+from backoffice.tests.test_browser import CHROMIUM, CI, SCREENSHOTS, browser, enrolled_device  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +32,7 @@ ROLES = [
 ]
 PAGES_PER_ROLE = 30
 # Links a crawler must not follow: they sign out, download, or start a destructive flow.
-SKIP = re.compile(r"/logout/|/delete/|/export|/password/|/number-preview/|\.csv|/jsi18n/|/r/\d+/")
+SKIP = re.compile(r"/logout/|/delete/|/export|/password/|/number-preview/|\.csv|/jsi18n/|/r/\d+/|/mfa")
 ID = re.compile(r"/\d+/")
 
 INVISIBLE_INPUTS = """() => {
@@ -72,6 +72,7 @@ def world(make_operator):
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_a_role_can_reach_works(browser, live_server, make_operator, world, role):  # noqa: F811
     from backoffice.tests.factories import PASSWORD
+    from backoffice.tests.otp import code_of
 
     email = f"crawler.{role}@bank.example"
     if role == "superuser":
@@ -84,10 +85,16 @@ def test_every_page_a_role_can_reach_works(browser, live_server, make_operator, 
     problems: list[str] = []
     page.on("console", lambda msg: msg.type == "error" and problems.append(f"console error on {page.url}: {msg.text}"))
     page.on("pageerror", lambda exc: problems.append(f"uncaught exception on {page.url}: {exc}"))
+    # Roles that must use MFA sign in with their authenticator's code, as a person would.
+    device = enrolled_device(email)
     page.goto("/admin/login/")
     page.fill("#id_username", email)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
+    if device is not None:
+        page.wait_for_url(re.compile(r".*/admin/mfa/verify/$"))
+        page.fill("#id_otp", code_of(device, steps_ahead=1))
+        page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/admin/$"))
 
     shots = SCREENSHOTS / "crawl" / role

@@ -134,3 +134,8 @@ def test_the_admin_pages_link_a_local_svg_favicon(client, boss):
     assert match, "no favicon"
     found = finders.find(match.group(1))
     assert found and open(found).read().lstrip().startswith("<svg")  # noqa: SIM115
+
+
+def test_the_favicon_is_served_where_browsers_ask_for_it(client):
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 301 and answer.url.endswith("backoffice/favicon.svg")

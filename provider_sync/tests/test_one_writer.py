@@ -95,9 +95,11 @@ def test_every_service_writes_through_the_unit_of_work(make_operator, writers, m
     assert not elsewhere, f"written outside the unit of work: {elsewhere}"
 
 
-def test_access_events_write_through_the_access_writer_only(make_operator, writers, client):
+def test_access_events_write_through_the_access_writer_only(make_operator, writers, client, settings):
     from backoffice.services import operator_change, operator_create
     from backoffice.tests.factories import PASSWORD
+
+    settings.MFA_REQUIRED_PERMISSIONS = []  # a sign-in with a password alone (MFA: test_mfa.py)
 
     master = make_operator("itibackoffice-master")
     jane = operator_create(actor=master, email="jane@bank.example", roles=["crm-operator"], password=PASSWORD)
