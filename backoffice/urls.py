@@ -7,9 +7,21 @@ from backoffice.api_auth import LogoutApi, TokenObtainView, TokenRefreshApi
 from backoffice.docs import ApiDocsView, ApiSchemaView
 from backoffice.mfa_views import SignInView, enrol, verify
 
+
+class FaviconView(RedirectView):
+    """/favicon.ico -> the static icon. Its address is resolved per request, not at import: in
+    production the static files' manifest only exists after ``collectstatic``, and ``manage.py
+    check`` (which imports the URLconf) must run before it."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("backoffice/favicon.svg")
+
+
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages that link none (the admin's sign-in page): the same icon.
-    path("favicon.ico", RedirectView.as_view(url=static("backoffice/favicon.svg"), permanent=True)),
+    path("favicon.ico", FaviconView.as_view()),
     # The provider sync's routes first: "phones/sync" must not be read as a phone id.
     path("accounts/", include("provider_sync.urls")),
     path("accounts/", include("phones.api.urls")),
