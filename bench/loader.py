@@ -175,12 +175,15 @@ def main(argv: list[str] | None = None) -> int:
             for name, _ in rows:
                 conn.execute(f'DROP INDEX "{name}"')
 
+        # Entries written before the load (the operators above are created with an access event
+        # each) keep their ids: the loaded ones follow them.
+        base = conn.execute("SELECT COALESCE(max(id), 0) FROM audit_auditentry").fetchone()[0]
         ctx = mp.get_context("fork")
         done = ctx.Array("q", [0] * (2 * args.workers))
         jobs = [
             ctx.Process(
                 target=load_part,
-                args=(w, args.workers, n, n_audit, accounts, args.seed, conninfo, operators, done),
+                args=(w, args.workers, n, n_audit, accounts, args.seed, conninfo, operators, done, base),
             )
             for w in range(args.workers)
         ]
@@ -218,11 +221,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load_part(
-    w: int, workers: int, n: int, n_audit: int, accounts: int, seed: int, conninfo: str, operators: list, done
+    w: int,
+    workers: int,
+    n: int,
+    n_audit: int,
+    accounts: int,
+    seed: int,
+    conninfo: str,
+    operators: list,
+    done,
+    base: int = 0,
 ) -> None:
     """Worker ``w`` of ``workers``: the phones with ``id % workers == w`` and all their entries.
 
-    Audit ids are ``j * workers + w + 1`` for the worker's j-th entry: creation entries first,
+    Audit ids are ``base + j * workers + w + 1`` for the worker's j-th entry (``base``: the last id
+    written before the load): creation entries first,
     so every phone's chain follows increasing ids.
     """
     import psycopg
@@ -240,7 +253,7 @@ def load_part(
         # Change entries (after the creations) set the extension; the loaded phone holds the
         # last one, so each phone equals its latest audited state.
         picks = [rng.randrange(len(phones)) for _ in range(max(0, mine - len(phones)))]
-        final_ext = {idx: str(((len(phones) + j) * workers + w + 1) % 1000) for j, idx in enumerate(picks)}
+        final_ext = {idx: str((base + (len(phones) + j) * workers + w + 1) % 1000) for j, idx in enumerate(picks)}
         with conn.cursor() as cur, cur.copy(f"COPY phones_phone ({', '.join(PHONE_COLUMNS)}) FROM STDIN") as copy:
             for count, row in enumerate(phones, 1):
                 if count - 1 in final_ext:
@@ -254,7 +267,7 @@ def load_part(
         sql = f"COPY audit_auditentry ({', '.join(AUDIT_COLUMNS)}) FROM STDIN"
         with conn.cursor() as cur, cur.copy(sql) as copy:
             for j in range(mine):
-                entry_id = j * workers + w + 1
+                entry_id = base + j * workers + w + 1
                 if j < len(phones):
                     row = phones[j]
                     event = "phone_creation"
