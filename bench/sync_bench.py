@@ -13,6 +13,7 @@ phone) at the same rate, each publishing the bare task on its commit, timed from
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,8 @@ def _sim_post_times(http: httpx.Client) -> dict[str, float]:
 
 
 COMMITTERS = 4
+# Worker processes per side (as deployed: docker-compose runs `--concurrency 4`).
+SYNC_CONCURRENCY = os.environ.get("BENCH_SYNC_CONCURRENCY", "2")
 # The sync phase's phones have accounts from here on (the loaded ones have far lower ids).
 SYNC_ACCOUNTS = 6_000_000_000
 # Offered load of the latency phase: changes per second over all committers (open loop).
@@ -287,7 +290,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         connection.close()  # the committers and workers below open their own
 
         product_workers = _workers(
-            [PY, "-m", "celery", "-A", "backoffice", "worker", "-c", "2", "-P", "prefork", "-l", "WARNING", *QUIET],
+            [PY, "-m", "celery", "-A", "backoffice", "worker", "-c", SYNC_CONCURRENCY, "-P", "prefork", "-l", "WARNING", *QUIET],
             logdir,
             "product",
         )
@@ -373,7 +376,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
 
         r.delete(DONE_KEY)
         reference_workers = _workers(
-            [PY, "-m", "celery", "-A", "bench.reference.celery_app", "worker", "-c", "2", "-P", "prefork", *REF_ARGS],
+            [PY, "-m", "celery", "-A", "bench.reference.celery_app", "worker", "-c", SYNC_CONCURRENCY, "-P", "prefork", *REF_ARGS],
             logdir,
             "reference",
         )
