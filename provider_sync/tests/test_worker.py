@@ -448,3 +448,51 @@ def test_worker_killed_mid_job_then_the_job_completes_after_restart(
     assert SyncAttempt.objects.filter(job=job, try_number=2).values_list("method", flat=True).get() == "GET"
     assert sim.number_state("plivo", US_E164)["alias"] == "acme-2"
     assert outcome_entry(phone, AuditEvent.PHONE_SYNC_SUCCEEDED).payload["object"]["job_id"] == job.pk
+
+
+def test_warm_shutdown_waits_for_what_the_worker_pushed_to_be_recorded(
+    workers, broker, sync_settings, sim, make_linked_phone, operator
+):
+    """The worker records on a thread (``provider_sync.recorder``) after its task returned; a
+    warm shutdown (SIGTERM) must not exit before that record commits."""
+    import psycopg
+
+    workers.stop_all()
+    proc = workers.start()
+    holder = None
+    try:
+        phone = settle(make_linked_phone, sim, "plivo", {"alias": "acme"})
+        sim.add_fault(kind="latency", provider="plivo", method="POST", latency_ms=1000, count=1)
+        links.provider_link_set(
+            actor=Actor.of(operator),
+            context=CTX,
+            account_id=phone.account_id,
+            phone_id=phone.pk,
+            provider="plivo",
+            settings={"alias": "acme-2"},
+        )
+        job = latest_job()
+        # While the push is out, hold the phone's row: the record (lock order phone, link, job)
+        # waits for it after the task has returned.
+        params = connection.get_connection_params()
+        holder = psycopg.connect(
+            host=params.get("host"), port=params.get("port"), user=params.get("user"), dbname=params["dbname"]
+        )
+        holder.execute("SELECT 1 FROM phones_phone WHERE id = %s FOR UPDATE", (phone.pk,))
+        wait_for(lambda: writes(sim, "plivo"), 15, "the worker's POST to reach the provider")
+        os.killpg(proc.pid, signal.SIGTERM)
+        time.sleep(2.5)
+        assert proc.poll() is None, "the worker exited with a pushed job not recorded"
+        job.refresh_from_db()
+        assert job.status == SyncJobStatus.IN_PROGRESS
+        holder.rollback()  # the record goes through; then the worker exits
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if holder is not None:
+            holder.close()
+        log = workers.log_tail()
+        workers.stop_all()
+    job.refresh_from_db()
+    assert job.status == SyncJobStatus.SYNCED, log
+    assert job.attempts == 1
+    assert outcome_entry(phone, AuditEvent.PHONE_SYNC_SUCCEEDED).payload["object"]["job_id"] == job.pk
