@@ -290,7 +290,21 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         connection.close()  # the committers and workers below open their own
 
         product_workers = _workers(
-            [PY, "-m", "celery", "-A", "backoffice", "worker", "-c", SYNC_CONCURRENCY, "-P", "prefork", "-l", "WARNING", *QUIET],
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "backoffice",
+                "worker",
+                "-c",
+                SYNC_CONCURRENCY,
+                "-P",
+                "prefork",
+                "-l",
+                "WARNING",
+                *QUIET,
+            ],
             logdir,
             "product",
         )
@@ -376,7 +390,19 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
 
         r.delete(DONE_KEY)
         reference_workers = _workers(
-            [PY, "-m", "celery", "-A", "bench.reference.celery_app", "worker", "-c", SYNC_CONCURRENCY, "-P", "prefork", *REF_ARGS],
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "bench.reference.celery_app",
+                "worker",
+                "-c",
+                SYNC_CONCURRENCY,
+                "-P",
+                "prefork",
+                *REF_ARGS,
+            ],
             logdir,
             "reference",
         )
