@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from django.core.cache import cache
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -125,6 +127,46 @@ def per_day(
         if name in counts and day in index:
             counts[name][index[day]] += count
     return counts
+
+
+# Days that are over do not change: audit entries and sync job outcomes are stamped with the time
+# they are written, never backdated, so a day's count is final once no transaction that began in
+# it can still commit (a few minutes' grace). Those days are counted once and kept until the next
+# day; the day still open (and, in its first minutes, the one before) is counted on every view.
+CLOSED_DAY_GRACE = timedelta(minutes=5)
+CLOSED_DAYS_TTL = 25 * 3600  # the key names the days it holds: a new day is a new key anyway
+
+DayRows = list[tuple[date, str, int]]
+
+
+def daily_rows(
+    name: str,
+    scope: str,
+    *,
+    now: datetime,
+    zone: tzinfo,
+    dates: Sequence[date],
+    count: Callable[[datetime, datetime | None], DayRows],
+) -> DayRows:
+    """``(day, series, count)`` rows for ``dates``: ``count(since, until)`` (a GROUP BY over an
+    indexed range, ``until`` None for "up to now") runs for the open days on every call and for
+    the closed ones once, kept in the cache under ``name``, ``scope`` (who may see what was
+    counted: two scopes never share a key), the zone and the days."""
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=zone)
+
+    first_open = len(dates) - 1
+    if now - midnight(dates[-1]) < CLOSED_DAY_GRACE:
+        first_open -= 1
+    live_from = midnight(dates[first_open])
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:32]
+    key = f"dashboard:days:{name}:{digest}:{zone}:{dates[0].isoformat()}:{dates[first_open].isoformat()}"
+    closed = cache.get(key)
+    if closed is None:
+        closed = count(midnight(dates[0]), live_from)
+        cache.set(key, closed, CLOSED_DAYS_TTL)
+    return [*closed, *count(live_from, None)]
 
 
 # Stacked bars with a legend; unfold's defaults (thin overlapping bars, no legend) suit one series.

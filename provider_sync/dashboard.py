@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.dashboard import bar_chart, can_view_phones, chart_days, figures_time, per_day
+from backoffice.dashboard import DayRows, bar_chart, can_view_phones, chart_days, daily_rows, figures_time, per_day
 from phones.models import SyncJob, SyncJobStatus
 
 # A job's outcome is final: synced, failed, or superseded by a newer job of the same target.
@@ -30,12 +30,14 @@ def jobs_url(**filters: Any) -> str:
     return reverse("admin:phones_syncjob_changelist") + "?" + urlencode(filters)
 
 
-def outcomes_per_day(*, start: datetime, zone: tzinfo) -> list[tuple[Any, str, int]]:
-    """Jobs finished since ``start``, per day in ``zone`` and outcome: one GROUP BY over the range of
-    the ``finished_at`` index (``syncjob_finished_idx``, which carries the status: index only)."""
+def outcomes_per_day(*, since: datetime, until: datetime | None, zone: tzinfo) -> DayRows:
+    """Jobs finished from ``since`` to ``until`` (or now), per day in ``zone`` and outcome: one
+    GROUP BY over a range of ``syncjob_finished_idx`` (which carries the status: index only)."""
+    jobs = SyncJob.objects.filter(finished_at__gte=since)
+    if until is not None:
+        jobs = jobs.filter(finished_at__lt=until)
     return list(
-        SyncJob.objects.filter(finished_at__gte=start)
-        .annotate(day=TruncDate("finished_at", tzinfo=zone))
+        jobs.annotate(day=TruncDate("finished_at", tzinfo=zone))
         .order_by()  # the model's ordering (-id) would join the GROUP BY
         .values_list("day", "status")
         .annotate(n=Count("*"))
@@ -55,8 +57,17 @@ def sync_outcomes_card(request: HttpRequest) -> dict[str, Any]:
     if not can_view_phones(request):
         return {}
     zone = timezone.get_current_timezone()
-    start, dates = chart_days(figures_time(request), zone)
-    counts = per_day(outcomes_per_day(start=start, zone=zone), dates, OUTCOMES)
+    now = figures_time(request)
+    start, dates = chart_days(now, zone)
+    rows = daily_rows(
+        "sync-outcomes",
+        "all",  # every role that opens the job list sees every job
+        now=now,
+        zone=zone,
+        dates=dates,
+        count=lambda since, until: outcomes_per_day(since=since, until=until, zone=zone),
+    )
+    counts = per_day(rows, dates, OUTCOMES)
     labels = {
         SyncJobStatus.SYNCED: _("Synced"),
         SyncJobStatus.FAILED: _("Failed"),

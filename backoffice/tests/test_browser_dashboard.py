@@ -31,14 +31,14 @@ def _activity(make_operator, monkeypatch, creator=None):
 
     from backoffice.actor import Actor
     from phones import outbox
-    from phones.dashboard import PHONE_TOTALS_KEY
     from phones.models import SyncJob, SyncJobStatus
     from phones.services import phone_create
     from provider_sync import links
     from provider_sync.tests.conftest import BR_NUMBER, CTX
 
-    # The totals another test counted (the live server's cache outlives it) would be this page's.
-    cache.delete(PHONE_TOTALS_KEY)
+    # The totals and closed days another test counted (the live server's cache outlives it) would
+    # be this page's.
+    cache.clear()
     # No broker here: what would be published is dropped.
     monkeypatch.setattr(outbox, "queue_delivery", lambda job_id, countdown=None: True)
     monkeypatch.setattr(outbox, "queue_deliveries", lambda job_ids: len(job_ids))

@@ -22,7 +22,6 @@ from audit.services import AuditContext
 from backoffice.actor import Actor
 from backoffice.dashboard import chart_days, per_day
 from backoffice.roles import ROLES
-from phones.dashboard import PHONE_TOTALS_KEY
 from phones.models import SyncJob, SyncJobStatus
 from phones.services import phone_create, phone_inactivate, phone_update
 from provider_sync import links
@@ -37,10 +36,11 @@ DASHBOARD = reverse("admin:index")
 
 
 @pytest.fixture(autouse=True)
-def _fresh_totals():
-    cache.delete(PHONE_TOTALS_KEY)
+def _fresh_cache():
+    # The phone totals and the charts' closed days are cached: each test counts its own data.
+    cache.clear()
     yield
-    cache.delete(PHONE_TOTALS_KEY)
+    cache.clear()
 
 
 @pytest.fixture
@@ -193,6 +193,32 @@ def test_sync_outcomes_per_day_count_finished_jobs_in_the_zone(client, boss):
     assert {job.pk for job in in_window} == {jobs[0].pk, jobs[1].pk, jobs[2].pk}
 
 
+def test_closed_days_are_counted_once_and_the_open_day_on_every_view(client, boss):
+    with at(utc(5, 12)):
+        new_phone(boss, "91234-1101")  # 5 March: a closed day
+    first = series(dashboard(client, boss).context["changes_chart"])["Created"]
+    assert first[day_index(date(2026, 3, 5))] == 1 and first[day_index(date(2026, 3, 10))] == 0
+    with at(NOW + timedelta(hours=1)):
+        new_phone(boss, "91234-1102")  # today: counted at once
+    with CaptureQueriesContext(connection) as queries:
+        again = series(dashboard(client, boss, moment=NOW + timedelta(hours=2)).context["changes_chart"])["Created"]
+    assert again[day_index(date(2026, 3, 10))] == 1 and again[day_index(date(2026, 3, 5))] == 1
+    # The closed days came from the cache: no statement reads before today's midnight.
+    ranges = [q["sql"] for q in queries.captured_queries if "AT TIME ZONE" in q["sql"] and "audit" in q["sql"]]
+    assert len(ranges) == 1 and "2026-03-10 00:00:00-03:00" in ranges[0], ranges
+
+
+def test_the_day_before_stays_open_for_the_first_minutes_after_midnight(client, boss):
+    midnight = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)  # 10 March 00:00 in São Paulo
+    dashboard(client, boss, moment=midnight + timedelta(minutes=1))
+    # An entry stamped before midnight by a transaction that committed after the first view.
+    with at(midnight - timedelta(seconds=1)):
+        new_phone(boss, "91234-1201")
+    later = series(dashboard(client, boss, moment=midnight + timedelta(minutes=3)).context["changes_chart"])
+    _, dates = chart_days(midnight + timedelta(minutes=3), SAO_PAULO)
+    assert later["Created"][dates.index(date(2026, 3, 9))] == 1
+
+
 # --- Every figure a link to the list behind it ----------------------------------------------------
 
 
@@ -317,10 +343,11 @@ def test_the_dashboard_says_when_its_figures_were_taken(client, boss):
 
 
 def count_dashboard_queries(client, operator) -> int:
-    cache.delete(PHONE_TOTALS_KEY)
+    """Statements of a first view: nothing cached (the phone totals, the charts' closed days)."""
+    cache.clear()
     client.force_login(operator)
     client.get(DASHBOARD)  # the session and permission caches warm, as on any later visit
-    cache.delete(PHONE_TOTALS_KEY)
+    cache.clear()
     with CaptureQueriesContext(connection) as queries:
         assert client.get(DASHBOARD).status_code == 200
     return len(queries.captured_queries)
@@ -342,6 +369,11 @@ def test_the_dashboards_query_count_is_bounded_and_does_not_grow_with_the_data(c
     )
     many = count_dashboard_queries(client, operator)
     assert few == many
-    # Session, operator, permissions; then one statement per figure: totals, failures, outcomes,
-    # retrying, 24 h, the chart, recent activity, my changes (11 when this was written).
-    assert many <= 12, many
+    # Session, operator, permissions; then one statement per figure (totals, failures, retrying,
+    # 24 h, recent activity, my changes) and two per chart (the closed days, today): 13 when this
+    # was written; a later view reads the closed days from the cache.
+    assert many <= 14, many
+    client.get(DASHBOARD)
+    with CaptureQueriesContext(connection) as cached:
+        client.get(DASHBOARD)
+    assert len(cached.captured_queries) <= many - 3  # the totals and both charts' closed days
