@@ -35,6 +35,8 @@ def admin_pages(*, user, repeat: int) -> list[dict]:
     )
     part = phone.number_digits[2:7]
     pages = [
+        # The landing page: its charts group 30 days of entries and jobs (covering indexes).
+        ("admin: dashboard", "/admin/"),
         ("admin: phones list", "/admin/phones/phone/"),
         ("admin: search part of number", f"/admin/phones/phone/?q={part}"),
         ("admin: filter by account", f"/admin/phones/phone/?account={phone.account_id}"),

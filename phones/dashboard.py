@@ -10,11 +10,15 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from backoffice.dashboard import can_view_phones
 from phones.models import Phone, PhoneType, ProviderLink, SyncState
 
-# The phone totals group the whole table: computed at most once a minute, not per page view.
+# The phone totals group the whole table: computed at most once a minute, not per page view; they
+# carry the time they were counted (``taken_at``), which the dashboard shows beside them.
 PHONE_TOTALS_TTL = 60
 PHONE_TOTALS_KEY = "dashboard:phone-totals"
 
@@ -28,9 +32,10 @@ def _phone_totals() -> dict[str, Any]:
             bucket = by_type.setdefault(row["type"], {"label": row["type"], "active": 0, "inactive": 0})
             bucket["active" if row["active"] else "inactive"] += row["n"]
         totals = {
-            "by_type": list(by_type.values()),
+            "by_type": list(by_type.items()),
             "active": sum(bucket["active"] for bucket in by_type.values()),
             "inactive": sum(bucket["inactive"] for bucket in by_type.values()),
+            "taken_at": timezone.now(),
         }
         cache.set(PHONE_TOTALS_KEY, totals, PHONE_TOTALS_TTL)
     return totals
@@ -48,17 +53,31 @@ def phone_totals_card(request: HttpRequest) -> dict[str, Any]:
     if not can_view_phones(request):
         return {"show_phone_stats": False}
     totals = _phone_totals()
+    phones_url = reverse("admin:phones_phone_changelist")
+
+    def linked(count: int, **filters: Any) -> str:
+        # Each figure opens the phone list filtered to what it counts.
+        return format_html(
+            '<a class="text-primary-600 underline" href="{}?{}">{}</a>', phones_url, urlencode(filters), count
+        )
+
     return {
         "show_phone_stats": True,
         "phone_totals": totals,
+        "phone_totals_taken_at": timezone.localtime(totals["taken_at"]).strftime("%H:%M:%S"),
         "phone_type_table": {
-            "headers": ["Type", "Active", "Inactive", "Total"],
+            "headers": [_("Type"), _("Active"), _("Inactive"), _("Total")],
             "rows": [
-                [bucket["label"], bucket["active"], bucket["inactive"], bucket["active"] + bucket["inactive"]]
-                for bucket in totals["by_type"]
+                [
+                    bucket["label"],
+                    linked(bucket["active"], type__exact=value, active__exact=1),
+                    linked(bucket["inactive"], type__exact=value, active__exact=0),
+                    linked(bucket["active"] + bucket["inactive"], type__exact=value),
+                ]
+                for value, bucket in totals["by_type"]
             ],
         },
-        "phones_url": reverse("admin:phones_phone_changelist"),
+        "phones_url": phones_url,
     }
 
 
