@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class ProviderSyncConfig(AppConfig):
     name = "provider_sync"
     verbose_name = "Provider sync"
+
+    def ready(self) -> None:
+        from audit.presentation import register_labels
+        from provider_sync.admin import SETTING_LABELS
+
+        # A link's settings in the audit log read as on the link's page.
+        register_labels(SETTING_LABELS)
