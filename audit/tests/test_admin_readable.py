@@ -362,3 +362,58 @@ def test_a_number_search_is_an_index_read_of_phones_and_entries(rf, boss, inspec
                 plans.append("\n".join(row[0] for row in cursor.fetchall()))
         assert all("Seq Scan" not in plan for plan in plans), plans
         assert "audit_phone_idx" in plans[1], plans[1]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_number_search_at_300k_entries_reads_indexes_in_a_bounded_number_of_queries(
+    client, boss, inspector, django_assert_max_num_queries
+):
+    """300,000 entries over 3,000 phones (the shape of 2,000,000 over 500,000, cheaper to build):
+    the searched list's plan has no sequential scan, runs in milliseconds, and the page costs
+    what it costs at 20 entries."""
+    from phones.models import Phone
+
+    mine = phone_create(actor=Actor.of(boss), context=CTX, **MINE)
+    phones = []
+    for i in range(3_000):
+        phone = Phone(account_id=100_000 + i, number=f"8{i:07d}", type="MOBILE", area_code=21, country_code=55)
+        phone.derive()
+        phones.append(phone)
+    Phone.objects.bulk_create(phones, batch_size=1_000)
+    with connection.cursor() as cursor:
+        # Test data only (the append-only table takes INSERTs): filler entries spread over the
+        # phones, the searched phone's own entry among them.
+        cursor.execute(
+            """
+            INSERT INTO audit_auditentry (event, domain, version, payload, changes, phone_id, account_id,
+                operator_id, operator_email, operator_roles, origin, request_id, ip_address, created_at,
+                prev_hash, hash)
+            SELECT 'phone_change', 'audit', 1, '{"object": {}}'::jsonb, '{"extension": [null, "1"]}'::jsonb,
+                p.id, p.account_id, NULL, 'filler@bank.example', '[]'::jsonb, 'API', '', NULL,
+                now() - (g * interval '1 second'), '', md5(g::text)
+            FROM generate_series(1, 300000) g
+            JOIN (SELECT id, account_id, row_number() OVER (ORDER BY id) - 1 AS n FROM phones_phone
+                  WHERE account_id >= 100000) p ON p.n = g % 3000
+            """
+        )
+        cursor.execute("ANALYZE audit_auditentry")
+        cursor.execute("ANALYZE phones_phone")
+    client.force_login(inspector)
+    for typed in ("+55 11 91234-5678", "11912345678", "912345678"):
+        with django_assert_max_num_queries(8):
+            found = listed(client, q=typed)
+        assert [e.phone_id for e in found] == [mine.pk]
+    from audit.admin import AuditEntryAdmin
+
+    request = type("Request", (), {"user": inspector})()
+    queryset, _ = AuditEntryAdmin(AuditEntry, None).get_search_results(
+        request, AuditEntry.objects.order_by("-id"), "912345678"
+    )
+    sql, params = queryset[:50].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        (plan,) = cursor.fetchone()[0]
+    text = json.dumps(plan)
+    assert "Seq Scan" not in text, text
+    assert plan["Execution Time"] < 50, plan["Execution Time"]
