@@ -52,6 +52,14 @@ def entry_title(entry: AuditEntry) -> str:
     return f"{entry.get_event_display()}: {about}" if about else entry.get_event_display()
 
 
+class QuickDateFilter(admin.DateFieldListFilter):
+    """Django's today / past 7 days / this month / this year (in the operator's zone)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = gettext("date")
+
+
 class DateRangeFilter(RangeDateFilter):
     """From one day to another, both included, in the operator's time zone: ``created_at_from``
     and ``created_at_to`` (a date as the operator's language writes it, or ISO). A day that is
@@ -125,14 +133,14 @@ class RoleFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ModelAdmin):
-    list_display = ("when", "event", "phone_number", "operator_shown", "changes_summary", "origin")
+    list_display = ("when", "event", "phone_number", "account", "operator_shown", "changes_summary", "origin")
     list_display_links = ("when",)
     list_filter = (
         "event",
         "origin",
         OperatorEmailFilter,
         RoleFilter,
-        ("created_at", admin.DateFieldListFilter),
+        ("created_at", QuickDateFilter),
         ("created_at", DateRangeFilter),
         PhoneIdFilter,
         AccountIdFilter,
@@ -152,6 +160,7 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
     paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
     actions = None
+    empty_value_display = presentation.NOTHING
     list_before_template = "admin/audit/auditentry/list_before.html"
 
     def get_fieldsets(self, request: HttpRequest, obj: AuditEntry | None = None) -> Any:
@@ -233,7 +242,7 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
     # --- Columns and fields, in words --------------------------------------------------------
     @display(description=_("When"), ordering="created_at")
     def when(self, entry: AuditEntry) -> str:
-        return presentation.when(entry.created_at)
+        return format_html('<span class="whitespace-nowrap">{}</span>', presentation.when(entry.created_at))
 
     @display(description=_("When"))
     def when_in_zone(self, entry: AuditEntry) -> str:
@@ -282,15 +291,15 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
 
     @display(description=_("Account ID"), empty_value="—")
     def account(self, entry: AuditEntry) -> Any:
-        return entry.account_id
+        return entry.account_id if entry.account_id is not None else presentation.NOTHING
 
     @display(description=_("Request ID"), empty_value="—")
     def request_ref(self, entry: AuditEntry) -> str:
-        return entry.request_id
+        return entry.request_id or presentation.NOTHING
 
     @display(description=_("IP address"), empty_value="—")
     def ip(self, entry: AuditEntry) -> Any:
-        return entry.ip_address
+        return entry.ip_address or presentation.NOTHING
 
     @display(description=_("Roles"))
     def roles(self, entry: AuditEntry) -> str:
@@ -339,7 +348,8 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
 
     @display(description=_("Previous entry's hash (HMAC-SHA256)"), empty_value="—")
     def prev_hash_shown(self, entry: AuditEntry) -> str:
-        return entry.prev_hash
+        # Empty: the first entry of its chain.
+        return entry.prev_hash or presentation.NOTHING
 
     @display(description=_("This entry's hash (HMAC-SHA256)"))
     def hash_shown(self, entry: AuditEntry) -> str:

@@ -208,12 +208,16 @@ def value_text(event: str, key: str, value: Any) -> str:
     return ", ".join(value_text(event, key, item) for item in value)
 
 
+def _field_order(event: str) -> dict[str, int]:
+    model = _subject.field_models.get(event)
+    return {f.name: i for i, f in enumerate(model._meta.fields)} if model is not None else {}
+
+
 def _changes(entry: AuditEntry) -> list[tuple[str, Any, Any]]:
     """(key, old, new) in the order of the model's fields (the database keeps JSON keys in an
     order of its own), leaving out what went from nothing to nothing (a creation's empty
     fields)."""
-    model = _subject.field_models.get(entry.event)
-    order = {f.name: i for i, f in enumerate(model._meta.fields)} if model is not None else {}
+    order = _field_order(entry.event)
     found = [
         (key, old, new)
         for key, (old, new) in (entry.changes or {}).items()
@@ -234,14 +238,21 @@ def change_rows(entry: AuditEntry) -> list[tuple[str, SafeString, SafeString]]:
 def object_rows(entry: AuditEntry) -> list[tuple[str, SafeString]]:
     """What the event recorded of its subject (the payload's ``object``): (label, value)."""
     obj = entry.payload.get("object") if isinstance(entry.payload, dict) else None
-    return [(label(entry.event, key), value_html(entry.event, key, value)) for key, value in (obj or {}).items()]
+    order = _field_order(entry.event)
+    items = sorted((obj or {}).items(), key=lambda item: order.get(item[0], len(order)))
+    return [(label(entry.event, key), value_html(entry.event, key, value)) for key, value in items]
+
+
+# Who the subject is, not what changed: the list shows the phone in a column of its own (a new
+# link's "Phone ID: — → 149" would be noise there; the entry page keeps it).
+IDENTITY_KEYS = frozenset({"phone_id", "account_id", "operator_id"})
 
 
 def changes_summary(entry: AuditEntry) -> str:
     """One line for the list: "Number: 91234-5678 → 95555-0000; Active: Yes → No". An access
     event that changed no field says what happened instead ("Rows exported: 12")."""
     event = entry.event
-    if changes := _changes(entry):
+    if changes := [change for change in _changes(entry) if change[0] not in IDENTITY_KEYS]:
         return "; ".join(
             f"{label(event, key)}: {value_text(event, key, old)} → {value_text(event, key, new)}"
             for key, old, new in changes
