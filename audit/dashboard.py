@@ -28,5 +28,9 @@ def recent_changes_card(request: HttpRequest) -> dict[str, Any]:
         "changes_24h": sum(by_event.values()),
         "created_24h": by_event.get("phone_creation", 0),
         "changed_24h": by_event.get("phone_change", 0),
-        "audit_url": reverse("admin:audit_auditentry_changelist") + "?created_at__gte=" + since.date().isoformat(),
+        # From the day (in the operator's zone) the 24 hours began: the list's date range, whose
+        # days are the operator's (a bare date in ``created_at__gte`` was read as a naive time).
+        "audit_url": reverse("admin:audit_auditentry_changelist")
+        + "?created_at_from="
+        + timezone.localdate(since).isoformat(),
     }

@@ -10,7 +10,7 @@ import html
 import io
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -193,6 +193,20 @@ def test_the_date_range_includes_both_days_in_the_operators_zone(client, boss, i
     text = page(client, LIST_URL, created_at_from="2026-03-10", created_at_to="2026-03-10")
     assert "2026-03-10 00:00:00" in text and "2026-03-10 23:59:59" in text  # local times, one format
     assert "Date range (America/Sao_Paulo)" in text or "date range (America/Sao_Paulo)" in text
+
+
+def test_the_dashboards_link_opens_the_list_from_the_operators_day(client, boss, inspector, monkeypatch):
+    import warnings
+
+    instant = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # the 9th, 23:00 in São Paulo
+    monkeypatch.setattr(timezone, "now", lambda: instant + timedelta(hours=1))
+    PhoneFactory(actor=boss)
+    client.force_login(inspector)
+    url = client.get(reverse("admin:index")).context["audit_url"]
+    assert url.endswith("?created_at_from=2026-03-09")  # the day the 24 hours began, there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no naive time read as the server's
+        assert len(client.get(url).context["cl"].result_list) == 1
 
 
 @pytest.mark.parametrize(
