@@ -131,6 +131,19 @@ def test_a_number_search_keeps_ids_and_finds_nothing_for_an_unknown_number(clien
     assert {e.operator_email for e in listed(client, q="BOSS@bank.example")} == {"boss@bank.example"}
 
 
+def test_a_number_without_its_area_code_finds_every_phone_it_ends_and_says_when_too_many(
+    client, boss, inspector, monkeypatch
+):
+    rio = phone_create(actor=Actor.of(boss), context=CTX, **{**MINE, "account_id": 30, "area_code": 21})
+    mine, _ = _number_world(boss)
+    client.force_login(inspector)
+    assert {e.phone_id for e in listed(client, q="91234-5678")} == {mine.pk, rio.pk}
+    monkeypatch.setattr("audit.admin.SEARCH_MAX_PHONES", 1)
+    response = client.get(LIST_URL, {"q": "91234-5678"})
+    assert {e.phone_id for e in response.context["cl"].result_list} == {rio.pk}  # the first phone's
+    assert any("type it whole" in str(m) for m in get_messages(response.wsgi_request))
+
+
 def test_an_operator_who_sees_only_its_own_entries_finds_no_other_by_number(client, boss, make_operator):
     _number_world(boss)
     crm = make_operator("crm-operator", email="crm@bank.example")
