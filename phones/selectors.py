@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, Q, QuerySet, Window
 from django.db.models.functions import Coalesce
 
 from backoffice import roles
 from backoffice.auth import log_denied
 from backoffice.db import CompiledSelect
 from phones.errors import OperatorNotAllowed, PhoneNotFound
+from phones.limits import DEFAULT_COUNTRY_CODE
 from phones.models import Phone
+from phones.numbers import digits_only
 
 if TYPE_CHECKING:
     from backoffice.models import User
@@ -107,3 +109,23 @@ def phone_number_holder(phone: Phone) -> Phone | None:
         .exclude(pk=phone.pk)
         .first()
     )
+
+
+# A number typed with fewer digits than a subscriber number (8 in Brazil) matches only whole:
+# "5678" as the end of every number would name thousands of phones.
+SUFFIX_MIN_DIGITS = 8
+
+
+def phone_ids_by_number(term: str, limit: int) -> list[int]:
+    """Ids (at most ``limit``, oldest first) of the phones whose number is the one typed, however
+    it was typed: with its country code ("+55 11 91234-5678"), with its area code
+    ("11912345678", the default country's) or alone ("912345678", as stored or as the end of the
+    E.164). Every arm is an index read: ``e164`` and ``number_digits`` by equality (their btree
+    indexes), the end of ``e164`` by its trigram index; never a scan of the table."""
+    digits = digits_only(term)
+    if not digits:
+        return []
+    match = Q(e164=f"+{digits}") | Q(e164=f"+{DEFAULT_COUNTRY_CODE}{digits}") | Q(number_digits=digits)
+    if len(digits) >= SUFFIX_MIN_DIGITS:
+        match |= Q(e164__endswith=digits)
+    return list(Phone.objects.filter(match).order_by("id").values_list("id", flat=True)[:limit])

@@ -6,7 +6,11 @@ class ProviderSyncConfig(AppConfig):
     verbose_name = "Provider sync"
 
     def ready(self) -> None:
+        from audit.presentation import register_labels
         from backoffice.dashboard import register_card
+        from provider_sync.admin import SETTING_LABELS
         from provider_sync.dashboard import sync_outcomes_card
 
         register_card(sync_outcomes_card, order=25)
+        # A link's settings in the audit log read as on the link's page.
+        register_labels(SETTING_LABELS)
