@@ -3,13 +3,15 @@ the password of) a superuser or an operator who manages operators (``backoffice.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.options import Options
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
@@ -28,6 +30,7 @@ from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, Ope
 from backoffice.auth import log_denied
 from backoffice.ids import whole_number
 from backoffice.models import ApiKey, User
+from backoffice.roles import PRODUCT_APPS
 from backoffice.service_accounts import api_key_revoke
 from backoffice.services import (
     OperatorChangeRefused,
@@ -321,6 +324,54 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
             return HttpResponseRedirect(request.get_full_path())
 
 
+def _role_options() -> Options:
+    """Django's group options under the name operators know them by: its titles, breadcrumbs,
+    buttons and messages say "role". A copy for this admin only: the model's own options (and so
+    its migrations) stay Django's."""
+    opts = copy.copy(Group._meta)
+    opts.verbose_name = _("role")
+    opts.verbose_name_plural = _("roles")
+    return opts
+
+
+class _ShownAsRole:
+    """A role as a page shows it: the group itself, read through, with the role options as its
+    ``_meta`` (for unfold's breadcrumbs, which read the object's own)."""
+
+    def __init__(self, role: Group, opts: Options) -> None:
+        self._role = role
+        self._meta = opts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._role, name)
+
+    def __str__(self) -> str:
+        return str(self._role)
+
+
+def product_permissions() -> QuerySet[Permission]:
+    """The permissions this product checks: its own apps' and who may see or edit the roles
+    (``auth``'s group permissions); not Django's sessions, content types, axes or OTP devices."""
+    ours = Q(content_type__app_label__in=PRODUCT_APPS) | Q(content_type__app_label="auth", content_type__model="group")
+    return Permission.objects.filter(ours).select_related("content_type")
+
+
+ROLE_PERMISSION_LABELS = {
+    "view_group": _("Can view roles"),
+    "add_group": _("Can add roles"),
+    "change_group": _("Can change roles"),
+    "delete_group": _("Can delete roles"),
+}
+
+
+def permission_label(permission: Permission) -> str:
+    """How the roles form names a permission: Django's "app | model | name", the group's in words
+    of roles (Django's reads "Authentication and Authorization | group | Can add group")."""
+    if permission.content_type.app_label == "auth" and permission.codename in ROLE_PERMISSION_LABELS:
+        return f"{_('Roles')} | {ROLE_PERMISSION_LABELS[permission.codename]}"
+    return str(permission)
+
+
 @admin.register(Group)
 class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     """The role matrix; only superusers change it (nobody else holds the group permissions)."""
@@ -329,10 +380,59 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     search_fields = ("name",)
     filter_horizontal = ("permissions",)
 
+    def __init__(self, model: type[Group], admin_site: Any) -> None:
+        super().__init__(model, admin_site)
+        self.opts = _role_options()
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        base = super().get_changelist(request, **kwargs)
+        opts = self.opts
+
+        class RoleChangeList(base):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                # Django's list reads the model's own options for its title and breadcrumbs.
+                self.opts = opts
+                self.title = _("Roles")
+
+        return RoleChangeList
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Group]:
         return super().get_queryset(request).prefetch_related("permissions")
 
-    @display(description="Permissions")
+    # unfold's breadcrumbs read the object's own ``_meta`` ("Groups"): the page's object is shown
+    # through a view of it that carries the role options.
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if context.get("original") is not None:
+            context["original"] = _ShownAsRole(context["original"], self.opts)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    # Django names the saved object by its own ``_meta`` ("The group ... was added"): this instance,
+    # saved already and about to be discarded, carries the role options for the message.
+    def response_add(self, request: HttpRequest, obj: Group, *args: Any, **kwargs: Any) -> HttpResponse:
+        obj._meta = self.opts
+        return super().response_add(request, obj, *args, **kwargs)
+
+    def response_change(self, request: HttpRequest, obj: Group) -> HttpResponse:
+        obj._meta = self.opts
+        return super().response_change(request, obj)
+
+    def render_delete_form(self, request: HttpRequest, context: dict[str, Any]) -> Any:
+        if context.get("object") is not None:
+            context["object"] = _ShownAsRole(context["object"], self.opts)
+        return super().render_delete_form(request, context)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "permissions":
+            kwargs["queryset"] = product_permissions().order_by(
+                "content_type__app_label", "content_type__model", "codename"
+            )
+            field = super().formfield_for_manytomany(db_field, request, **kwargs)
+            field.label_from_instance = permission_label
+            return field
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @display(description=_("Permissions"))
     def permission_count(self, group: Group) -> int:
         return len(group.permissions.all())
 
@@ -340,7 +440,12 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         """Saves the role's permissions and sends what changed (audited, in the admin's
         transaction): read from the table, not the instance's prefetched (old) list."""
         before = _permission_names(form.instance) if change else set()
+        # Permissions outside the product's (not offered on the form) are kept as they were, not
+        # dropped by saving the form.
+        kept = list(form.instance.permissions.exclude(pk__in=product_permissions().values("pk"))) if change else []
         super().save_related(request, form, formsets, change)
+        if kept:
+            form.instance.permissions.add(*kept)
         after = _permission_names(form.instance)
         role_permissions_changed.send(
             sender=Group,
