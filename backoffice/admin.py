@@ -25,7 +25,7 @@ from unfold.forms import AdminPasswordChangeForm
 
 from backoffice import lockouts, mfa
 from backoffice.access_signals import role_permissions_changed
-from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
+from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin
 from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
 from backoffice.auth import log_denied
 from backoffice.ids import whole_number
@@ -55,7 +55,9 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
     add_form = OperatorCreationForm
     change_password_form = AdminPasswordChangeForm
     list_display = ("email", "full_name", "role_names", "is_active", "sign_in", "is_superuser", "last_login")
-    list_filter = ("is_active", "groups")
+    list_filter = ("is_active", "groups", ("last_login", DateRangeFilter))
+    list_filter_submit = True  # the date range is typed, then applied with the other filters
+    list_before_template = "admin/includes/filter_chips.html"
     search_fields = ("email", "full_name")
     ordering = ("email",)
     filter_horizontal = ()

@@ -243,3 +243,24 @@ def test_a_manager_deactivates_an_operator_it_may_manage_and_not_a_peer(master_c
     assert master_client.post(change_url(peer), {"full_name": "P"}).status_code == 403
     peer.refresh_from_db()
     assert peer.is_active
+
+
+def test_the_operator_list_filters_by_last_sign_in_with_chips(master_client, make_operator):
+    """Failed before: no date filter and no chips on the operator list."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    from phones.tests.test_admin_list_filters import chips
+
+    recent = make_operator("crm-operator", email="recent@bank.example")
+    dormant = make_operator("crm-operator", email="dormant@bank.example")
+    tz = timezone.get_current_timezone()
+    User.objects.filter(pk=recent.pk).update(last_login=datetime(2026, 5, 2, 8, 0, tzinfo=tz))
+    User.objects.filter(pk=dormant.pk).update(last_login=datetime(2025, 1, 2, 8, 0, tzinfo=tz))
+    url = reverse("admin:backoffice_user_changelist")
+    response = master_client.get(url + "?last_login_to=2025-12-31&is_active__exact=1")
+    assert [user.email for user in response.context["cl"].result_list] == ["dormant@bank.example"]
+    assert set(chips(response)) == {"Last login to: 2025-12-31", "Is active: Yes"}
+    by_status = master_client.get(url + "?o=" + str(response.context["cl"].list_display.index("is_active")))
+    assert by_status.status_code == 200
