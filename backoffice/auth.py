@@ -124,12 +124,14 @@ def log_denied(request: HttpRequest | None, user: Any, permission: str, detail: 
 
 
 def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
-    """Axes lockout key: the email from the admin form (``username``) or the token endpoint."""
+    """Axes lockout key: the email from the admin form (``username``) or the token endpoint, folded
+    as sign-in folds it (``RoleBackend.authenticate``: spaces around, capitals), so one operator is
+    one key however it was typed, and ``lockouts`` finds (and lifts) every record of it."""
     credentials = credentials or {}
     value = credentials.get("email") or credentials.get("username")
     if not value and request is not None:
         value = request.POST.get("username") or request.POST.get("email")
-    return value.lower() if isinstance(value, str) else value
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def lockout_response(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
