@@ -91,3 +91,40 @@ def test_active_filters_show_as_chips_and_each_removes_itself(page_for, make_ope
     expect(page).to_have_url(re.compile(r"\?o=-8&updated_at_from=2000-01-01$"))
     expect(page.locator("#active-filters .filter-chip")).to_have_count(1)
     expect(page.locator("#result_list tbody tr")).to_have_count(2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_manager_sees_who_is_locked_out_and_unlocks_it(page_for, make_operator, settings):
+    from axes.models import AccessAttempt
+    from playwright.sync_api import expect
+
+    from audit.models import AuditEntry, AuditEvent
+
+    jane = make_operator("crm-operator", email="jane@bank.example")
+    make_operator("itibackoffice-master", email=EMAIL_MASTER)
+    AccessAttempt.objects.create(  # jane's failed sign-ins at the limit
+        username="jane@bank.example",
+        ip_address="10.0.0.1",
+        user_agent="browser",
+        failures_since_start=settings.AXES_FAILURE_LIMIT,
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/admin/login/",
+    )
+    page = page_for(EMAIL_MASTER)
+    page.goto("/admin/backoffice/user/")
+    row = page.locator("#result_list tbody tr", has_text="jane@bank.example")
+    expect(row).to_contain_text("Locked out")
+    shot(page, "lists-04-operators-locked-out")
+    row.get_by_role("link", name="jane@bank.example").click()
+    page.click("#unlock-link")
+    expect(page.locator("#unlock-confirmation")).to_contain_text("Unlock the sign-in of jane@bank.example?")
+    shot(page, "lists-05-unlock-confirmation")
+    page.get_by_role("button", name="Yes, unlock").click()
+    expect(page.locator("body")).to_contain_text("jane@bank.example can sign in again.")
+    expect(page.locator("body")).to_contain_text("Not locked out")
+    assert not AccessAttempt.objects.exists()
+    assert (
+        AuditEntry.objects.filter(event=AuditEvent.OPERATOR_UNLOCKED, payload__object__operator_id=jane.pk).count() == 1
+    )
