@@ -5,8 +5,9 @@ which sends it; ``user_logged_out``; ``user_login_failed``), django-axes (``user
 an attempt record at the lockout limit deleted: the lockout lifted, by ``axes_reset*`` or the
 cool-off), the core app's signals (``backoffice.access_signals``: operators saved by the
 services, passwords saved from any path, role-matrix edits in the roles admin, refresh tokens
-signed out) and the phones admin's CSV export (``record_phones_export``). Each is written by
-``audit.access.record_access`` in the transaction of the change it records, when there is one.
+signed out, a lockout lifted by an operator manager) and the phones admin's CSV export
+(``record_phones_export``). Each is written by ``audit.access.record_access`` in the transaction
+of the change it records, when there is one.
 
 Who acted: the operator the source names, else the request's signed-in operator, else (outside a
 request) the command line's user (``command_actor``). From where: the request's (origin ``CRM``
@@ -31,7 +32,7 @@ from audit.access import record_access
 from audit.models import AuditEvent, Origin
 from audit.services import AuditContext
 from backoffice import access_signals
-from backoffice.access_signals import current_request, operator_snapshot
+from backoffice.access_signals import current_request, lifting_lockout_now, operator_snapshot
 from backoffice.actor import Actor
 
 # A failed sign-in keeps this much of what was typed as the email: enough to tell whose account
@@ -158,6 +159,8 @@ def lockout_lifted(sender: Any, instance: Any, **_: Any) -> None:
     ``axes_reset*``, or its cool-off cleaned up at a later sign-in attempt)."""
     if instance.failures_since_start < settings.AXES_FAILURE_LIMIT:
         return  # a count reset by a successful sign-in, or cleaned before it locked anything
+    if lifting_lockout_now():
+        return  # an operator manager's unlock: recorded once, by ``operator_unlocked``
     request = current_request()
     typed = _typed(None, instance.username or "")
     _record(
@@ -272,6 +275,14 @@ def api_key_changed(sender: Any, actor: Any, key: Any, action: str, **_: Any) ->
     _record(event, request=request, actor=_acting(actor, request), obj=obj)
 
 
+def operator_unlocked(sender: Any, actor: Any, operator: Any, failures: int, **_: Any) -> None:
+    """An operator manager lifted an operator's sign-in lockout: who unlocked whom, and the failed
+    sign-ins cleared (from every address and spelling of its email)."""
+    request = current_request()
+    obj = {**_subject(operator), "failures": failures}
+    _record(AuditEvent.OPERATOR_UNLOCKED, request=request, actor=_acting(actor, request), obj=obj)
+
+
 # --- The CSV export -------------------------------------------------------------------------------
 def record_phones_export(request: HttpRequest, *, selection: str, row_count: int) -> None:
     """A CSV export of phones, recorded before the file streams (no export goes unrecorded, even
@@ -300,3 +311,4 @@ def connect_receivers() -> None:
     access_signals.refresh_token_revoked.connect(refresh_token_revoked, dispatch_uid="audit-refresh-revoked")
     access_signals.mfa_changed.connect(mfa_changed, dispatch_uid="audit-mfa-changed")
     access_signals.api_key_changed.connect(api_key_changed, dispatch_uid="audit-api-key-changed")
+    access_signals.operator_unlocked.connect(operator_unlocked, dispatch_uid="audit-operator-unlocked")

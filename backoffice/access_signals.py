@@ -36,8 +36,15 @@ mfa_changed = Signal()
 # api_key_changed(actor: User | None, key: ApiKey, action: "issued" | "revoked"): a service
 # account's key (``backoffice.service_accounts``); never the key itself.
 api_key_changed = Signal()
+# operator_unlocked(actor: User, operator: User, failures: int): a manager lifted an
+# operator's sign-in lockout (``backoffice.lockouts.unlock_operator``); ``failures``: the failed
+# sign-ins cleared.
+operator_unlocked = Signal()
 
 _current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
+# True while ``lockouts.unlock_operator`` deletes an operator's axes records: its own
+# ``operator_unlocked`` is the one entry, not one per record deleted.
+_lifting_lockout: ContextVar[bool] = ContextVar("lifting_lockout", default=False)
 
 
 def current_request() -> HttpRequest | None:
@@ -51,6 +58,19 @@ def serving(request: HttpRequest) -> Iterator[None]:
         yield
     finally:
         _current_request.reset(token)
+
+
+def lifting_lockout_now() -> bool:
+    return _lifting_lockout.get()
+
+
+@contextmanager
+def lifting_lockout() -> Iterator[None]:
+    token = _lifting_lockout.set(True)
+    try:
+        yield
+    finally:
+        _lifting_lockout.reset(token)
 
 
 def operator_snapshot(operator: Any) -> dict[str, Any]:

@@ -3,28 +3,34 @@ the password of) a superuser or an operator who manages operators (``backoffice.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.options import Options
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
 
-from backoffice import mfa
+from backoffice import lockouts, mfa
 from backoffice.access_signals import role_permissions_changed
-from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin
+from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin
 from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
 from backoffice.auth import log_denied
+from backoffice.ids import whole_number
 from backoffice.models import ApiKey, User
+from backoffice.roles import PRODUCT_APPS
 from backoffice.service_accounts import api_key_revoke
 from backoffice.services import (
     OperatorChangeRefused,
@@ -48,12 +54,14 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
     form = OperatorChangeForm
     add_form = OperatorCreationForm
     change_password_form = AdminPasswordChangeForm
-    list_display = ("email", "full_name", "role_names", "is_active", "is_superuser", "last_login")
-    list_filter = ("is_active", "groups")
+    list_display = ("email", "full_name", "role_names", "is_active", "sign_in", "is_superuser", "last_login")
+    list_filter = ("is_active", "groups", ("last_login", DateRangeFilter))
+    list_filter_submit = True  # the date range is typed, then applied with the other filters
+    list_before_template = "admin/includes/filter_chips.html"
     search_fields = ("email", "full_name")
     ordering = ("email",)
     filter_horizontal = ()
-    actions = None
+    actions = ("unlock_selected",)
     add_fieldsets = ((None, {"fields": ("email", "full_name", "password1", "password2", "roles")}),)
 
     def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
@@ -63,10 +71,12 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
         if request.user.is_superuser:
             operator.append("is_superuser")
         mfa_field = "mfa_status_with_reset" if mfa.may_reset_mfa(request.user, obj) else "mfa_status"
+        # The unlock link only for whoever may unlock this operator (the password reset's limits).
+        sign_in = "sign_in_status_with_unlock" if lockouts.may_unlock(request.user, obj) else "sign_in_status"
         return (
             ("Operator", {"fields": operator}),
             ("Roles", {"fields": ("roles", "other_roles")}),
-            ("Activity", {"fields": ("last_login", "date_joined")}),
+            ("Activity", {"fields": (sign_in, "last_login", "date_joined")}),
             # The reset link only for whoever may reset this operator's MFA.
             ("Two-factor authentication", {"fields": (mfa_field,)}),
         )
@@ -75,7 +85,16 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
         if obj is None:
             return ()
         # The email is the operator's identity in every audit entry: it is not renamed here.
-        return ("email", "other_roles", "last_login", "date_joined", "mfa_status", "mfa_status_with_reset")
+        return (
+            "email",
+            "other_roles",
+            "sign_in_status",
+            "sign_in_status_with_unlock",
+            "last_login",
+            "date_joined",
+            "mfa_status",
+            "mfa_status_with_reset",
+        )
 
     def get_form(self, request: HttpRequest, obj: User | None = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
@@ -83,6 +102,21 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).prefetch_related("groups")
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        """The page's operators are checked for a sign-in lockout in one statement (its rows only)."""
+        base = super().get_changelist(request, **kwargs)
+
+        class OperatorChangeList(base):  # type: ignore[valid-type,misc]
+            def get_results(self, request: HttpRequest) -> None:
+                super().get_results(request)
+                rows = list(self.result_list)
+                locked = lockouts.locked_out(user.email for user in rows)
+                for user in rows:
+                    user.locked_out = lockouts.folded(user.email) in locked
+                self.result_list = rows
+
+        return OperatorChangeList
 
     # --- Access -------------------------------------------------------------------------------
     def has_view_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
@@ -101,10 +135,36 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False  # operators are deactivated: their audit entries keep naming them
 
+    def has_unlock_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backoffice.change_user")
+
     # --- Display ------------------------------------------------------------------------------
     @display(description="Roles")
     def role_names(self, user: User) -> str:
         return ", ".join(sorted(group.name for group in user.groups.all()))
+
+    @display(description=_("Sign-in"), label={_("Locked out"): "danger"})
+    def sign_in(self, user: User) -> str:
+        # ``locked_out`` is set for the page's rows by the changelist (one statement).
+        return _("Locked out") if getattr(user, "locked_out", False) else ""
+
+    @display(description=_("Sign-in"))
+    def sign_in_status(self, user: User) -> str:
+        if not lockouts.locked_out([user.email]):
+            return str(_("Not locked out"))
+        return str(_("Locked out after too many failed sign-ins"))
+
+    @display(description=_("Sign-in"))
+    def sign_in_status_with_unlock(self, user: User) -> str:
+        if not lockouts.locked_out([user.email]):
+            return self.sign_in_status(user)
+        url = reverse("admin:backoffice_user_unlock", args=[user.pk])
+        return format_html(
+            '{} — <a href="{}" id="unlock-link" class="text-primary-600">{}</a>',
+            _("Locked out after too many failed sign-ins"),
+            url,
+            _("Unlock sign-in"),
+        )
 
     @display(description="All roles held")
     def other_roles(self, user: User) -> str:
@@ -135,7 +195,71 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
             self.admin_site.admin_view(self.mfa_reset_view),
             name="backoffice_user_mfa_reset",
         )
-        return [reset, *super().get_urls()]
+        unlock = path(
+            "<path:object_id>/unlock/",
+            self.admin_site.admin_view(self.unlock_view),
+            name="backoffice_user_unlock",
+        )
+        return [reset, unlock, *super().get_urls()]
+
+    # --- Unlocking a sign-in lockout ------------------------------------------------------------
+    def _unlock_target(self, request: HttpRequest, object_id: str) -> User:
+        operator = get_object_or_404(User.objects.prefetch_related("groups"), pk=whole_number(object_id) or 0)
+        if not lockouts.may_unlock(request.user, operator):
+            log_denied(request, request.user, "backoffice.change_user", f"unlock of operator {operator.pk}")
+            raise PermissionDenied
+        return operator
+
+    def unlock_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Confirm, then lift the operator's sign-in lockout (``lockouts.unlock_operator``)."""
+        operator = self._unlock_target(request, object_id)
+        change_url = reverse("admin:backoffice_user_change", args=[operator.pk])
+        if request.method == "POST":
+            if lockouts.unlock_operator(actor=request.user, operator=operator):
+                messages.success(request, _("%(email)s can sign in again.") % {"email": operator.email})
+            else:
+                messages.info(request, _("%(email)s was not locked out.") % {"email": operator.email})
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Unlock the sign-in of %(email)s?") % {"email": operator.email},
+            "operator": operator,
+            "locked_out": bool(lockouts.locked_out([operator.email])),
+            "change_url": change_url,
+            "opts": self.opts,
+        }
+        return render(request, "admin/backoffice/user/unlock.html", context)
+
+    @admin.action(description=_("Unlock the sign-in of the selected operators"), permissions=["unlock"])
+    def unlock_selected(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        unlocked, refused = [], []
+        for operator in queryset.prefetch_related("groups").order_by("email"):
+            if not lockouts.may_unlock(request.user, operator):
+                refused.append(operator.email)
+                continue
+            if lockouts.unlock_operator(actor=request.user, operator=operator):
+                unlocked.append(operator.email)
+        if unlocked:
+            self.message_user(
+                request,
+                ngettext(
+                    "Unlocked %(emails)s: it can sign in again.",
+                    "Unlocked %(emails)s: they can sign in again.",
+                    len(unlocked),
+                )
+                % {"emails": ", ".join(unlocked)},
+                messages.SUCCESS,
+            )
+        if refused:
+            log_denied(request, request.user, "backoffice.change_user", f"unlock of {', '.join(refused)}")
+            self.message_user(
+                request,
+                _("Only a superuser can unlock a superuser or an operator who manages operators: %(emails)s.")
+                % {"emails": ", ".join(refused)},
+                messages.ERROR,
+            )
+        if not unlocked and not refused:
+            self.message_user(request, _("None of the selected operators was locked out."), messages.INFO)
 
     def mfa_reset_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Confirm, then remove the operator's authenticator and recovery codes (a lost phone)."""
@@ -202,6 +326,54 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
             return HttpResponseRedirect(request.get_full_path())
 
 
+def _role_options() -> Options:
+    """Django's group options under the name operators know them by: its titles, breadcrumbs,
+    buttons and messages say "role". A copy for this admin only: the model's own options (and so
+    its migrations) stay Django's."""
+    opts = copy.copy(Group._meta)
+    opts.verbose_name = _("role")
+    opts.verbose_name_plural = _("roles")
+    return opts
+
+
+class _ShownAsRole:
+    """A role as a page shows it: the group itself, read through, with the role options as its
+    ``_meta`` (for unfold's breadcrumbs, which read the object's own)."""
+
+    def __init__(self, role: Group, opts: Options) -> None:
+        self._role = role
+        self._meta = opts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._role, name)
+
+    def __str__(self) -> str:
+        return str(self._role)
+
+
+def product_permissions() -> QuerySet[Permission]:
+    """The permissions this product checks: its own apps' and who may see or edit the roles
+    (``auth``'s group permissions); not Django's sessions, content types, axes or OTP devices."""
+    ours = Q(content_type__app_label__in=PRODUCT_APPS) | Q(content_type__app_label="auth", content_type__model="group")
+    return Permission.objects.filter(ours).select_related("content_type")
+
+
+ROLE_PERMISSION_LABELS = {
+    "view_group": _("Can view roles"),
+    "add_group": _("Can add roles"),
+    "change_group": _("Can change roles"),
+    "delete_group": _("Can delete roles"),
+}
+
+
+def permission_label(permission: Permission) -> str:
+    """How the roles form names a permission: Django's "app | model | name", the group's in words
+    of roles (Django's reads "Authentication and Authorization | group | Can add group")."""
+    if permission.content_type.app_label == "auth" and permission.codename in ROLE_PERMISSION_LABELS:
+        return f"{_('Roles')} | {ROLE_PERMISSION_LABELS[permission.codename]}"
+    return str(permission)
+
+
 @admin.register(Group)
 class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     """The role matrix; only superusers change it (nobody else holds the group permissions)."""
@@ -210,10 +382,59 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     search_fields = ("name",)
     filter_horizontal = ("permissions",)
 
+    def __init__(self, model: type[Group], admin_site: Any) -> None:
+        super().__init__(model, admin_site)
+        self.opts = _role_options()
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        base = super().get_changelist(request, **kwargs)
+        opts = self.opts
+
+        class RoleChangeList(base):  # type: ignore[valid-type,misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                # Django's list reads the model's own options for its title and breadcrumbs.
+                self.opts = opts
+                self.title = _("Roles")
+
+        return RoleChangeList
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Group]:
         return super().get_queryset(request).prefetch_related("permissions")
 
-    @display(description="Permissions")
+    # unfold's breadcrumbs read the object's own ``_meta`` ("Groups"): the page's object is shown
+    # through a view of it that carries the role options.
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if context.get("original") is not None:
+            context["original"] = _ShownAsRole(context["original"], self.opts)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    # Django names the saved object by its own ``_meta`` ("The group ... was added"): this instance,
+    # saved already and about to be discarded, carries the role options for the message.
+    def response_add(self, request: HttpRequest, obj: Group, *args: Any, **kwargs: Any) -> HttpResponse:
+        obj._meta = self.opts
+        return super().response_add(request, obj, *args, **kwargs)
+
+    def response_change(self, request: HttpRequest, obj: Group) -> HttpResponse:
+        obj._meta = self.opts
+        return super().response_change(request, obj)
+
+    def render_delete_form(self, request: HttpRequest, context: dict[str, Any]) -> Any:
+        if context.get("object") is not None:
+            context["object"] = _ShownAsRole(context["object"], self.opts)
+        return super().render_delete_form(request, context)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "permissions":
+            kwargs["queryset"] = product_permissions().order_by(
+                "content_type__app_label", "content_type__model", "codename"
+            )
+            field = super().formfield_for_manytomany(db_field, request, **kwargs)
+            field.label_from_instance = permission_label
+            return field
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @display(description=_("Permissions"))
     def permission_count(self, group: Group) -> int:
         return len(group.permissions.all())
 
@@ -221,7 +442,12 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         """Saves the role's permissions and sends what changed (audited, in the admin's
         transaction): read from the table, not the instance's prefetched (old) list."""
         before = _permission_names(form.instance) if change else set()
+        # Permissions outside the product's (not offered on the form) are kept as they were, not
+        # dropped by saving the form.
+        kept = list(form.instance.permissions.exclude(pk__in=product_permissions().values("pk"))) if change else []
         super().save_related(request, form, formsets, change)
+        if kept:
+            form.instance.permissions.add(*kept)
         after = _permission_names(form.instance)
         role_permissions_changed.send(
             sender=Group,

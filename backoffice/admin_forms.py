@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth.models import Group
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from unfold.forms import AuthenticationForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
@@ -24,15 +25,31 @@ class _RolesMixin(forms.Form):
         to_field_name="name",
         required=False,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text="Roles that manage operators are granted and removed by superusers only.",
+        help_text=_("Roles that manage operators are granted and removed by superusers only."),
     )
 
     def _limit_roles(self, instance: User | None) -> None:
         actor = self.request.user if self.request else None
         names = grantable_roles(actor) if actor is not None else set()
-        self.fields["roles"].queryset = Group.objects.filter(name__in=names).order_by("name")
+        self._grantable = names
+        field = self.fields["roles"]
+        # Every role is a valid choice (so that a managing one posted is refused saying why, not
+        # "Select a valid choice"); only the grantable ones are offered.
+        field.queryset = Group.objects.order_by("name")
+        field.widget.choices = [(name, name) for name in sorted(names)]
         if instance is not None and instance.pk:
             self.initial["roles"] = list(instance.groups.filter(name__in=names).values_list("name", flat=True))
+
+    def clean_roles(self) -> Any:
+        chosen = self.cleaned_data.get("roles") or []
+        refused = sorted(role.name for role in chosen if role.name not in self._grantable)
+        if refused:
+            raise forms.ValidationError(
+                _("Only a superuser can grant a role that manages operators: %(roles)s."),
+                code="managing_role",
+                params={"roles": ", ".join(refused)},
+            )
+        return chosen
 
 
 class OperatorCreationForm(_RolesMixin, UserCreationForm):

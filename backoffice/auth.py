@@ -124,12 +124,14 @@ def log_denied(request: HttpRequest | None, user: Any, permission: str, detail: 
 
 
 def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
-    """Axes lockout key: the email from the admin form (``username``) or the token endpoint."""
+    """Axes lockout key: the email from the admin form (``username``) or the token endpoint, folded
+    as sign-in folds it (``RoleBackend.authenticate``: spaces around, capitals), so one operator is
+    one key however it was typed, and ``lockouts`` finds (and lifts) every record of it."""
     credentials = credentials or {}
     value = credentials.get("email") or credentials.get("username")
     if not value and request is not None:
         value = request.POST.get("username") or request.POST.get("email")
-    return value.lower() if isinstance(value, str) else value
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 def lockout_response(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
@@ -139,8 +141,9 @@ def lockout_response(request: HttpRequest, original_response: Any = None, creden
     a broken or missing template cannot turn a lockout into a 500. In the admin, the themed page
     that says why and for how long (``AXES_LOCKOUT_TEMPLATE``).
     """
-    from axes.helpers import get_cool_off, get_cool_off_iso8601, get_failure_limit
+    from axes.helpers import get_cool_off, get_failure_limit
 
+    from backoffice.lockouts import human_duration
     from backoffice.middleware import LOCKED_OUT, is_api_path
 
     status = settings.AXES_HTTP_RESPONSE_CODE
@@ -150,7 +153,8 @@ def lockout_response(request: HttpRequest, original_response: Any = None, creden
     context = {
         "failure_limit": get_failure_limit(request, credentials),
         "username": axes_username(request, credentials) or "",
-        "cooloff_time": get_cool_off_iso8601(cool_off) if cool_off else "",
+        # "15 minutes", from the setting (axes' own helper gives ISO 8601: "PT15M").
+        "cooloff_time": human_duration(cool_off),
     }
     return render(request, settings.AXES_LOCKOUT_TEMPLATE, context, status=status)
 

@@ -29,6 +29,10 @@ MANAGING_PERMISSIONS = frozenset(
     for action in ("add", "change", "delete")
 )
 
+# The apps whose permissions are this product's (what the roles page offers; with ``auth``'s
+# group permissions: who may see or edit the roles).
+PRODUCT_APPS = ("backoffice", "phones", "audit", "provider_sync")
+
 _WRITE = (ADD_PHONE, CHANGE_PHONE)
 _PROVIDER = (MANAGE_PROVIDER_LINK, RESYNC_PHONE)
 

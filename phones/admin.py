@@ -23,6 +23,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
@@ -31,9 +32,11 @@ from audit.selectors import audit_entries_visible_to
 from backoffice import roles
 from backoffice.actor import Actor
 from backoffice.admin_base import (
+    DateRangeFilter,
     EstimatedCountPaginator,
     ExactIntegerFilter,
     FastRowsMixin,
+    IndexOrderedMixin,
     LoggedDenialsMixin,
     ScreenedQueryMixin,
     ignored,
@@ -155,7 +158,9 @@ def _entry_row(entry: Any) -> list[Any]:
 
 
 @admin.register(Phone)
-class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, ModelAdmin):
+class PhoneAdmin(
+    ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPermissionMixin, IndexOrderedMixin, ModelAdmin
+):
     form = PhoneAdminForm
     list_display = (
         "formatted_number",
@@ -168,13 +173,23 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
         "updated_at",
     )
     list_display_links = ("formatted_number",)
-    list_filter = ("type", "active", SyncStateFilter, CountryCodeFilter, AccountFilter)
+    list_filter = (
+        "type",
+        "active",
+        SyncStateFilter,
+        CountryCodeFilter,
+        AccountFilter,
+        ("updated_at", DateRangeFilter),
+    )
     list_filter_submit = True
     search_fields = ("number_digits",)  # shows the search box; the search itself is get_search_results
-    search_help_text = "Any part of the number (with or without formatting), an account ID or a customer ID."
+    # The box's placeholder: short enough to be read whole in it (any part of the number, typed with
+    # or without formatting, matches).
+    search_help_text = _("Number, account ID or customer ID")
     ordering = ("-id",)
-    # Only columns an index can sort at millions of rows.
-    sortable_by = ("formatted_number", "e164", "account_link", "customer")
+    # Only columns an index can sort at millions of rows (type, active and updated time by their
+    # (column, id) indexes, ties broken in the column's direction: ``IndexOrderedMixin``).
+    sortable_by = ("formatted_number", "e164", "account_link", "type", "active", "customer", "updated_at")
     list_per_page = 50
     list_max_show_all = 500
     show_full_result_count = False

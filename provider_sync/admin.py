@@ -28,7 +28,7 @@ from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
-from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin, shown_value
+from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin, shown_value
 from backoffice.auth import log_denied
 from phones.admin import RESYNC_URL_NAME, register_phone_action
 from phones.admin_sync_state import sync_status_badge, sync_status_of
@@ -150,8 +150,10 @@ for _provider in Provider.values:
 @admin.register(ProviderLink)
 class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     form = ProviderLinkForm
-    list_display = ("phone", "provider", "number", "state", "last_synced_at", "drift_shown", "linked")
-    list_filter = ("provider", "sync_state", "linked")
+    list_display = ("phone", "provider", "number", "state", "last_synced_at", "drift_shown", "linked", "updated_at")
+    list_filter = ("provider", "sync_state", "linked", ("updated_at", DateRangeFilter))
+    list_filter_submit = True  # the date range is typed, then applied with the other filters
+    list_before_template = "admin/includes/filter_chips.html"
     search_fields = ("phone__e164", "remote_number")
     list_select_related = ("phone",)
     raw_id_fields = ("phone",)
@@ -402,8 +404,11 @@ class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         "next_attempt_at",
         "operator_email",
         "created_at",
+        "updated_at",
     )
-    list_filter = ("status", "provider", "reason")
+    list_filter = ("status", "provider", "reason", ("updated_at", DateRangeFilter), ("created_at", DateRangeFilter))
+    list_filter_submit = True  # the date ranges are typed, then applied with the other filters
+    list_before_template = "admin/includes/filter_chips.html"
     search_fields = ("number", "operator_email")
     list_select_related = ("phone",)
     inlines = (SyncAttemptInline,)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -89,6 +91,9 @@ URLS = {
     "number preview": lambda w: reverse("admin:phones_phone_number_preview") + "?number=91234-5678&area_code=11",
     "api key list": lambda w: reverse("admin:backoffice_apikey_changelist"),
     "mfa reset of a plain operator": lambda w: reverse("admin:backoffice_user_mfa_reset", args=[w.plain.pk]),
+    "unlock page of a plain operator": lambda w: reverse("admin:backoffice_user_unlock", args=[w.plain.pk]),
+    "unlock a plain operator": lambda w: reverse("admin:backoffice_user_unlock", args=[w.plain.pk]),
+    "unlock action": lambda w: reverse("admin:backoffice_user_changelist"),
 }
 
 PAGES = [
@@ -119,6 +124,9 @@ PAGES = [
     Page("number preview", "GET", lambda a: a.write),
     Page("api key list", "GET", lambda a: a.operators),
     Page("mfa reset of a plain operator", "GET", lambda a: a.operators),
+    Page("unlock page of a plain operator", "GET", lambda a: a.operators),
+    Page("unlock a plain operator", "POST", lambda a: a.operators),
+    Page("unlock action", "POST", lambda a: a.operators),
 ]
 
 CASES = [pytest.param(role, page, id=f"{role or 'no-role'}|{page.name}") for role in DESIGN_MATRIX for page in PAGES]
@@ -145,6 +153,10 @@ def _post_data(page: Page, world: World) -> dict[str, Any]:
         return {"action": "export_selected_csv", "_selected_action": [str(phone.pk)]}
     if page.name == "audit delete":
         return {"post": "yes"}
+    if page.name == "unlock action":
+        return {"action": "unlock_selected", "_selected_action": [str(world.plain.pk)]}
+    if page.name == "unlock a plain operator":
+        return {}
     return {"event": "phone_change"}
 
 
@@ -157,6 +169,8 @@ def _effect(page: Page, world: World) -> bool | None:
         "bulk inactivate": not phone.active,
         "audit change": AuditEntry.objects.get(pk=world.foreign_entry.pk).event != world.foreign_entry.event,
         "audit delete": not AuditEntry.objects.filter(pk=world.foreign_entry.pk).exists(),
+        "unlock a plain operator": not AccessAttempt.objects.filter(username=world.plain.email).exists(),
+        "unlock action": not AccessAttempt.objects.filter(username=world.plain.email).exists(),
     }.get(page.name)
 
 
@@ -165,6 +179,17 @@ def world(make_operator) -> World:
     owner = make_operator("backoffice-operator", email="owner@bank.example")
     phone = PhoneFactory(actor=owner, account_id=4321, number="91234-5678")
     plain = make_operator("treasury-operator", email="plain@bank.example")
+    # plain is locked out (axes' record at the limit): who may unlock it?
+    AccessAttempt.objects.create(
+        username=plain.email,
+        ip_address="10.0.0.1",
+        user_agent="browser",
+        failures_since_start=settings.AXES_FAILURE_LIMIT,
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/admin/login/",
+    )
     return World(phone=phone, foreign_entry=AuditEntry.objects.get(phone=phone), plain=plain)
 
 

@@ -1,0 +1,87 @@
+"""The roles page: Django's groups, called roles everywhere an operator reads, offering only the
+permissions this product checks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+from backoffice.roles import PRODUCT_APPS
+
+pytestmark = pytest.mark.django_db
+OURS = (*PRODUCT_APPS, "auth")
+
+
+def visible_text(html: str) -> str:
+    """The page's words as read: no tags, scripts, styles or attribute values."""
+    html = re.sub(r"(?s)<(script|style)\b.*?</\1>", " ", html)
+    return " ".join(re.sub(r"(?s)<[^>]*>", " ", html).split())
+
+
+@pytest.fixture
+def root_client(client, make_operator):
+    client.force_login(make_operator(is_superuser=True, email="root@bank.example"))
+    return client
+
+
+def test_the_roles_pages_say_role_not_group(root_client, make_operator):
+    """Failed before: "Groups", "Select group to change", "Add group", "Change group"."""
+    role = Group.objects.get(name="crm-operator")
+    pages = {
+        "list": reverse("admin:auth_group_changelist"),
+        "add": reverse("admin:auth_group_add"),
+        "change": reverse("admin:auth_group_change", args=[role.pk]),
+    }
+    for name, url in pages.items():
+        response = root_client.get(url)
+        assert response.status_code == 200, name
+        text = visible_text(response.content.decode())
+        assert not re.search(r"\bgroups?\b", text, re.IGNORECASE), (
+            name,
+            re.findall(r".{40}\bgroups?\b.{40}", text, re.I),
+        )
+        title = re.search(r"(?s)<title>(.*?)</title>", response.content.decode()).group(1)
+        assert "role" in title.lower(), (name, title)
+    saved = root_client.post(pages["add"], {"name": "new-role", "permissions": []}, follow=True)
+    saved_text = visible_text(saved.content.decode())
+    assert "The role “ new-role ” was added successfully." in saved_text  # the name is a link
+    assert not re.search(r"\bgroups?\b", saved_text, re.IGNORECASE)
+
+
+def test_the_roles_page_offers_only_this_products_permissions(root_client):
+    """Failed before: every permission of every installed app (sessions, content types, axes
+    attempts, OTP devices, Django's own permissions and log entries)."""
+    form = root_client.get(reverse("admin:auth_group_add")).context["adminform"].form
+    offered = form.fields["permissions"].queryset
+    apps = set(offered.values_list("content_type__app_label", flat=True))
+    assert apps <= set(OURS) and {"phones", "audit", "backoffice"} <= apps
+    assert set(offered.filter(content_type__app_label="auth").values_list("codename", flat=True)) == {
+        "add_group",
+        "change_group",
+        "delete_group",
+        "view_group",
+    }
+    assert Permission.objects.exclude(content_type__app_label__in=OURS).exists()  # there were others to hide
+
+
+def test_saving_a_role_keeps_a_permission_the_form_does_not_offer(root_client):
+    role = Group.objects.get(name="treasury-operator")
+    foreign = Permission.objects.get(content_type__app_label="sessions", codename="view_session")
+    role.permissions.add(foreign)
+    view_phone = Permission.objects.get(content_type__app_label="phones", codename="view_phone")
+    add_phone = Permission.objects.get(content_type__app_label="phones", codename="add_phone")
+    url = reverse("admin:auth_group_change", args=[role.pk])
+    response = root_client.post(url, {"name": role.name, "permissions": [view_phone.pk, add_phone.pk]})
+    assert response.status_code == 302
+    assert set(role.permissions.all()) == {foreign, view_phone, add_phone}
+
+
+def test_a_manager_reads_the_roles_list_under_its_name(client, make_operator):
+    client.force_login(make_operator("itibackoffice-master", email="master@bank.example"))
+    response = client.get(reverse("admin:auth_group_changelist"))
+    assert response.status_code == 200
+    text = visible_text(response.content.decode())
+    assert "Roles" in text and not re.search(r"\bgroups?\b", text, re.IGNORECASE)

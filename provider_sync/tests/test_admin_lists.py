@@ -1,0 +1,76 @@
+"""The provider link and sync job lists as operators drive them: sorted by updated time, type
+(provider, reason) and status (linked), filtered by date ranges, the active filters as chips."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from backoffice.actor import Actor
+from phones.models import ProviderLink, SyncJob
+from phones.services import phone_create
+from phones.tests.test_admin_list_filters import chips
+from provider_sync import links
+from provider_sync.tests.conftest import BR_NUMBER, CTX
+
+pytestmark = pytest.mark.django_db
+LINKS = reverse("admin:phones_providerlink_changelist")
+JOBS = reverse("admin:phones_syncjob_changelist")
+
+
+@pytest.fixture
+def two_links(make_operator):
+    boss = make_operator("backoffice-operator", email="boss@bank.example")
+    made = []
+    for day, number in ((1, "91234-0001"), (20, "91234-0002")):
+        phone = phone_create(actor=Actor.of(boss), context=CTX, **{**BR_NUMBER, "number": number})
+        link = links.provider_link_set(
+            actor=Actor.of(boss),
+            context=CTX,
+            account_id=phone.account_id,
+            phone_id=phone.pk,
+            provider="sinch",
+            settings={"sms_service_plan_id": "plan-a"},
+        )
+        when = datetime(2026, 4, day, 12, 0, tzinfo=timezone.get_current_timezone())
+        # Test data: the columns auto_now would overwrite on a save.
+        ProviderLink.objects.filter(pk=link.pk).update(updated_at=when)
+        SyncJob.objects.filter(link_id=link.pk).update(updated_at=when, created_at=when)
+        made.append(link)
+    return made
+
+
+@pytest.fixture
+def viewer(client, make_operator):
+    client.force_login(make_operator("itibackoffice-operator", email="viewer@bank.example"))
+    return client
+
+
+def test_links_sorted_and_filtered_by_updated_time_with_chips(viewer, two_links):
+    """Failed before: no updated column, no date filter, no chips on the link list."""
+    changelist = viewer.get(LINKS).context["cl"]
+    column = changelist.list_display.index("updated_at")
+    oldest_first = viewer.get(f"{LINKS}?o={column}").context["cl"].result_list
+    assert [link.pk for link in oldest_first] == [two_links[0].pk, two_links[1].pk]
+    for field in ("provider", "linked"):  # type and status
+        assert viewer.get(f"{LINKS}?o={changelist.list_display.index(field)}").status_code == 200
+    dated = viewer.get(f"{LINKS}?updated_at_from=2026-04-20&updated_at_to=2026-04-20&linked__exact=1")
+    assert [link.pk for link in dated.context["cl"].result_list] == [two_links[1].pk]
+    assert set(chips(dated)) == {"Updated at from: 2026-04-20", "Updated at to: 2026-04-20", "Linked: Yes"}
+
+
+def test_jobs_filtered_by_created_and_updated_time_with_chips(viewer, two_links):
+    """Failed before: no date filter, no chips on the sync job list."""
+    response = viewer.get(f"{JOBS}?created_at_to=2026-04-01&reason__exact=link")
+    assert [job.link_id for job in response.context["cl"].result_list] == [two_links[0].pk]
+    assert set(chips(response)) == {"Created at to: 2026-04-01", "Reason: Phone linked"}
+    changelist = response.context["cl"]
+    column = changelist.list_display.index("updated_at")
+    newest_first = viewer.get(f"{JOBS}?o=-{column}").context["cl"].result_list
+    assert [job.link_id for job in newest_first] == [two_links[1].pk, two_links[0].pk]
+    junk = viewer.get(f"{JOBS}?updated_at_from=not-a-date", follow=True)
+    assert len(junk.context["cl"].result_list) == 2
+    assert any("updated_at_from" in str(message) for message in junk.context["messages"])
