@@ -31,7 +31,7 @@ from backoffice.actor import Actor
 from backoffice.admin_base import LoggedDenialsMixin, ScreenedQueryMixin, shown_value
 from backoffice.auth import log_denied
 from phones.admin import RESYNC_URL_NAME, register_phone_action
-from phones.admin_sync_state import sync_status_badge, sync_status_of
+from phones.admin_sync_state import sync_state_block, sync_status_badge, sync_status_of
 from phones.errors import PhoneError, PhoneValidationError
 from phones.models import Phone, Provider, ProviderLink, SyncAttempt, SyncJob
 from phones.sync_status import prefetch_latest_job
@@ -233,7 +233,8 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     @admin.display(description="Sync status")
     def sync_status(self, link: ProviderLink) -> str:
-        return sync_status_badge(link, sync_status_of(link))
+        # Live: the block refreshes itself while the sync moves (the phone admin's fragment view).
+        return sync_state_block(link, link.phone_id)
 
     # The page's JSON fields in words and small tables, not raw JSON ("{}", "[]").
     @admin.display(description="Last error codes")
