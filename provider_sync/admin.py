@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
@@ -100,14 +101,17 @@ class ProviderLinkForm(forms.ModelForm):
                 if name in self.fields:
                     self.fields[name].initial = value or ""
         if "phone" in self.fields:
-            self.fields["phone"].queryset = Phone.objects.filter(active=True)
+            # Every phone, an inactive one too: ``clean`` says why it cannot be linked, where a
+            # queryset of active phones only answered "Select a valid choice" for either.
+            self.fields["phone"].queryset = Phone.objects.all()
+            self.fields["phone"].error_messages["invalid_choice"] = _("There is no phone with ID %(value)s.")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         provider = data.get("provider")
         phone = data.get("phone") or (self.instance.phone if self.instance.pk else None)
         if phone is not None and not phone.active:
-            raise forms.ValidationError("An inactive phone cannot be linked.")
+            raise forms.ValidationError(_("An inactive phone cannot be linked."))
         if "remote_number" in data:
             try:
                 data["remote_number"] = check_remote_number(data["remote_number"])
@@ -282,6 +286,23 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         if level == messages.SUCCESS and getattr(request, "_link_unchanged", False):
             message, level = "Nothing was changed: the provider link is as it was.", messages.INFO
         super().message_user(request, message, level, *args, **kwargs)
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, int], set[str], list[Any]]:
+        """ "Delete" unlinks: the link row stays (released at the provider), its sync jobs and audit
+        entries with it. Django's collector saw the jobs' PROTECT foreign key and refused every
+        deletion, a superuser's too; nothing is deleted, so nothing is protected."""
+        shown = [
+            _("%(link)s: unlinked and its number released at the provider; its sync jobs and audit trail stay.")
+            % {"link": obj}
+            for obj in objs
+        ]
+        return shown, {}, set(), []
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        self.message_user(request, _("%(link)s was unlinked.") % {"link": obj_display}, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:phones_providerlink_changelist"))
 
     def delete_model(self, request: HttpRequest, obj: ProviderLink) -> None:
         links.provider_link_remove(
