@@ -463,6 +463,8 @@ class PhoneAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, ResyncPe
                 "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
                 "select_across": request.POST.get("select_across", "0"),
                 "action_name": "inactivate_selected",
+                # The list with its filters: where "No, go back" leads without script.
+                "back_url": request.get_full_path(),
             }
             return TemplateResponse(request, "admin/phones/phone/inactivate_confirmation.html", context)
         done = skipped = 0
