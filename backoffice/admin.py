@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -208,6 +209,7 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     list_display = ("name", "permission_count")
     search_fields = ("name",)
+    shown_name = _("role")
     filter_horizontal = ("permissions",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Group]:
