@@ -201,7 +201,7 @@ def test_the_phone_page_and_the_link_page_carry_the_live_block(client, boss, lin
 
 # --- In Chromium: pending, then synced, without a reload -------------------------------------------
 
-from backoffice.tests.test_browser import CHROMIUM, CI, browser, page_for, shot  # noqa: E402,F401
+from backoffice.tests.test_browser import CHROMIUM, CI, RECORD_CSP_VIOLATIONS, browser, page_for, shot  # noqa: E402,F401
 
 
 @pytest.mark.browser
@@ -225,6 +225,7 @@ def test_the_phone_page_shows_the_sync_end_without_a_reload(
     sync_settings.SYNC_STATE_POLL_SECONDS = 0.5
     phone = make_linked_phone(sim, "plivo", {"alias": "acme", "app_id": "app-9"})
     page = page_for(operator.email)
+    page.context.add_init_script(RECORD_CSP_VIOLATIONS)
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.goto(f"/admin/phones/phone/{phone.pk}/change/")
@@ -246,4 +247,5 @@ def test_the_phone_page_shows_the_sync_end_without_a_reload(
     page.wait_for_timeout(1500)
     assert asked == [], "a settled block is not asked for again"
     assert errors == [], errors
+    assert page.evaluate("window.__cspViolations") == []  # htmx's swaps and polling under the policy
     assert re.search(rf"/admin/phones/phone/{phone.pk}/change/$", page.url)
