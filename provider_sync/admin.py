@@ -154,6 +154,7 @@ for _provider in Provider.values:
 @admin.register(ProviderLink)
 class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     form = ProviderLinkForm
+    delete_confirmation_template = "admin/phones/providerlink/unlink_confirmation.html"  # it unlinks
     list_display = ("phone", "provider", "number", "state", "last_synced_at", "drift_shown", "linked")
     list_filter = ("provider", "sync_state", "linked")
     search_fields = ("phone__e164", "remote_number")

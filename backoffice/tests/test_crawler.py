@@ -315,6 +315,8 @@ def crawl_role(
         page.on("pageerror", lambda exc: crawl.problems.append(f"uncaught exception on {page.url}: {exc}"))
         shots = SCREENSHOTS / "crawl" / role / (language or "")
         shots.mkdir(parents=True, exist_ok=True)
+        for old in shots.glob("*.png"):  # this run's pages only: ids differ from run to run
+            old.unlink()
         visit_pages(page, crawl, shots)
         submit_forms(page, crawl, valid)
         run_actions(page, crawl)

@@ -60,7 +60,10 @@ def test_a_role_that_manages_links_unlinks_from_the_links_page(client, make_oper
     page = client.get(reverse("admin:phones_providerlink_change", args=[made.pk])).content.decode()
     delete_url = reverse("admin:phones_providerlink_delete", args=[made.pk])
     assert delete_url in page
-    assert client.get(delete_url).status_code == 200
+    confirmation = client.get(delete_url)
+    assert confirmation.status_code == 200
+    said = confirmation.content.decode()
+    assert f"Unlink {made}?" in said and "will be deleted" not in said  # it unlinks: says so
     response = client.post(delete_url, {"post": "yes"})
     assert response.status_code == 302
     made.refresh_from_db()
