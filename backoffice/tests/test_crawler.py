@@ -229,29 +229,48 @@ def _post_and_check(page: Any, crawl: Crawl, click: Any, what: str) -> int:
     return status
 
 
+def _fill(page: Any, values: dict[str, str]) -> None:
+    for selector, value in values.items():
+        if page.locator(selector).evaluate("el => el.tagName") == "SELECT":
+            page.select_option(selector, value)
+        else:
+            page.fill(selector, value)
+
+
+def _refused(page: Any) -> str:
+    shown = page.locator(".errornote, .errorlist")
+    return " / ".join(shown.all_inner_texts()) if shown.count() else ""
+
+
 def submit_forms(page: Any, crawl: Crawl, valid: dict[tuple[str, str], dict[str, str]]) -> None:
-    """Each form reached: saved empty (refused or saved, never a 5xx), then saved with valid values
-    (the page must take them: no error shown)."""
+    """Each form reached, saved empty (refused or saved, never a 5xx) and with valid values (the
+    page must take them: no error shown). An add form is saved empty first: it comes back refused,
+    as posted, and is filled in there (its table names every field it needs). A change form is
+    saved valid first with "Save and continue editing", which opens it again: then emptied."""
     for path in crawl.forms:
         app, model, kind = FORM_PAGE.search(_shape(path)).groups()
-        key = (f"{app}/{model}", "add" if kind == "add" else "change")
+        values = valid.get((f"{app}/{model}", "add" if kind == "add" else "change"), {})
         page.goto(path, wait_until=READY)
-        page.evaluate(EMPTY_THE_FORM)
-        status = _post_and_check(page, crawl, lambda: page.click("[name=_save]"), f"{path} saved empty")
-        # An add form refused comes back empty as it was posted: filled in there (its table names
-        # every field it needs). A change form is opened again: its table changes one field.
-        if kind != "add" or status != 200 or not page.locator("[name=_save]").count():
-            page.goto(path, wait_until=READY)
-        for selector, value in valid.get(key, {}).items():
-            if page.locator(selector).evaluate("el => el.tagName") == "SELECT":
-                page.select_option(selector, value)
-            else:
-                page.fill(selector, value)
-        status = _post_and_check(page, crawl, lambda: page.click("[name=_save]"), f"{path} saved valid")
         crawl.submitted += 2
-        if status < 500 and page.locator(".errornote, .errorlist").count():
-            errors = " / ".join(page.locator(".errornote, .errorlist").all_inner_texts())
-            crawl.problems.append(f"{path} refused valid values: {errors}")
+        if kind == "add":
+            page.evaluate(EMPTY_THE_FORM)
+            status = _post_and_check(page, crawl, lambda: page.click("[name=_save]"), f"{path} saved empty")
+            if status != 200 or not page.locator("[name=_save]").count():
+                page.goto(path, wait_until=READY)
+            _fill(page, values)
+            status = _post_and_check(page, crawl, lambda: page.click("[name=_save]"), f"{path} saved valid")
+            if status < 500 and (refused := _refused(page)):
+                crawl.problems.append(f"{path} refused valid values: {refused}")
+            continue
+        _fill(page, values)
+        keep_open = "[name=_continue]" if page.locator("[name=_continue]").count() else "[name=_save]"
+        status = _post_and_check(page, crawl, lambda button=keep_open: page.click(button), f"{path} saved valid")
+        if status < 500 and (refused := _refused(page)):
+            crawl.problems.append(f"{path} refused valid values: {refused}")
+        if urlsplit(page.url).path != urlsplit(path).path or not page.locator("[name=_save]").count():
+            page.goto(path, wait_until=READY)
+        page.evaluate(EMPTY_THE_FORM)
+        _post_and_check(page, crawl, lambda: page.click("[name=_save]"), f"{path} saved empty")
 
 
 def run_actions(page: Any, crawl: Crawl) -> None:
