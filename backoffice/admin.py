@@ -380,6 +380,7 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     list_display = ("name", "permission_count")
     search_fields = ("name",)
+    shown_name = _("role")
     filter_horizontal = ("permissions",)
 
     def __init__(self, model: type[Group], admin_site: Any) -> None:

@@ -21,7 +21,8 @@ from django.core.paginator import Paginator
 from django.core.validators import EMPTY_VALUES
 from django.db import connections
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, escape, format_html, format_html_join
@@ -306,6 +307,20 @@ class LoggedDenialsMixin:
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
         return self._guard(request, "view", super().history_view, object_id, extra_context)  # type: ignore[misc]
+
+    # What an operator calls one object of this admin, where the model's name is not it (a role).
+    shown_name: str | None = None
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> HttpResponse:
+        # Not there, or not for this operator. Django adds "Perhaps it was deleted?" and goes to
+        # the dashboard; nothing here is deleted (links unlinked, operators deactivated, jobs and
+        # entries kept): say what is missing and go back to its list.
+        messages.warning(
+            request,
+            _("There is no %(name)s with ID “%(id)s” that you may see.")
+            % {"name": self.shown_name or opts.verbose_name, "id": object_id[:40]},
+        )
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
 
     def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
         # A posted action the operator may not run is silently dropped by Django; log it.

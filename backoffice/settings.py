@@ -373,6 +373,9 @@ SYNC_PROVISIONING_TIMEOUT_SECONDS = env.float("SYNC_PROVISIONING_TIMEOUT_SECONDS
 SYNC_SWEEP_GRACE_SECONDS = env.float("SYNC_SWEEP_GRACE_SECONDS", default=10.0)
 SYNC_SWEEP_INTERVAL_SECONDS = env.float("SYNC_SWEEP_INTERVAL_SECONDS", default=30.0)
 SYNC_RECONCILE_INTERVAL_SECONDS = env.float("SYNC_RECONCILE_INTERVAL_SECONDS", default=3600.0)
+# A phone's or a link's page asks for the sync state this often while it is still moving
+# (pending, in progress, retrying, provisioning); a settled state is not asked for again.
+SYNC_STATE_POLL_SECONDS = env.float("SYNC_STATE_POLL_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "provider-sync-sweep": {"task": "phones.sync_sweep", "schedule": SYNC_SWEEP_INTERVAL_SECONDS},
     "provider-sync-reconcile": {"task": "phones.sync_reconcile", "schedule": SYNC_RECONCILE_INTERVAL_SECONDS},

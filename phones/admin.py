@@ -51,7 +51,7 @@ from backoffice.ids import parse_id, whole_number
 from phones import services
 from phones.admin_export import stream_phones_csv
 from phones.admin_forms import PhoneAdminForm, conflict_message, crm_context, save_phone
-from phones.admin_sync_state import ResyncPermissionMixin, provider_sync_column, sync_state_badge
+from phones.admin_sync_state import ResyncPermissionMixin, provider_sync_column, sync_state_block
 from phones.errors import PhoneChangedMeanwhile, PhoneError, PhoneInactive
 from phones.models import Phone, ProviderLink, SyncState
 from phones.number_hint import number_hint
@@ -324,7 +324,7 @@ class PhoneAdmin(
             '{} {} {} <a href="{}" class="text-primary-600 underline">Open provider link</a>',
             link.get_provider_display(),
             link.number_e164,
-            sync_state_badge(link),
+            sync_state_block(link, phone.pk),  # refreshes itself while the sync moves
             url,
         )
 
@@ -478,6 +478,8 @@ class PhoneAdmin(
                 "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
                 "select_across": request.POST.get("select_across", "0"),
                 "action_name": "inactivate_selected",
+                # The list with its filters: where "No, go back" leads without script.
+                "back_url": request.get_full_path(),
             }
             return TemplateResponse(request, "admin/phones/phone/inactivate_confirmation.html", context)
         done = skipped = 0
@@ -513,6 +515,11 @@ class PhoneAdmin(
             ),
             path("export/", self.admin_site.admin_view(self.export_view), name="phones_phone_export"),
             path(
+                "<int:phone_id>/sync-state/",
+                self.admin_site.admin_view(self.sync_state_view),
+                name="phones_phone_sync_state",
+            ),
+            path(
                 "number-preview/",
                 self.admin_site.admin_view(self.number_preview_view),
                 name="phones_phone_number_preview",
@@ -524,6 +531,17 @@ class PhoneAdmin(
         if not self.has_view_permission(request):
             log_denied(request, request.user, roles.VIEW_PHONE, "admin")
             raise PermissionDenied
+
+    def sync_state_view(self, request: HttpRequest, phone_id: int) -> HttpResponse:
+        """The live sync state block of a phone's page and its link's page (``sync_state_block``),
+        asked for by the block itself while the sync moves. Read only; the same access as the
+        pages: the view right (else 403), and the phone through the selectors (else 404)."""
+        self._require_view(request)
+        phone = phones_visible_to(request.user).filter(pk=phone_id).only("pk").first()
+        if phone is None:
+            raise Http404("No such phone")
+        link = ProviderLink.objects.filter(phone_id=phone.pk).first()
+        return HttpResponse(sync_state_block(link, phone.pk))  # never cached: admin_view's never_cache
 
     def number_preview_view(self, request: HttpRequest) -> JsonResponse:
         """The phone form's live preview: the E.164 form and libphonenumber's plausibility hint of

@@ -1,18 +1,30 @@
-"""How the phone admin shows a phone's provider sync: a coloured state badge and a list column.
+"""How the phone admin shows a phone's provider sync: a coloured state badge, a list column, and
+the live block of a phone's page and a link's page.
 
 Reads the phones app's own ``ProviderLink`` rows; the words come from ``phones.sync_status``. The
 link and job pages themselves, and the re-sync action, are the provider sync's
 (``provider_sync.admin``).
+
+The live block (``sync_state_block``) is the same HTML on the page and from its fragment view
+(``PhoneAdmin.sync_state_view``): while the sync is still moving it carries htmx's polling
+attributes (htmx is loaded by the admin theme on every page; attributes, no inline script, so the
+CSP is unchanged) and replaces itself with the fragment's answer; a settled state's block carries
+none, so the polling ends with the answer that first shows it.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from backoffice import roles
-from phones.models import Phone, ProviderLink, SyncState
+from phones.models import OPEN_JOB_STATUSES, Phone, ProviderLink, SyncJobStatus, SyncState
 from phones.sync_status import LATEST_JOB_ATTR, RETRYING, UNLINKED, SyncStatus, describe, latest_job
 
 STATE_COLOURS = {
@@ -24,6 +36,21 @@ STATE_COLOURS = {
     SyncState.FAILED: "#b91c1c",
     UNLINKED: "#6b7280",
 }
+
+# The block's headline: the state in a word (the details follow in ``SyncStatus.text``).
+STATE_LABELS = {
+    SyncState.PENDING: _("Pending"),
+    RETRYING: _("Retrying"),
+    SyncState.IN_PROGRESS: _("In progress"),
+    SyncState.PROVISIONING: _("Provisioning"),
+    SyncState.SYNCED: _("Synced"),
+    SyncState.FAILED: _("Failed"),
+    UNLINKED: _("Unlinked"),
+}
+# The fragment view that answers the block's polling (``PhoneAdmin.sync_state_view``), by phone.
+SYNC_STATE_URL_NAME = "admin:phones_phone_sync_state"
+# A link's own state while it has no job to read: these still move.
+_MOVING_LINK_STATES = (SyncState.PENDING, SyncState.IN_PROGRESS, SyncState.PROVISIONING)
 
 
 def sync_status_of(link: ProviderLink, *, read_job: bool = True) -> SyncStatus:
@@ -47,11 +74,35 @@ def sync_status_badge(link: ProviderLink, status: SyncStatus) -> str:
     )
 
 
-def sync_state_badge(link: ProviderLink | None) -> str:
-    """The phone page's provider field: the sync status in words (reads the link's job)."""
+def sync_is_moving(link: ProviderLink | None) -> bool:
+    """True while the link's sync may still change by itself: its relevant job is open (pending,
+    retrying, in progress, provisioning; a release after an unlink too), or, without a job read,
+    the link says pending, in progress or provisioning. Needs ``sync_status_of`` first."""
     if link is None:
-        return "-"
-    return sync_status_badge(link, sync_status_of(link))
+        return False
+    job = latest_job(link) if hasattr(link, LATEST_JOB_ATTR) else None
+    if job is not None and job.status != SyncJobStatus.SUPERSEDED:
+        return job.status in OPEN_JOB_STATUSES
+    return link.linked and link.sync_state in _MOVING_LINK_STATES
+
+
+def sync_state_block(link: ProviderLink | None, phone_id: int) -> SafeString:
+    """The live sync state of ``phone_id``'s link (None: not linked): the state in a word, then in
+    words, and while it moves the polling attributes that ask the fragment view for the next one.
+    Reads the link's relevant job when not read yet (one statement)."""
+    status = sync_status_of(link) if link is not None else None
+    moving = sync_is_moving(link)
+    state = status.state if status is not None else ""
+    context = {
+        "status": status,
+        "label": STATE_LABELS.get(state, state),
+        "colour": STATE_COLOURS.get(state, "inherit"),
+        "drift": bool(link is not None and link.drift),
+        "moving": moving,
+        "url": reverse(SYNC_STATE_URL_NAME, args=[phone_id]),
+        "poll_seconds": f"{settings.SYNC_STATE_POLL_SECONDS:g}",
+    }
+    return SafeString(render_to_string("admin/phones/sync_state_block.html", context))
 
 
 @admin.display(description="provider sync")

@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
@@ -31,7 +32,7 @@ from backoffice.actor import Actor
 from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin, shown_value
 from backoffice.auth import log_denied
 from phones.admin import RESYNC_URL_NAME, register_phone_action
-from phones.admin_sync_state import sync_status_badge, sync_status_of
+from phones.admin_sync_state import sync_state_block, sync_status_badge, sync_status_of
 from phones.errors import PhoneError, PhoneValidationError
 from phones.models import Phone, Provider, ProviderLink, SyncAttempt, SyncJob
 from phones.sync_status import prefetch_latest_job
@@ -100,14 +101,17 @@ class ProviderLinkForm(forms.ModelForm):
                 if name in self.fields:
                     self.fields[name].initial = value or ""
         if "phone" in self.fields:
-            self.fields["phone"].queryset = Phone.objects.filter(active=True)
+            # Every phone, an inactive one too: ``clean`` says why it cannot be linked, where a
+            # queryset of active phones only answered "Select a valid choice" for either.
+            self.fields["phone"].queryset = Phone.objects.all()
+            self.fields["phone"].error_messages["invalid_choice"] = _("There is no phone with ID %(value)s.")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         provider = data.get("provider")
         phone = data.get("phone") or (self.instance.phone if self.instance.pk else None)
         if phone is not None and not phone.active:
-            raise forms.ValidationError("An inactive phone cannot be linked.")
+            raise forms.ValidationError(_("An inactive phone cannot be linked."))
         if "remote_number" in data:
             try:
                 data["remote_number"] = check_remote_number(data["remote_number"])
@@ -150,6 +154,7 @@ for _provider in Provider.values:
 @admin.register(ProviderLink)
 class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     form = ProviderLinkForm
+    delete_confirmation_template = "admin/phones/providerlink/unlink_confirmation.html"  # it unlinks
     list_display = ("phone", "provider", "number", "state", "last_synced_at", "drift_shown", "linked", "updated_at")
     list_filter = ("provider", "sync_state", "linked", ("updated_at", DateRangeFilter))
     list_filter_submit = True  # the date range is typed, then applied with the other filters
@@ -235,7 +240,8 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     @admin.display(description="Sync status")
     def sync_status(self, link: ProviderLink) -> str:
-        return sync_status_badge(link, sync_status_of(link))
+        # Live: the block refreshes itself while the sync moves (the phone admin's fragment view).
+        return sync_state_block(link, link.phone_id)
 
     # The page's JSON fields in words and small tables, not raw JSON ("{}", "[]").
     @admin.display(description="Last error codes")
@@ -283,6 +289,23 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         if level == messages.SUCCESS and getattr(request, "_link_unchanged", False):
             message, level = "Nothing was changed: the provider link is as it was.", messages.INFO
         super().message_user(request, message, level, *args, **kwargs)
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, int], set[str], list[Any]]:
+        """ "Delete" unlinks: the link row stays (released at the provider), its sync jobs and audit
+        entries with it. Django's collector saw the jobs' PROTECT foreign key and refused every
+        deletion, a superuser's too; nothing is deleted, so nothing is protected."""
+        shown = [
+            _("%(link)s: unlinked and its number released at the provider; its sync jobs and audit trail stay.")
+            % {"link": obj}
+            for obj in objs
+        ]
+        return shown, {}, set(), []
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        self.message_user(request, _("%(link)s was unlinked.") % {"link": obj_display}, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:phones_providerlink_changelist"))
 
     def delete_model(self, request: HttpRequest, obj: ProviderLink) -> None:
         links.provider_link_remove(
