@@ -12,8 +12,10 @@ from django.db import models, transaction
 from django.db.models import Case, F, When
 from django.db.models.expressions import BaseExpression
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from backoffice.access_signals import password_changed
+from backoffice.operator_locale import LANGUAGE_CHOICES, default_language, default_time_zone, validate_time_zone
 
 
 class OperatorManager(BaseUserManager["User"]):
@@ -61,6 +63,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Set when someone else chose the password (a manager's reset, an operator created with one):
     # the operator must choose their own before anything else (``backoffice.password_policy``).
     password_change_required = models.BooleanField(default=False, editable=False)
+    # The admin's language and the zone its times are shown in (``backoffice.operator_locale``);
+    # the operator's own choice (the preferences page), the deployment's default until then.
+    language = models.CharField(_("language"), max_length=8, choices=LANGUAGE_CHOICES, default=default_language)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
+    )
 
     objects = OperatorManager()
 
