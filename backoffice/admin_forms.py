@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth.models import Group
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from unfold.forms import AuthenticationForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
@@ -24,7 +25,7 @@ class _RolesMixin(forms.Form):
         to_field_name="name",
         required=False,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text="Roles that manage operators are granted and removed by superusers only.",
+        help_text=_("Roles that manage operators are granted and removed by superusers only."),
     )
 
     def _limit_roles(self, instance: User | None) -> None:

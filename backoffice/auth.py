@@ -151,6 +151,8 @@ def lockout_response(request: HttpRequest, original_response: Any = None, creden
         "failure_limit": get_failure_limit(request, credentials),
         "username": axes_username(request, credentials) or "",
         "cooloff_time": get_cool_off_iso8601(cool_off) if cool_off else "",
+        # What the page says ("15 minutes"): the ISO duration above is for machines.
+        "cooloff_minutes": max(1, round(cool_off.total_seconds() / 60)) if cool_off else None,
     }
     return render(request, settings.AXES_LOCKOUT_TEMPLATE, context, status=status)
 

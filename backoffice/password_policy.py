@@ -15,10 +15,11 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from backoffice.services import password_changed_by_self
 
-MESSAGE = "Your password was set by someone else: choose your own to continue."
+MESSAGE = _("Your password was set by someone else: choose your own to continue.")
 
 
 class PasswordChangeRequired:
