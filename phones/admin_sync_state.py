@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from backoffice import roles
 from phones.models import Phone, ProviderLink, SyncState
@@ -37,7 +39,7 @@ def sync_status_of(link: ProviderLink, *, read_job: bool = True) -> SyncStatus:
 
 def sync_status_badge(link: ProviderLink, status: SyncStatus) -> str:
     """The status in words, coloured by its state; the provider's whole message as its title."""
-    drift = " (drift)" if link.drift else ""
+    drift = " " + gettext("(drift)") if link.drift else ""
     return format_html(
         '<span style="color:{}" title="{}">{}{}</span>',
         STATE_COLOURS.get(status.state, "inherit"),
@@ -54,7 +56,7 @@ def sync_state_badge(link: ProviderLink | None) -> str:
     return sync_status_badge(link, sync_status_of(link))
 
 
-@admin.display(description="provider sync")
+@admin.display(description=_("provider sync"))
 def provider_sync_column(phone: Phone) -> str:
     """Phone list column: the state as a badge, the status in words as its title.
 
@@ -67,10 +69,10 @@ def provider_sync_column(phone: Phone) -> str:
     except ProviderLink.DoesNotExist:
         return "-"
     status = sync_status_of(link, read_job=False)
-    label = link.get_sync_state_display() if link.linked else "Unlinked"
+    label = link.get_sync_state_display() if link.linked else gettext("Unlinked")
     if link.linked and link.sync_state == SyncState.FAILED and link.last_error:
         label = f"{label}: {link.last_error[:80]}"
-    drift = " (drift)" if link.drift else ""
+    drift = " " + gettext("(drift)") if link.drift else ""
     return format_html(
         '<span style="color:{}" title="{}">{}{}</span>',
         STATE_COLOURS.get(link.sync_state if link.linked else UNLINKED, "inherit"),

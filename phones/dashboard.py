@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db.models import Count
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from backoffice.dashboard import can_view_phones
 from phones.models import Phone, PhoneType, ProviderLink, SyncState
@@ -52,7 +53,7 @@ def phone_totals_card(request: HttpRequest) -> dict[str, Any]:
         "show_phone_stats": True,
         "phone_totals": totals,
         "phone_type_table": {
-            "headers": ["Type", "Active", "Inactive", "Total"],
+            "headers": [_("Type"), _("Active"), _("Inactive"), _("Total")],
             "rows": [
                 [bucket["label"], bucket["active"], bucket["inactive"], bucket["active"] + bucket["inactive"]]
                 for bucket in totals["by_type"]
