@@ -12,6 +12,8 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import TextFilter
 from unfold.decorators import display
@@ -38,19 +40,19 @@ def entry_title(entry: AuditEntry) -> str:
 
 
 class PhoneIdFilter(ExactIntegerFilter):
-    title = "phone ID"
+    title = _("phone ID")
     parameter_name = "phone"
     field_name = "phone_id"
 
 
 class AccountIdFilter(ExactIntegerFilter):
-    title = "account ID"
+    title = _("account ID")
     parameter_name = "account"
     field_name = "account_id"
 
 
 class OperatorEmailFilter(TextFilter):
-    title = "operator email"
+    title = _("operator email")
     parameter_name = "email"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
@@ -60,7 +62,7 @@ class OperatorEmailFilter(TextFilter):
 
 
 class RoleFilter(admin.SimpleListFilter):
-    title = "operator role"
+    title = _("operator role")
     parameter_name = "role"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -91,7 +93,7 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
     )
     list_filter_submit = True
     search_fields = ("operator_email",)  # shows the box; see get_search_results
-    search_help_text = "Operator email, request ID, or a phone / account ID."
+    search_help_text = _("Operator email, request ID, or a phone / account ID.")
     ordering = ("-id",)
     sortable_by = ("id", "created_at")
     list_per_page = 50
@@ -100,11 +102,11 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
     show_facets = admin.ShowFacets.NEVER
     actions = None
     fieldsets = (
-        ("Event", {"fields": ("event", "created_at", "origin", "operation", "phone_link", "account")}),
-        ("Operator", {"fields": ("operator_email", "roles", "request_ref", "ip")}),
-        ("Changes", {"fields": ("changes_table",)}),
-        ("Payload (contract event)", {"fields": ("payload_pretty",)}),
-        ("Integrity", {"fields": ("prev_hash", "hash")}),
+        (_("Event"), {"fields": ("event", "created_at", "origin", "operation", "phone_link", "account")}),
+        (_("Operator"), {"fields": ("operator_email", "roles", "request_ref", "ip")}),
+        (_("Changes"), {"fields": ("changes_table",)}),
+        (_("Payload (contract event)"), {"fields": ("payload_pretty",)}),
+        (_("Integrity"), {"fields": ("prev_hash", "hash")}),
     )
 
     # Append-only: nobody adds, changes or deletes an entry here, superusers included.
@@ -139,15 +141,15 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
         raise PermissionDenied  # an entry is its own history
 
     # --- Wording: the model's fields say "account id", "request id", "ip address" -----------------
-    @display(description="Account ID", empty_value="—")
+    @display(description=_("Account ID"), empty_value="—")
     def account(self, entry: AuditEntry) -> Any:
         return entry.account_id
 
-    @display(description="Request ID", empty_value="—")
+    @display(description=_("Request ID"), empty_value="—")
     def request_ref(self, entry: AuditEntry) -> str:
         return entry.request_id
 
-    @display(description="IP address", empty_value="—")
+    @display(description=_("IP address"), empty_value="—")
     def ip(self, entry: AuditEntry) -> Any:
         return entry.ip_address
 
@@ -164,22 +166,26 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
         extra_context = {**(extra_context or {}), **({"subtitle": entry.admin_title} if entry else {})}
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @display(description="Roles")
+    @display(description=_("Roles"))
     def roles(self, entry: AuditEntry) -> str:
         return ", ".join(entry.operator_roles or [])
 
-    @display(description="Phone")
+    @display(description=_("Phone"))
     def phone_link(self, entry: AuditEntry) -> str:
         if entry.phone_id is None:
             return "—"
         url = reverse("admin:phones_phone_change", args=[entry.phone_id])
-        return format_html('<a class="text-primary-600 underline" href="{}">Phone #{}</a>', url, entry.phone_id)
+        return format_html(
+            '<a class="text-primary-600 underline" href="{}">{}</a>',
+            url,
+            gettext("Phone #%(id)s") % {"id": entry.phone_id},
+        )
 
-    @display(description="Operation")
+    @display(description=_("Operation"))
     def operation(self, entry: AuditEntry) -> str:
         return f"{entry.payload.get('method', '')} {entry.payload.get('uri', '')}"
 
-    @display(description="Field changes")
+    @display(description=_("Field changes"))
     def changes_table(self, entry: AuditEntry) -> str:
         if not entry.changes:
             return "—"
@@ -190,13 +196,16 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
             ((field, shown_value(old), shown_value(new)) for field, (old, new) in entry.changes.items()),
         )
         return format_html(
-            '<table class="audit-changes"><thead><tr><th class="pr-6 text-left">Field</th>'
-            '<th class="pr-3 text-left">Old</th><th></th><th class="text-left">New</th></tr></thead>'
+            '<table class="audit-changes"><thead><tr><th class="pr-6 text-left">{}</th>'
+            '<th class="pr-3 text-left">{}</th><th></th><th class="text-left">{}</th></tr></thead>'
             "<tbody>{}</tbody></table>",
+            gettext("Field"),
+            gettext("Old"),
+            gettext("New"),
             rows,
         )
 
-    @display(description="Payload")
+    @display(description=_("Payload"))
     def payload_pretty(self, entry: AuditEntry) -> str:
         text = json.dumps(entry.payload, indent=2, sort_keys=False, ensure_ascii=False)
         return format_html('<pre class="audit-payload whitespace-pre font-mono text-sm">{}</pre>', text)
