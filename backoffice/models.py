@@ -166,6 +166,7 @@ class AccessVersion(models.Model):
 
     class Meta:
         verbose_name = _("role matrix version")
+        verbose_name_plural = _("role matrix versions")
 
     def __str__(self) -> str:
         return f"role matrix version {self.version}"
@@ -191,6 +192,7 @@ class ApiKey(models.Model):
 
     class Meta:
         verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

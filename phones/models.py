@@ -191,6 +191,7 @@ class ProviderLink(models.Model):
 
     class Meta:
         verbose_name = _("provider link")
+        verbose_name_plural = _("provider links")
         constraints = [
             models.UniqueConstraint(
                 "provider",
@@ -262,6 +263,7 @@ class SyncJob(models.Model):
 
     class Meta:
         verbose_name = _("sync job")
+        verbose_name_plural = _("sync jobs")
         ordering = ["-id"]
         # The queue's probes use small partial indexes: open jobs and leased jobs are few, the
         # history of final jobs is not.
@@ -310,6 +312,7 @@ class SyncAttempt(models.Model):
 
     class Meta:
         verbose_name = _("sync attempt")
+        verbose_name_plural = _("sync attempts")
         ordering = ["id"]
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_protect
@@ -147,7 +148,8 @@ def _setting_form_field(provider: str, key: str) -> forms.Field:
         )
     else:
         field = forms.CharField(required=False, max_length=255, widget=UnfoldAdminTextInputWidget)
-    field.label = f"{Provider(provider).label}: {SETTING_LABELS.get(key, key)}"
+    # Lazy: the fields are built once, at import, and read in each operator's language.
+    field.label = format_lazy("{}: {}", Provider(provider).label, SETTING_LABELS.get(key, key))
     return field
 
 
