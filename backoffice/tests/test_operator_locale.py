@@ -99,6 +99,17 @@ def test_the_switch_changes_no_token_version(make_operator):
     assert User.objects.get(pk=operator.pk).token_version == operator.token_version
 
 
+def test_an_operator_who_must_change_their_password_may_switch_language_first(client, make_operator):
+    operator = make_operator("backoffice-operator", language="en", password_change_required=True)
+    client.force_login(operator)
+    change = reverse("admin:password_change")
+    response = client.post(reverse("operator-language"), {"language": "pt-br", "next": change})
+    assert response.status_code == 302 and response["Location"] == change
+    operator.refresh_from_db()
+    assert operator.language == "pt-br"
+    assert page_language(client.get(change)) == "pt-br"
+
+
 def test_an_unknown_language_changes_nothing(client, make_operator):
     operator = make_operator("backoffice-operator", language="en")
     client.force_login(operator)
