@@ -120,7 +120,7 @@ def conflict_message(phone: Phone, version: str, operator: Any) -> SafeString:
             (
                 date_format(localtime(entry.created_at), "DATETIME_FORMAT"),
                 entry.operator_email if entry.pk in visible else gettext("another operator"),
-                entry.get_origin_display(),
+                entry.origin,  # the code (CRM, API...): its label has parentheses of its own
                 format_html_join(
                     "; ",
                     "{}: {} → {}",
