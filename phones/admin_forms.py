@@ -12,7 +12,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
     UnfoldAdminIntegerFieldWidget,
@@ -35,10 +35,10 @@ from phones.versions import phone_version, version_instant
 
 # How many of the changes made since a form was read its conflict error lists (newest first).
 CONFLICT_ENTRIES = 5
-VERSION_MISSING = _(
+VERSION_MISSING = gettext_noop(
     "This form does not say which version of the phone it was read at: reload the page and make your change again."
 )
-CONFIRM_INACTIVATION = _(
+CONFIRM_INACTIVATION = gettext_noop(
     "Tick “I understand this cannot be undone” to inactivate: an inactive phone can never be changed."
 )
 
@@ -248,7 +248,7 @@ class PhoneAdminForm(forms.ModelForm):
     def _check_version(self) -> None:
         version = self.cleaned_data.get("version")
         if not version:
-            self.add_error(None, VERSION_MISSING)
+            self.add_error(None, gettext(VERSION_MISSING))
             return
         current = phone_version(self.instance)
         if version == current:
@@ -262,7 +262,7 @@ class PhoneAdminForm(forms.ModelForm):
     def _check_confirmation(self) -> None:
         unticked = self.instance.active and self.cleaned_data.get("active") is False
         if unticked and not self.cleaned_data.get("confirm_inactivation"):
-            self.add_error("confirm_inactivation", CONFIRM_INACTIVATION)
+            self.add_error("confirm_inactivation", gettext(CONFIRM_INACTIVATION))
 
     def _candidate(self) -> Phone:
         """The phone as the save would leave it (not saved), after the operation's check."""
