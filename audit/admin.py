@@ -149,10 +149,7 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
     # The phone's number for the list's column and title: one join, not a query per row.
     list_select_related = ("phone",)
     search_fields = ("operator_email",)  # shows the box; see get_search_results
-    search_help_text = _(
-        "A phone number in any form (+55 11 91234-5678, 11912345678, 912345678), an operator email, "
-        "a request ID, or a phone / account ID."
-    )
+    search_help_text = _("Phone number, operator email or request ID")
     ordering = ("-id",)
     sortable_by = ("when",)
     list_per_page = 50

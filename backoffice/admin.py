@@ -16,8 +16,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -45,7 +45,7 @@ admin.site.unregister(Group)
 # opens them: tokens are ended by signing out, the token version or expiry, not by hand here.
 admin.site.unregister(OutstandingToken)
 admin.site.unregister(BlacklistedToken)
-admin.site.index_title = "Dashboard"
+admin.site.index_title = _("Dashboard")
 admin.site.login_form = OperatorLoginForm
 
 
@@ -74,11 +74,11 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
         # The unlock link only for whoever may unlock this operator (the password reset's limits).
         sign_in = "sign_in_status_with_unlock" if lockouts.may_unlock(request.user, obj) else "sign_in_status"
         return (
-            ("Operator", {"fields": operator}),
-            ("Roles", {"fields": ("roles", "other_roles")}),
-            ("Activity", {"fields": (sign_in, "last_login", "date_joined")}),
+            (_("Operator"), {"fields": operator}),
+            (_("Roles"), {"fields": ("roles", "other_roles")}),
+            (_("Activity"), {"fields": (sign_in, "last_login", "date_joined")}),
             # The reset link only for whoever may reset this operator's MFA.
-            ("Two-factor authentication", {"fields": (mfa_field,)}),
+            (_("Two-factor authentication"), {"fields": (mfa_field,)}),
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple[str, ...]:
@@ -139,7 +139,7 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
         return request.user.has_perm("backoffice.change_user")
 
     # --- Display ------------------------------------------------------------------------------
-    @display(description="Roles")
+    @display(description=_("Roles"))
     def role_names(self, user: User) -> str:
         return ", ".join(sorted(group.name for group in user.groups.all()))
 
@@ -166,26 +166,32 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
             _("Unlock sign-in"),
         )
 
-    @display(description="All roles held")
+    @display(description=_("All roles held"))
     def other_roles(self, user: User) -> str:
         # The checkboxes above list only the roles the acting operator may grant or remove.
         return ", ".join(sorted(group.name for group in user.groups.all())) or "—"
 
-    @display(description="Authenticator")
+    @display(description=_("Authenticator"))
     def mfa_status(self, user: User) -> str:
         if not mfa.is_enrolled(user):
-            required = " (its roles require one: it enrols at its next sign-in)" if mfa.mfa_required(user) else ""
-            return f"Not enrolled{required}"
+            if mfa.mfa_required(user):
+                return gettext("Not enrolled (its roles require one: it enrols at its next sign-in)")
+            return gettext("Not enrolled")
         left = mfa.recovery_codes_left(user)
-        return f"Enrolled, {left} recovery code{'s' if left != 1 else ''} left"
+        return ngettext("Enrolled, %(left)d recovery code left", "Enrolled, %(left)d recovery codes left", left) % {
+            "left": left
+        }
 
-    @display(description="Authenticator")
+    @display(description=_("Authenticator"))
     def mfa_status_with_reset(self, user: User) -> str:
         if not mfa.is_enrolled(user):
             return self.mfa_status(user)
         url = reverse("admin:backoffice_user_mfa_reset", args=[user.pk])
         return format_html(
-            '{} — <a href="{}" id="mfa-reset-link" class="text-primary-600">Reset MFA</a>', self.mfa_status(user), url
+            '{} — <a href="{}" id="mfa-reset-link" class="text-primary-600">{}</a>',
+            self.mfa_status(user),
+            url,
+            _("Reset MFA"),
         )
 
     # --- MFA reset ---------------------------------------------------------------------------------
@@ -270,11 +276,15 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
         change_url = reverse("admin:backoffice_user_change", args=[operator.pk])
         if request.method == "POST":
             mfa.reset_mfa(request.user, operator)
-            messages.success(request, f"The MFA of {operator.email} was reset: it enrols again at its next sign-in.")
+            messages.success(
+                request,
+                gettext("The MFA of %(email)s was reset: it enrols again at its next sign-in.")
+                % {"email": operator.email},
+            )
             return HttpResponseRedirect(change_url)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Reset the MFA of {operator.email}?",
+            "title": gettext("Reset the MFA of %(email)s?") % {"email": operator.email},
             "operator": operator,
             "change_url": change_url,
             "opts": self.opts,
@@ -313,7 +323,10 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
             operator = User.objects.get(pk=id)
             password_reset_by(actor=request.user, operator=operator)
             if operator.pk != request.user.pk:
-                messages.info(request, f"{operator.email} must choose a new password at next sign-in.")
+                messages.info(
+                    request,
+                    gettext("%(email)s must choose a new password at next sign-in.") % {"email": operator.email},
+                )
         return response
 
     def changeform_view(
@@ -506,8 +519,14 @@ class ApiKeyAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backoffice.change_user")
 
-    @admin.action(description="Revoke the selected keys", permissions=["revoke"])
+    @admin.action(description=_("Revoke the selected keys"), permissions=["revoke"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for prefix in queryset.values_list("prefix", flat=True):
             api_key_revoke(prefix=prefix, revoked_by=request.user.email, actor=request.user)
-        self.message_user(request, f"Revoked {queryset.count()} key(s); they stop working at once.", messages.SUCCESS)
+        count = queryset.count()
+        message = ngettext(
+            "Revoked %(count)d key; it stops working at once.",
+            "Revoked %(count)d keys; they stop working at once.",
+            count,
+        )
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)

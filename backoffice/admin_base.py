@@ -28,6 +28,7 @@ from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.admin import checkbox
@@ -113,7 +114,11 @@ class ExactIntegerFilter(TextFilter):
             return queryset
         number = whole_number(value)
         if number is None:
-            ignored(request, self.parameter_name, f"the {self.title} must be a whole number of at most 19 digits")
+            ignored(
+                request,
+                self.parameter_name,
+                gettext("the %(title)s must be a whole number of at most 19 digits") % {"title": self.title},
+            )
             return queryset
         return queryset.filter(**{self.field_name: number})
 
@@ -215,7 +220,7 @@ def ignored(request: HttpRequest, parameter: str, why: str) -> None:
     """Tell the operator a filter or search was left out, and why (remembered on the request:
     ``ignored_filters``)."""
     shown = _UNSAFE.sub("\N{REPLACEMENT CHARACTER}", parameter)[:40]
-    messages.warning(request, f"Ignored the filter “{shown}”: {why}.")
+    messages.warning(request, gettext("Ignored the filter “%(filter)s”: %(why)s.") % {"filter": shown, "why": why})
     request._ignored_filters = ignored_filters(request) | {parameter}  # type: ignore[attr-defined]
 
 
@@ -226,9 +231,9 @@ def ignored_filters(request: HttpRequest) -> frozenset[str]:
 
 def _problem(text: str) -> str | None:
     if len(text) > ADMIN_PARAM_MAX_LENGTH:
-        return f"it is longer than {ADMIN_PARAM_MAX_LENGTH} characters"
+        return gettext("it is longer than %(max)d characters") % {"max": ADMIN_PARAM_MAX_LENGTH}
     if _UNSAFE.search(text):
-        return "it holds control characters"
+        return gettext("it holds control characters")
     return None
 
 
@@ -269,7 +274,7 @@ class ScreenedQueryMixin:
 
 
 def not_understood(request: HttpRequest) -> None:
-    messages.warning(request, "Some filters were not understood and were removed: the list shows everything.")
+    messages.warning(request, gettext("Some filters were not understood and were removed: the list shows everything."))
 
 
 class LoggedDenialsMixin:

@@ -23,6 +23,7 @@ class _RolesMixin(forms.Form):
     roles = forms.ModelMultipleChoiceField(
         queryset=Group.objects.none(),
         to_field_name="name",
+        label=_("Roles"),
         required=False,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
         help_text=_("Roles that manage operators are granted and removed by superusers only."),

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BackofficeConfig(AppConfig):
     name = "backoffice"
-    verbose_name = "Operators and roles"
+    verbose_name = _("Operators and roles")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

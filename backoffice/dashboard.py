@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
 
 from backoffice import roles
 
@@ -39,22 +40,22 @@ def can_view_roles(request: HttpRequest) -> bool:
 def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
     """Only entries the operator may open; an entry it may not use is not shown at all."""
     items = [
-        ("Dashboard", "dashboard", reverse("admin:index"), None),
-        ("Phones", "call", reverse("admin:phones_phone_changelist"), can_view_phones),
-        ("Add phone", "add_call", reverse("admin:phones_phone_add"), can_add_phones),
+        (_("Dashboard"), "dashboard", reverse("admin:index"), None),
+        (_("Phones"), "call", reverse("admin:phones_phone_changelist"), can_view_phones),
+        (_("Add phone"), "add_call", reverse("admin:phones_phone_add"), can_add_phones),
         # Provider sync in plain sight: its pages open with the phones (``provider_sync.admin``).
-        ("Provider links", "sync_alt", reverse("admin:phones_providerlink_changelist"), can_view_phones),
-        ("Sync jobs", "sync", reverse("admin:phones_syncjob_changelist"), can_view_phones),
-        ("Audit log", "history", reverse("admin:audit_auditentry_changelist"), can_view_audit),
-        ("Operators", "badge", reverse("admin:backoffice_user_changelist"), can_manage_operators),
-        ("Roles", "shield_person", reverse("admin:auth_group_changelist"), can_view_roles),
+        (_("Provider links"), "sync_alt", reverse("admin:phones_providerlink_changelist"), can_view_phones),
+        (_("Sync jobs"), "sync", reverse("admin:phones_syncjob_changelist"), can_view_phones),
+        (_("Audit log"), "history", reverse("admin:audit_auditentry_changelist"), can_view_audit),
+        (_("Operators"), "badge", reverse("admin:backoffice_user_changelist"), can_manage_operators),
+        (_("Roles"), "shield_person", reverse("admin:auth_group_changelist"), can_view_roles),
     ]
     allowed = [
         {"title": title, "icon": icon, "link": link, "permission": check}
         for title, icon, link, check in items
         if check is None or check(request)
     ]
-    return [{"title": "Backoffice", "separator": False, "collapsible": False, "items": allowed}]
+    return [{"title": _("Backoffice"), "separator": False, "collapsible": False, "items": allowed}]
 
 
 # --- Dashboard cards ---------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import requires_csrf_token
 
 
 @requires_csrf_token  # the page's sign-out form needs a token even when the denied view set none
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    context = {**admin.site.each_context(request), "title": "You may not open this page"}
+    context = {**admin.site.each_context(request), "title": _("You may not open this page")}
     response = TemplateResponse(request, "403.html", context, status=403)
     return response.render()

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -129,7 +130,7 @@ def reset_mfa(actor: Any, operator: User) -> None:
     sign-in enrols again if its roles require MFA. The one place an MFA reset happens: the
     operator-actions audit event belongs here."""
     if not may_reset_mfa(actor, operator):
-        raise OperatorChangeRefused("You may not reset this operator's MFA.")
+        raise OperatorChangeRefused(gettext("You may not reset this operator's MFA."))
     with transaction.atomic():
         TOTPDevice.objects.filter(user=operator).delete()
         StaticDevice.objects.filter(user=operator).delete()

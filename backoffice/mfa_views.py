@@ -30,8 +30,10 @@ from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.decorators import method_decorator
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -46,7 +48,7 @@ from backoffice.auth import lockout_response
 PENDING = "mfa_pending"
 # The password step is good for this long: a code or an enrolment must follow soon after it.
 PENDING_SECONDS = 10 * 60
-WRONG_CODE = "This code is not valid. Use the current code of your authenticator app, or a recovery code."
+WRONG_CODE = _("This code is not valid. Use the current code of your authenticator app, or a recovery code.")
 
 
 # Browsers and password managers offer the code an app or a text just gave (autocomplete).
@@ -55,21 +57,28 @@ _CODE_INPUT = {"autocomplete": "one-time-code", "autofocus": True}
 
 class CodeForm(forms.Form):
     otp = forms.CharField(
-        label="Authentication code",
+        label=_("Authentication code"),
         max_length=32,
         strip=True,
         widget=UnfoldAdminTextInputWidget(attrs=_CODE_INPUT),
-        help_text="The 6-digit code of your authenticator app, or one of your recovery codes.",
+        help_text=_("The 6-digit code of your authenticator app, or one of your recovery codes."),
     )
 
 
 class EnrolForm(forms.Form):
     otp = forms.CharField(
-        label="Code from your authenticator app",
+        label=_("Code from your authenticator app"),
         max_length=32,
         strip=True,
         widget=UnfoldAdminTextInputWidget(attrs={**_CODE_INPUT, "inputmode": "numeric"}),
     )
+
+
+def _speak_their_language(user: Any) -> None:
+    """Half signed in, the operator is still anonymous to the middleware (which follows the
+    browser): the code and enrolment pages speak the operator's own language, read from the row
+    this step loads anyway."""
+    translation.activate(user.language)
 
 
 def _admin_context(request: HttpRequest, title: str) -> dict[str, Any]:
@@ -133,7 +142,7 @@ class SignInView(LoginView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context.update(_admin_context(self.request, "Log in"))
+        context.update(_admin_context(self.request, _("Log in")))
         context["app_path"] = self.request.get_full_path()
         context["username"] = self.request.user.get_username()
         return context
@@ -164,6 +173,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if pending is None:
         return _back_to_sign_in()
     user, state = pending
+    _speak_their_language(user)
     if not mfa.is_enrolled(user):  # nothing to give a code from: enrolment first (a reset since)
         return HttpResponseRedirect(reverse("mfa-enrol"))
     form = CodeForm(request.POST or None)
@@ -177,7 +187,7 @@ def verify(request: HttpRequest) -> HttpResponse:
             return HttpResponseRedirect(state["next"])
         _wrong_code(request, user)
         form.add_error("otp", WRONG_CODE)
-    context = {**_admin_context(request, "Authentication code"), "form": form, "email": user.get_username()}
+    context = {**_admin_context(request, _("Authentication code")), "form": form, "email": user.get_username()}
     return render(request, "admin/mfa/verify.html", context)
 
 
@@ -203,6 +213,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
     pending = _pending(request)
     if pending is not None:
         user, state = pending
+        _speak_their_language(user)
     elif request.user.is_authenticated and request.user.is_staff:
         user, state = request.user, None
     else:
@@ -221,7 +232,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
             else:
                 django_otp.login(request, enrolment.device)
             context = {
-                **_admin_context(request, "Recovery codes"),
+                **_admin_context(request, _("Recovery codes")),
                 "codes": enrolment.recovery_codes,
                 "next": state["next"] if state is not None else reverse("admin:index"),
             }
@@ -232,7 +243,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
     device = mfa.start_enrolment(user)
     secret = b32encode(device.bin_key).decode()
     context = {
-        **_admin_context(request, "Set up two-factor authentication"),
+        **_admin_context(request, _("Set up two-factor authentication")),
         "form": form,
         "email": user.get_username(),
         "secret": _grouped(secret),

@@ -12,8 +12,10 @@ from django.db import models, transaction
 from django.db.models import Case, F, When
 from django.db.models.expressions import BaseExpression
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from backoffice.access_signals import password_changed
+from backoffice.operator_locale import LANGUAGE_CHOICES, default_language, default_time_zone, validate_time_zone
 
 
 class OperatorManager(BaseUserManager["User"]):
@@ -43,24 +45,32 @@ class User(AbstractBaseUser, PermissionsMixin):
     What an operator may do comes from its roles (groups); direct user permissions are not used.
     """
 
-    email = models.EmailField(unique=True)
-    full_name = models.CharField(max_length=150, blank=True)
-    is_active = models.BooleanField(default=True)
+    email = models.EmailField(verbose_name=_("email"), unique=True)
+    full_name = models.CharField(verbose_name=_("full name"), max_length=150, blank=True)
+    is_active = models.BooleanField(verbose_name=_("active"), default=True)
     # Admin access; every operator with a role may use the backoffice.
-    is_staff = models.BooleanField(default=True)
-    date_joined = models.DateTimeField(default=timezone.now)
+    is_staff = models.BooleanField(verbose_name=_("staff status"), default=True)
+    date_joined = models.DateTimeField(verbose_name=_("date joined"), default=timezone.now)
     # Every token carries the version it was issued at (``backoffice.tokens``); a token of another
     # version is refused. Raised when the password changes or the operator is deactivated (``save``
     # below) and when a role is taken away (``backoffice.tokens``' receivers): all its tokens die
     # at once. Only ever written as ``token_version + 1`` by the database, never from a Python
     # value, so a stale copy of the operator saved later cannot bring old tokens back.
-    token_version = models.PositiveBigIntegerField(default=0, editable=False)
+    token_version = models.PositiveBigIntegerField(verbose_name=_("token version"), default=0, editable=False)
     # An internal tool's identity: no usable password, no admin access; it calls the API with its
     # keys (``ApiKey``, ``backoffice.service_accounts``), and its changes are audited in its name.
-    is_service_account = models.BooleanField(default=False, editable=False)
+    is_service_account = models.BooleanField(verbose_name=_("is service account"), default=False, editable=False)
     # Set when someone else chose the password (a manager's reset, an operator created with one):
     # the operator must choose their own before anything else (``backoffice.password_policy``).
-    password_change_required = models.BooleanField(default=False, editable=False)
+    password_change_required = models.BooleanField(
+        verbose_name=_("password change required"), default=False, editable=False
+    )
+    # The admin's language and the zone its times are shown in (``backoffice.operator_locale``);
+    # the operator's own choice (the preferences page), the deployment's default until then.
+    language = models.CharField(_("language"), max_length=8, choices=LANGUAGE_CHOICES, default=default_language)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
+    )
 
     objects = OperatorManager()
 
@@ -69,8 +79,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: list[str] = []
 
     class Meta:
-        verbose_name = "operator"
-        verbose_name_plural = "operators"
+        verbose_name = _("operator")
+        verbose_name_plural = _("operators")
         ordering = ["email"]
 
     def __str__(self) -> str:
@@ -151,11 +161,12 @@ class AccessVersion(models.Model):
     it and a rolled-back change never reuses a number.
     """
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    version = models.BigIntegerField(default=0)
+    id = models.PositiveSmallIntegerField(verbose_name=_("ID"), primary_key=True, default=1)
+    version = models.BigIntegerField(verbose_name=_("version"), default=0)
 
     class Meta:
-        verbose_name = "role matrix version"
+        verbose_name = _("role matrix version")
+        verbose_name_plural = _("role matrix versions")
 
     def __str__(self) -> str:
         return f"role matrix version {self.version}"
@@ -166,21 +177,22 @@ class ApiKey(models.Model):
     prefix and the SHA-256 of its secret are stored: the key is shown once, when issued, and a
     copy of this table authenticates nobody. Revoked keys are kept (who had which key when)."""
 
-    operator = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_keys")
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=16, unique=True)
-    digest = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.CharField("issued by", max_length=254, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.CharField(max_length=254, blank=True)
+    operator = models.ForeignKey(User, verbose_name=_("operator"), on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    prefix = models.CharField(verbose_name=_("prefix"), max_length=16, unique=True)
+    digest = models.CharField(verbose_name=_("digest"), max_length=64)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    created_by = models.CharField(_("issued by"), max_length=254, blank=True)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(verbose_name=_("revoked at"), null=True, blank=True)
+    revoked_by = models.CharField(verbose_name=_("revoked by"), max_length=254, blank=True)
     # To the minute at most (``backoffice.service_accounts``): a write per request would cost more
     # than the request, and "which keys are still used" needs no finer answer.
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(verbose_name=_("last used at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "API key"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

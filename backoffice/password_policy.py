@@ -15,10 +15,11 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from backoffice.services import password_changed_by_self
 
-MESSAGE = "Your password was set by someone else: choose your own to continue."
+MESSAGE = _("Your password was set by someone else: choose your own to continue.")
 
 
 class PasswordChangeRequired:
@@ -30,7 +31,14 @@ class PasswordChangeRequired:
         if not (user is not None and user.is_authenticated and request.path.startswith("/admin/")):
             return self.get_response(request)
         change = reverse("admin:password_change")
-        allowed = (change, reverse("admin:password_change_done"), reverse("admin:logout"), reverse("admin:jsi18n"))
+        allowed = (
+            change,
+            reverse("admin:password_change_done"),
+            reverse("admin:logout"),
+            reverse("admin:jsi18n"),
+            # The language switch of the password page's own menu: read it in one's language.
+            reverse("operator-language"),
+        )
         if user.password_change_required and request.path not in allowed:
             messages.warning(request, MESSAGE)
             return HttpResponseRedirect(change)

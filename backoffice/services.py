@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.utils.translation import gettext
 
 from backoffice.access_signals import operator_saved, operator_snapshot
 from backoffice.models import User
@@ -98,7 +99,8 @@ def _check_grant(grantable: set[str], requested: set[str]) -> None:
     refused = sorted(requested - grantable)
     if refused:
         raise OperatorChangeRefused(
-            f"Only a superuser can grant or remove a role that manages operators: {', '.join(refused)}."
+            gettext("Only a superuser can grant or remove a role that manages operators: %(roles)s.")
+            % {"roles": ", ".join(refused)}
         )
 
 
@@ -111,9 +113,9 @@ def reach_refusal(*, actor_is_superuser: bool, operator_is_superuser: bool, oper
     if actor_is_superuser:
         return None
     if operator_is_superuser:
-        return "Only a superuser can change a superuser."
+        return gettext("Only a superuser can change a superuser.")
     if operator_manages:
-        return "Only a superuser can change an operator who manages operators."
+        return gettext("Only a superuser can change an operator who manages operators.")
     return None
 
 
@@ -143,14 +145,14 @@ def operator_create(
     """An operator manager creates another operator, with roles that do not manage; only
     superusers grant managing roles and make superusers."""
     if not actor.has_perm("backoffice.add_user"):
-        raise OperatorChangeRefused("You may not create operators.")
+        raise OperatorChangeRefused(gettext("You may not create operators."))
     if is_superuser and not actor.is_superuser:
-        raise OperatorChangeRefused("Only a superuser can create a superuser.")
+        raise OperatorChangeRefused(gettext("Only a superuser can create a superuser."))
     _check_grant(grantable_roles(actor), set(roles))
     email = User.objects.normalize_email(email).lower()
     with transaction.atomic():
         if User.objects.filter(email=email).exists():
-            raise OperatorChangeRefused("An operator with this email already exists.")
+            raise OperatorChangeRefused(gettext("An operator with this email already exists."))
         user = User(email=email, full_name=full_name, is_superuser=is_superuser)
         if password:
             user.set_password(password)
@@ -195,7 +197,7 @@ def operator_change(
     grant or take away. Deactivating or taking a role away ends the operator's tokens.
     """
     if not actor.has_perm("backoffice.change_user"):
-        raise OperatorChangeRefused("You may not change operators.")
+        raise OperatorChangeRefused(gettext("You may not change operators."))
     grantable = grantable_roles(actor)
     _check_grant(grantable, set(roles))
     with transaction.atomic():
@@ -211,7 +213,7 @@ def operator_change(
             if refusal:
                 raise OperatorChangeRefused(refusal)
             if is_superuser:
-                raise OperatorChangeRefused("Only a superuser can make a superuser.")
+                raise OperatorChangeRefused(gettext("Only a superuser can make a superuser."))
         user.full_name = full_name
         user.is_active = is_active
         fields = ["full_name", "is_active"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from csp import constants as csp
+from django.utils.translation import gettext_lazy as _
 
 from backoffice import production
 
@@ -72,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # A session verified by an authenticator ends when that authenticator is reset (backoffice.mfa).
     "backoffice.mfa_views.EndResetSessionsMiddleware",
+    # The operator's language and time zone in the admin; English and UTC on the API.
+    "backoffice.operator_locale.OperatorLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -136,10 +139,21 @@ LOGIN_URL = "admin:login"
 # Unfold's login page posts no "next": without this an operator would land on /accounts/profile/.
 LOGIN_REDIRECT_URL = "admin:index"
 
+# The project's own language and zone: the API's (its contract is in English, its times in UTC),
+# the workers' and the commands'. The admin speaks each operator's instead
+# (backoffice.operator_locale.OperatorLocaleMiddleware).
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+LANGUAGES = [("pt-br", _("Brazilian Portuguese")), ("en", _("English"))]
+# Our catalogue (locale/pt_BR): our strings and those of django-unfold, which ships none.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date format per language across the admin, each time with its zone's name.
+FORMAT_MODULE_PATH = ["backoffice.formats"]
+# What a new operator gets until they choose (User.language, User.time_zone).
+OPERATOR_DEFAULT_LANGUAGE = env.str("OPERATOR_DEFAULT_LANGUAGE", default="pt-br")
+OPERATOR_DEFAULT_TIME_ZONE = env.str("OPERATOR_DEFAULT_TIME_ZONE", default="America/Sao_Paulo")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -412,13 +426,17 @@ AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
 # Each sidebar entry carries the permission check of the page it opens: what a role may not do,
 # it does not see.
 UNFOLD = {
-    "SITE_TITLE": "Phone backoffice",
-    "SITE_HEADER": "Phone backoffice",
-    "SITE_SUBHEADER": "Customer phone numbers",
+    "SITE_TITLE": _("Phone backoffice"),
+    "SITE_HEADER": _("Phone backoffice"),
+    "SITE_SUBHEADER": _("Customer phone numbers"),
     "SITE_SYMBOL": "call",
     "SHOW_HISTORY": False,  # Django's LogEntry history; the audit trail is the record instead
     "SHOW_VIEW_ON_SITE": False,
     "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
+    # The language switch in the user menu saves the operator's choice (backoffice.preferences).
+    "SHOW_LANGUAGES": True,
+    "LANGUAGES": {"action": "backoffice.preferences.language_action"},
+    "ACCOUNT": {"navigation": "backoffice.preferences.account_links"},
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,

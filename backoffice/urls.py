@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from backoffice.api_auth import LogoutApi, TokenObtainView, TokenRefreshApi
 from backoffice.docs import ApiDocsView, ApiSchemaView
 from backoffice.mfa_views import SignInView, enrol, verify
+from backoffice.preferences import preferences_view, switch_language
 
 
 class FaviconView(RedirectView):
@@ -41,6 +42,10 @@ urlpatterns = [
     path("admin/login/", SignInView.as_view(), name="mfa-login"),
     path("admin/mfa/verify/", verify, name="mfa-verify"),
     path("admin/mfa/enrol/", enrol, name="mfa-enrol"),
+    # The signed-in operator's own language and time zone (backoffice.preferences); the switch
+    # also serves the sign-in page (a cookie only, nobody is signed in).
+    path("admin/preferences/", admin.site.admin_view(preferences_view), name="operator-preferences"),
+    path("admin/language/", switch_language, name="operator-language"),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

@@ -22,7 +22,10 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -84,7 +87,7 @@ def can_view_audit(user: Any) -> bool:
 
 
 class AccountFilter(ExactIntegerFilter):
-    title = "account ID"
+    title = _("account ID")
     parameter_name = "account"
     field_name = "account_id"
 
@@ -97,13 +100,13 @@ class SyncStateFilter(admin.SimpleListFilter):
     words (``phones.sync_status``) needs the link's job and is for showing, not filtering.
     """
 
-    title = "provider sync"
+    title = _("provider sync")
     parameter_name = "sync_state"
     NOT_LINKED = "not_linked"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         order = (SyncState.SYNCED, SyncState.PENDING, SyncState.IN_PROGRESS, SyncState.PROVISIONING, SyncState.FAILED)
-        return [(state.value, state.label) for state in order] + [(self.NOT_LINKED, "Not linked")]
+        return [(state.value, state.label) for state in order] + [(self.NOT_LINKED, _("Not linked"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Phone]) -> QuerySet[Phone]:
         value = self.value()
@@ -113,13 +116,13 @@ class SyncStateFilter(admin.SimpleListFilter):
             # Never linked, or unlinked (the link row stays, released from its services).
             return queryset.filter(Q(provider_link__isnull=True) | Q(provider_link__linked=False))
         if value not in SyncState.values:
-            ignored(request, self.parameter_name, "it is not a sync state")
+            ignored(request, self.parameter_name, gettext("it is not a sync state"))
             return queryset
         return queryset.filter(provider_link__sync_state=value, provider_link__linked=True)
 
 
 class CountryCodeFilter(ExactIntegerFilter):
-    title = "country code"
+    title = _("country code")
     parameter_name = "country_code"
     field_name = "country_code"
 
@@ -133,9 +136,9 @@ def _phone_row(phone: Phone) -> list[Any]:
         _link(reverse("admin:phones_phone_change", args=[phone.pk]), format_international(phone.e164) or phone.number),
         phone.e164 or "",
         phone.get_type_display(),
-        "Active" if phone.active else "Inactive",
+        gettext("Active") if phone.active else gettext("Inactive"),
         phone.customer_id or "",
-        phone.updated_at.strftime("%Y-%m-%d %H:%M"),
+        date_format(localtime(phone.updated_at), "DATETIME_FORMAT"),
     ]
 
 
@@ -147,12 +150,13 @@ def _entry_row(entry: Any) -> list[Any]:
     )
     return [
         _link(
-            reverse("admin:audit_auditentry_change", args=[entry.pk]), entry.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            reverse("admin:audit_auditentry_change", args=[entry.pk]),
+            date_format(localtime(entry.created_at), "DATETIME_FORMAT"),
         ),
         entry.get_event_display(),
         f"#{entry.phone_id}",
         entry.operator_email,
-        entry.origin,
+        entry.get_origin_display(),
         changes,
     ]
 
@@ -232,17 +236,17 @@ class PhoneAdmin(
         return phones_visible_to(request.user)
 
     # --- List --------------------------------------------------------------------------------
-    @display(description="Number", ordering="e164")
+    @display(description=_("Number"), ordering="e164")
     def formatted_number(self, phone: Phone) -> str:
         return format_international(phone.e164) or phone.number
 
-    @display(description="Account", ordering="account_id")
+    @display(description=_("Account"), ordering="account_id")
     def account_link(self, phone: Phone) -> str:
         url = reverse("admin:phones_phone_account", args=[phone.account_id])
         return format_html('<a href="{}" class="text-primary-600 underline">{}</a>', url, phone.account_id)
 
     # The model's field says "customer id"; operators read "Customer ID" (its label on the form too).
-    @display(description="Customer ID", ordering="customer_id", empty_value="-")
+    @display(description=_("Customer ID"), ordering="customer_id", empty_value="-")
     def customer(self, phone: Phone) -> Any:
         return phone.customer_id
 
@@ -275,8 +279,8 @@ class PhoneAdmin(
             # Number first, as on the change page: Django's add page focuses its first field (on
             # the change page the number's autofocus, made sure of by number_preview.js).
             return (
-                ("Number", {"fields": ("number", "type", "area_code", "country_code", "extension")}),
-                ("Account", {"fields": ("account_id", "customer_id")}),
+                (_("Number"), {"fields": ("number", "type", "area_code", "country_code", "extension")}),
+                (_("Account"), {"fields": ("account_id", "customer_id")}),
             )
         number = ["number", "type", "area_code", "country_code", "extension", "active"]
         derived = ["formatted_number", "e164", "created_at", "updated_at"]
@@ -287,10 +291,10 @@ class PhoneAdmin(
             # the form can be saved (read-only pages would show them as text).
             number += ["confirm_inactivation", "version"]
         return (
-            ("Number", {"fields": number}),
-            ("Account", {"fields": ("account_link", "customer")}),
-            ("Derived", {"fields": derived}),
-            ("Provider", {"fields": ("provider_sync",)}),
+            (_("Number"), {"fields": number}),
+            (_("Account"), {"fields": ("account_link", "customer")}),
+            (_("Derived"), {"fields": derived}),
+            (_("Provider"), {"fields": ("provider_sync",)}),
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Phone | None = None) -> tuple[str, ...]:
@@ -307,31 +311,37 @@ class PhoneAdmin(
             "provider_sync",
         )
 
-    @display(description="Provider sync")
+    @display(description=_("Provider sync"))
     def provider_sync(self, phone: Phone) -> str:
         # Shown, not edited, here: the link has its own page (and permission), so the phone form
         # keeps a single write path through the phone services.
         link = ProviderLink.objects.filter(phone_id=phone.pk).first()
         if link is None:
             if not getattr(phone, "may_link", False):
-                return "Not linked."  # the link page would be a 403 for this role
+                return gettext("Not linked.")  # the link page would be a 403 for this role
             url = reverse("admin:phones_providerlink_add") + f"?phone={phone.pk}"
             return format_html(
-                'Not linked. <a href="{}" class="text-primary-600 underline">Link to a provider</a>', url
+                '{} <a href="{}" class="text-primary-600 underline">{}</a>',
+                gettext("Not linked."),
+                url,
+                gettext("Link to a provider"),
             )
         url = reverse("admin:phones_providerlink_change", args=[link.pk])
         return format_html(
-            '{} {} {} <a href="{}" class="text-primary-600 underline">Open provider link</a>',
+            '{} {} {} <a href="{}" class="text-primary-600 underline">{}</a>',
             link.get_provider_display(),
             link.number_e164,
             sync_state_block(link, phone.pk),  # refreshes itself while the sync moves
             url,
+            gettext("Open provider link"),
         )
 
-    @display(description="History")
+    @display(description=_("History"))
     def history_link(self, phone: Phone) -> str:
         url = reverse("admin:phones_phone_history", args=[phone.pk])
-        return format_html('<a href="{}" class="text-primary-600 underline">Audit trail of this phone</a>', url)
+        return format_html(
+            '<a href="{}" class="text-primary-600 underline">{}</a>', url, gettext("Audit trail of this phone")
+        )
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Phone | None:
         phone = super().get_object(request, object_id, from_field)
@@ -352,8 +362,8 @@ class PhoneAdmin(
         # so "continue editing" has nothing left to edit: one message, on the list.
         messages.success(
             request,
-            f"The phone {format_international(obj.e164) or obj.number} was inactivated: it can no longer be "
-            "changed; its history stays available.",
+            gettext("The phone %(number)s was inactivated: it can no longer be changed; its history stays available.")
+            % {"number": format_international(obj.e164) or obj.number},
         )
         url = add_preserved_filters(
             {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts},
@@ -376,12 +386,14 @@ class PhoneAdmin(
         self, request: HttpRequest, message: Any, level: int = messages.INFO, *args: Any, **kwargs: Any
     ) -> None:
         if level == messages.SUCCESS and getattr(request, "_phone_unchanged", False):
-            message, level = "Nothing was changed: the phone is as it was.", messages.INFO
+            message, level = gettext("Nothing was changed: the phone is as it was."), messages.INFO
         super().message_user(request, message, level, *args, **kwargs)
 
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> HttpResponse:
         # Django adds "Perhaps it was deleted?": phones are never deleted. Back to the list.
-        messages.warning(request, f"There is no phone with ID “{object_id[:40]}” that you may see.")
+        messages.warning(
+            request, gettext("There is no phone with ID “%(id)s” that you may see.") % {"id": object_id[:40]}
+        )
         return HttpResponseRedirect(reverse("admin:phones_phone_changelist"))
 
     # The service's audit entry is the record of every change; Django's LogEntry would be a
@@ -404,7 +416,7 @@ class PhoneAdmin(
             if phone is not None:
                 if request.method == "POST" and not phone.active and request.user.has_perm(roles.CHANGE_PHONE):
                     # Same rule and text as the API's 422.
-                    messages.error(request, PhoneInactive.message)
+                    messages.error(request, gettext(PhoneInactive.message))
                     return HttpResponseRedirect(request.get_full_path())
                 extra_context.update(self._history_context(request, phone))
                 if request.user.has_perm(roles.RESYNC_PHONE) and phone.active and self._is_linked(phone):
@@ -416,13 +428,13 @@ class PhoneAdmin(
             # comes back with the phone as it is now, saying what changed.
             current = self.get_object(request, object_id) if object_id is not None else None
             if current is None:
-                messages.error(request, PhoneChangedMeanwhile.message)
+                messages.error(request, gettext(PhoneChangedMeanwhile.message))
             else:
                 messages.error(request, conflict_message(current, request.POST.get("version", ""), request.user))
             return HttpResponseRedirect(request.get_full_path())
         except PhoneError as error:
             # Lost a race after validation (e.g. a duplicate created meanwhile); nothing was saved.
-            messages.error(request, error.message)
+            messages.error(request, gettext(error.message))
             return HttpResponseRedirect(request.get_full_path())
 
     @staticmethod
@@ -460,17 +472,19 @@ class PhoneAdmin(
         return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist") + f"?phone={phone_id}")
 
     # --- Bulk actions --------------------------------------------------------------------------
-    @admin.action(description="Inactivate selected phones", permissions=["change"])
+    @admin.action(description=_("Inactivate selected phones"), permissions=["change"])
     def inactivate_selected(self, request: HttpRequest, queryset: QuerySet[Phone]) -> HttpResponse | None:
         selected = queryset.select_related(None).order_by("id")
         total = selected[: MAX_BULK_INACTIVATE + 1].count()
         if total > MAX_BULK_INACTIVATE:
-            messages.error(request, f"Select at most {MAX_BULK_INACTIVATE} phones to inactivate at once.")
+            messages.error(
+                request, gettext("Select at most %(max)d phones to inactivate at once.") % {"max": MAX_BULK_INACTIVATE}
+            )
             return None
         if request.POST.get("confirm") != "yes":
             context = {
                 **self.admin_site.each_context(request),
-                "title": "Inactivate phones",
+                "title": gettext("Inactivate phones"),
                 "opts": self.model._meta,
                 "phones": list(selected[:100]),
                 "total": total,
@@ -495,12 +509,19 @@ class PhoneAdmin(
                 skipped += 1  # inactivated by someone else meanwhile
                 continue
             done += 1
-        messages.success(request, f"Inactivated {done} phone(s).")
+        messages.success(
+            request, ngettext("Inactivated %(count)d phone.", "Inactivated %(count)d phones.", done) % {"count": done}
+        )
         if skipped:
-            messages.warning(request, f"{skipped} phone(s) were already inactive and were left as they are.")
+            message = ngettext(
+                "%(count)d phone was already inactive and was left as it is.",
+                "%(count)d phones were already inactive and were left as they are.",
+                skipped,
+            )
+            messages.warning(request, message % {"count": skipped})
         return None
 
-    @admin.action(description="Export selected phones as CSV", permissions=["view"])
+    @admin.action(description=_("Export selected phones as CSV"), permissions=["view"])
     def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[Phone]) -> StreamingHttpResponse:
         record_phones_export(request, selection="selected rows", row_count=queryset.count())
         return stream_phones_csv(queryset)
@@ -549,7 +570,7 @@ class PhoneAdmin(
         operators who may type one (staff, signed in: ``admin_view``; never cached)."""
         if not (self.has_add_permission(request) or self.has_change_permission(request)):
             log_denied(request, request.user, roles.CHANGE_PHONE, "admin number preview")
-            return JsonResponse({"message": "You do not have permission to perform this action."}, status=403)
+            return JsonResponse({"message": gettext("You do not have permission to perform this action.")}, status=403)
         query = request.GET
         hint = number_hint(
             number=query.get("number", ""),
@@ -595,16 +616,16 @@ class PhoneAdmin(
             )
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Account {account_id}",
+            "title": gettext("Account %(account)s") % {"account": account_id},
             "opts": self.model._meta,
             "account_id": account_id,
             "phone_table": {
-                "headers": ["Number", "E.164", "Type", "Status", "Customer", "Updated"],
+                "headers": [_("Number"), "E.164", _("Type"), _("Status"), _("Customer"), _("Updated")],
                 "rows": [_phone_row(phone) for phone in phones],
             },
             "entries": entries,
             "history_table": {
-                "headers": ["When", "Event", "Phone", "Operator", "Origin", "Changes"],
+                "headers": [_("When"), _("Event"), _("Phone"), _("Operator"), _("Origin"), _("Changes")],
                 "rows": [_entry_row(entry) for entry in entries or ()],
             },
             "audit_url": reverse("admin:audit_auditentry_changelist") + "?" + urlencode({"account": account_id}),

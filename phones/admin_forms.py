@@ -8,8 +8,12 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.timezone import localtime
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
     UnfoldAdminIntegerFieldWidget,
     UnfoldAdminSelectWidget,
@@ -22,6 +26,7 @@ from audit.selectors import audit_entries_visible_to
 from audit.services import AuditContext
 from backoffice.actor import Actor
 from phones import checks, selectors, services
+from phones.checks import shown_problem
 from phones.errors import PhoneAlreadyExists, PhoneError, PhoneInactive, PhoneValidationError
 from phones.limits import DEFAULT_COUNTRY_CODE
 from phones.models import Phone, PhoneType
@@ -30,10 +35,10 @@ from phones.versions import phone_version, version_instant
 
 # How many of the changes made since a form was read its conflict error lists (newest first).
 CONFLICT_ENTRIES = 5
-VERSION_MISSING = (
+VERSION_MISSING = gettext_noop(
     "This form does not say which version of the phone it was read at: reload the page and make your change again."
 )
-CONFIRM_INACTIVATION = (
+CONFIRM_INACTIVATION = gettext_noop(
     "Tick “I understand this cannot be undone” to inactivate: an inactive phone can never be changed."
 )
 
@@ -110,12 +115,12 @@ def conflict_message(phone: Phone, version: str, operator: Any) -> SafeString:
     )
     rows = format_html_join(
         "",
-        '<li class="conflict-change">{} UTC, {} ({}): {}</li>',
+        '<li class="conflict-change">{}, {} ({}): {}</li>',
         (
             (
-                entry.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                entry.operator_email if entry.pk in visible else "another operator",
-                entry.origin,
+                date_format(localtime(entry.created_at), "DATETIME_FORMAT"),
+                entry.operator_email if entry.pk in visible else gettext("another operator"),
+                entry.origin,  # the code (CRM, API...): its label has parentheses of its own
                 format_html_join(
                     "; ",
                     "{}: {} → {}",
@@ -126,10 +131,13 @@ def conflict_message(phone: Phone, version: str, operator: Any) -> SafeString:
         ),
     )
     return format_html(
-        '<div id="phone-conflict"><strong>This phone was changed after you opened this page. Nothing was saved.'
-        '</strong><ul class="list-disc ml-5 my-1">{}</ul>Your entries are kept below: save again to apply them '
-        "over this change, or reload the page to start from the phone as it is now.</div>",
+        '<div id="phone-conflict"><strong>{}</strong><ul class="list-disc ml-5 my-1">{}</ul>{}</div>',
+        gettext("This phone was changed after you opened this page. Nothing was saved."),
         rows,
+        gettext(
+            "Your entries are kept below: save again to apply them over this change, or reload the page to "
+            "start from the phone as it is now."
+        ),
     )
 
 
@@ -151,32 +159,38 @@ class PhoneAdminForm(forms.ModelForm):
     # No max_length / min / max here: the checks own those limits and their texts.
     # Unfold's widgets: the admin theme styles its own widget classes only, and plain Django
     # widgets render without a border or background (editable fields looked read-only).
-    account_id = forms.IntegerField(label="Account ID", widget=UnfoldAdminIntegerFieldWidget)
-    customer_id = forms.IntegerField(label="Customer ID", required=False, widget=UnfoldAdminIntegerFieldWidget)
+    account_id = forms.IntegerField(label=_("Account ID"), widget=UnfoldAdminIntegerFieldWidget)
+    customer_id = forms.IntegerField(label=_("Customer ID"), required=False, widget=UnfoldAdminIntegerFieldWidget)
     # Required (its marker shows), with the check's own text for a blank number.
     number = forms.CharField(
-        error_messages={"required": number_problem("")},
-        help_text="Digits, spaces and ( ) . - are allowed.",
+        label=_("Number"),
+        error_messages={"required": _(number_problem(""))},
+        help_text=_("Digits, spaces and ( ) . - are allowed."),
         widget=UnfoldAdminTextInputWidget(attrs={"autofocus": True, "autocomplete": "off"}),
     )
-    type = forms.ChoiceField(choices=PhoneType.choices, widget=UnfoldAdminSelectWidget)
-    area_code = forms.IntegerField(required=False, widget=UnfoldAdminIntegerFieldWidget)
-    country_code = forms.IntegerField(initial=DEFAULT_COUNTRY_CODE, widget=UnfoldAdminIntegerFieldWidget)
-    extension = forms.CharField(required=False, widget=UnfoldAdminTextInputWidget)
+    type = forms.ChoiceField(label=_("Type"), choices=PhoneType.choices, widget=UnfoldAdminSelectWidget)
+    area_code = forms.IntegerField(label=_("Area code"), required=False, widget=UnfoldAdminIntegerFieldWidget)
+    country_code = forms.IntegerField(
+        label=_("Country code"), initial=DEFAULT_COUNTRY_CODE, widget=UnfoldAdminIntegerFieldWidget
+    )
+    extension = forms.CharField(label=_("Extension"), required=False, widget=UnfoldAdminTextInputWidget)
     active = forms.BooleanField(
-        required=False, help_text="Unticking inactivates the phone: it cannot be undone.", widget=UnfoldBooleanWidget
+        label=_("Active"),
+        required=False,
+        help_text=_("Unticking inactivates the phone: it cannot be undone."),
+        widget=UnfoldBooleanWidget,
     )
     # Shown only while Active is unticked (``PhoneAdmin.conditional_fields``), required then.
     confirm_inactivation = forms.BooleanField(
         required=False,
-        label="I understand this cannot be undone",
-        help_text="An inactive phone can never be changed again; its history stays.",
+        label=_("I understand this cannot be undone"),
+        help_text=_("An inactive phone can never be changed again; its history stays."),
         widget=UnfoldBooleanWidget,
     )
     # The version the form was read at (``phones.versions``); a save against another one
     # overwrites nothing. Not "required" here: a hidden field's own errors are not shown on the
     # page, so ``_check_version`` says it when it is missing.
-    version = forms.CharField(required=False, widget=forms.HiddenInput)
+    version = forms.CharField(label=_("Version"), required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Phone
@@ -222,7 +236,9 @@ class PhoneAdminForm(forms.ModelForm):
             url = reverse("admin:phones_phone_change", args=[holder.pk])
             self.add_error(
                 "number",
-                format_html('{}: <a href="{}">{}</a>.', PhoneAlreadyExists.message, url, holder.e164 or holder.number),
+                format_html(
+                    '{}: <a href="{}">{}</a>.', gettext(PhoneAlreadyExists.message), url, holder.e164 or holder.number
+                ),
             )
 
     def _parsed_values(self) -> dict[str, Any]:
@@ -232,7 +248,7 @@ class PhoneAdminForm(forms.ModelForm):
     def _check_version(self) -> None:
         version = self.cleaned_data.get("version")
         if not version:
-            self.add_error(None, VERSION_MISSING)
+            self.add_error(None, gettext(VERSION_MISSING))
             return
         current = phone_version(self.instance)
         if version == current:
@@ -246,7 +262,7 @@ class PhoneAdminForm(forms.ModelForm):
     def _check_confirmation(self) -> None:
         unticked = self.instance.active and self.cleaned_data.get("active") is False
         if unticked and not self.cleaned_data.get("confirm_inactivation"):
-            self.add_error("confirm_inactivation", CONFIRM_INACTIVATION)
+            self.add_error("confirm_inactivation", gettext(CONFIRM_INACTIVATION))
 
     def _candidate(self) -> Phone:
         """The phone as the save would leave it (not saved), after the operation's check."""
@@ -270,4 +286,5 @@ class PhoneAdminForm(forms.ModelForm):
     def add_domain_error(self, error: PhoneError) -> None:
         for one in error.errors if isinstance(error, PhoneValidationError) else [error]:
             field = one.field if isinstance(one, PhoneValidationError) else None
-            self.add_error(field if field in self.fields else None, one.message)
+            # The contract's English from the checks, in the operator's language here.
+            self.add_error(field if field in self.fields else None, shown_problem(one))

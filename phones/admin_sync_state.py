@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice import roles
@@ -64,7 +65,7 @@ def sync_status_of(link: ProviderLink, *, read_job: bool = True) -> SyncStatus:
 
 def sync_status_badge(link: ProviderLink, status: SyncStatus) -> str:
     """The status in words, coloured by its state; the provider's whole message as its title."""
-    drift = " (drift)" if link.drift else ""
+    drift = " " + gettext("(drift)") if link.drift else ""
     return format_html(
         '<span style="color:{}" title="{}">{}{}</span>',
         STATE_COLOURS.get(status.state, "inherit"),
@@ -105,7 +106,7 @@ def sync_state_block(link: ProviderLink | None, phone_id: int) -> SafeString:
     return SafeString(render_to_string("admin/phones/sync_state_block.html", context))
 
 
-@admin.display(description="provider sync")
+@admin.display(description=_("provider sync"))
 def provider_sync_column(phone: Phone) -> str:
     """Phone list column: the state as a badge, the status in words as its title.
 
@@ -118,10 +119,10 @@ def provider_sync_column(phone: Phone) -> str:
     except ProviderLink.DoesNotExist:
         return "-"
     status = sync_status_of(link, read_job=False)
-    label = link.get_sync_state_display() if link.linked else "Unlinked"
+    label = link.get_sync_state_display() if link.linked else gettext("Unlinked")
     if link.linked and link.sync_state == SyncState.FAILED and link.last_error:
         label = f"{label}: {link.last_error[:80]}"
-    drift = " (drift)" if link.drift else ""
+    drift = " " + gettext("(drift)") if link.drift else ""
     return format_html(
         '<span style="color:{}" title="{}">{}{}</span>',
         STATE_COLOURS.get(link.sync_state if link.linked else UNLINKED, "inherit"),

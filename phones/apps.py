@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PhonesConfig(AppConfig):
     name = "phones"
-    verbose_name = "Phones"
+    verbose_name = _("Phones")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -14,13 +14,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
+
 from backoffice.ids import INT64_MAX
-from phones.errors import PhoneValidationError, PhoneValidationErrors
+from phones.errors import PhoneError, PhoneValidationError, PhoneValidationErrors
 from phones.limits import AREA_CODE_MAX, COUNTRY_CODE_MAX, DEFAULT_COUNTRY_CODE, EXTENSION_MAX_LENGTH, NUMBER_MAX_LENGTH
 from phones.models import PhoneType
 from phones.numbers import number_problem
 
 EDITABLE_FIELDS = ("number", "type", "area_code", "country_code", "extension", "active")
+
+# The rules' messages: the API's (DRF's own words, in English whatever the language in force).
+STRING_REQUIRED = gettext_noop("A valid string is required.")
+TOO_LONG = gettext_noop("Ensure this field has no more than %(max)d characters.")
+NOT_A_CHOICE = gettext_noop('"%(value)s" is not a valid choice.')
+OUT_OF_RANGE = gettext_noop("Ensure this value is between %(low)d and %(high)d.")
+NOT_BOOLEAN = gettext_noop("Must be a valid boolean.")
+UNKNOWN_FIELD = gettext_noop("Unknown field.")
+NOTHING_GIVEN = gettext_noop("At least one field must be given.")
+
+
+def _problem(field: str, template: str, **params: Any) -> PhoneValidationError:
+    """The error in the contract's English (what the API answers); its template (in the catalogue)
+    and values stay on it for an interface that shows it in the operator's language
+    (``phones.admin_forms.shown_problem``)."""
+    error = PhoneValidationError(field, template % params if params else template)
+    error.template, error.params = template, params
+    return error
+
+
+def shown_problem(error: PhoneError) -> str:
+    """A rule's message in the language in force (the admin's: the operator's); the error itself
+    keeps the contract's English. Messages without a template (the services') are looked up as
+    they are."""
+    template = getattr(error, "template", None)
+    if template is None:
+        return gettext(error.message)
+    params = getattr(error, "params", None)
+    return gettext(template) % params if params else gettext(template)
 
 
 def _is_int(value: Any) -> bool:
@@ -34,43 +65,43 @@ def check_field(field: str, value: Any) -> Any:
         # also took Unicode and control whitespace away).
         value = value.strip(" ") if isinstance(value, str) else value
         if not isinstance(value, str):
-            raise PhoneValidationError(field, "A valid string is required.")
+            raise _problem(field, STRING_REQUIRED)
         if len(value) > NUMBER_MAX_LENGTH:
-            raise PhoneValidationError(field, f"Ensure this field has no more than {NUMBER_MAX_LENGTH} characters.")
+            raise _problem(field, TOO_LONG, max=NUMBER_MAX_LENGTH)
         if problem := number_problem(value):
-            raise PhoneValidationError(field, problem)
+            raise _problem(field, problem)
     elif field == "type":
         if value not in PhoneType.values:
-            raise PhoneValidationError(field, f'"{value}" is not a valid choice.')
+            raise _problem(field, NOT_A_CHOICE, value=value)
     elif field == "area_code":
         if value is not None and (not _is_int(value) or not 0 <= value <= AREA_CODE_MAX):
-            raise PhoneValidationError(field, f"Ensure this value is between 0 and {AREA_CODE_MAX}.")
+            raise _problem(field, OUT_OF_RANGE, low=0, high=AREA_CODE_MAX)
     elif field == "country_code":
         if not _is_int(value) or not 0 <= value <= COUNTRY_CODE_MAX:
-            raise PhoneValidationError(field, f"Ensure this value is between 0 and {COUNTRY_CODE_MAX}.")
+            raise _problem(field, OUT_OF_RANGE, low=0, high=COUNTRY_CODE_MAX)
     elif field == "extension":
         if value is not None and not isinstance(value, str):
-            raise PhoneValidationError(field, "A valid string is required.")
+            raise _problem(field, STRING_REQUIRED)
         value = (value or "").strip() or None
         if value is not None and len(value) > EXTENSION_MAX_LENGTH:
-            raise PhoneValidationError(field, f"Ensure this field has no more than {EXTENSION_MAX_LENGTH} characters.")
+            raise _problem(field, TOO_LONG, max=EXTENSION_MAX_LENGTH)
     elif field == "active":
         if not isinstance(value, bool):
-            raise PhoneValidationError(field, "Must be a valid boolean.")
+            raise _problem(field, NOT_BOOLEAN)
     else:
-        raise PhoneValidationError(field, "Unknown field.")
+        raise _problem(field, UNKNOWN_FIELD)
     return value
 
 
 def check_account_id(account_id: Any) -> int:
     if not _is_int(account_id) or not 1 <= account_id <= INT64_MAX:
-        raise PhoneValidationError("account_id", f"Ensure this value is between 1 and {INT64_MAX}.")
+        raise _problem("account_id", OUT_OF_RANGE, low=1, high=INT64_MAX)
     return account_id
 
 
 def check_customer_id(customer_id: Any) -> int | None:
     if customer_id is not None and (not _is_int(customer_id) or not 1 <= customer_id <= INT64_MAX):
-        raise PhoneValidationError("customer_id", f"Ensure this value is between 1 and {INT64_MAX}.")
+        raise _problem("customer_id", OUT_OF_RANGE, low=1, high=INT64_MAX)
     return customer_id
 
 
@@ -132,10 +163,10 @@ def check_phone_update(data: Mapping[str, Any]) -> dict[str, Any]:
     """A partial update: a non-empty subset of ``EDITABLE_FIELDS``, each cleaned; errors as
     ``check_phone_create``'s, in the order of ``data``."""
     if not data:
-        raise PhoneValidationError("body", "At least one field must be given.")
+        raise _problem("body", NOTHING_GIVEN)
     unknown = [field for field in data if field not in EDITABLE_FIELDS]
     if unknown:
-        raise PhoneValidationError(unknown[0], "Unknown field.")
+        raise _problem(unknown[0], UNKNOWN_FIELD)
     cleaned, problems = field_problems(data)
     if problems:
         raise _first_or_all(problems)

@@ -2,11 +2,17 @@
 
 They build on the core's ``ApplicationError`` family, which the API and the admin render without
 knowing this app. Validation errors name domain fields (``account_id``), never the API's.
+
+Messages stay the contract's English whatever the language in force (the API answers them as
+they are); ``gettext_noop`` only puts them in the catalogue, and the admin translates them when
+it shows them (``gettext(error.message)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from django.utils.translation import gettext_noop
 
 from backoffice.errors import ApplicationError, InvalidInput, NotAllowed
 
@@ -40,17 +46,17 @@ class PhoneValidationErrors(PhoneValidationError):
 
 class PhoneNotFound(PhoneError):
     status = 404
-    message = "Phone not found"
+    message = gettext_noop("Phone not found")
 
 
 class PhoneAlreadyExists(PhoneError):
     status = 409
-    message = "Phone number already exists"
+    message = gettext_noop("Phone number already exists")
 
 
 class PhoneInactive(PhoneError):
     status = 422
-    message = "Can't update an inactive phone number"
+    message = gettext_noop("Can't update an inactive phone number")
 
 
 class PhoneChangedMeanwhile(PhoneError):
@@ -58,7 +64,7 @@ class PhoneChangedMeanwhile(PhoneError):
     not the one given): nothing was written. The API's ``If-Match`` answer (412)."""
 
     status = 412
-    message = "The phone was changed after you read it: nothing was saved. Read it again and retry."
+    message = gettext_noop("The phone was changed after you read it: nothing was saved. Read it again and retry.")
 
     def __init__(self, current_version: str) -> None:
         super().__init__()
@@ -71,9 +77,9 @@ class OperatorNotAllowed(NotAllowed, PhoneError):
 
 class PhoneNotLinked(PhoneError):
     status = 409
-    message = "Phone is not linked to a provider number"
+    message = gettext_noop("Phone is not linked to a provider number")
 
 
 class ProviderNumberTaken(PhoneError):
     status = 409
-    message = "Provider number already linked to another phone"
+    message = gettext_noop("Provider number already linked to another phone")

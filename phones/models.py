@@ -4,15 +4,16 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 from phones.limits import COUNTRY_CODE_MAX, DEFAULT_COUNTRY_CODE, EXTENSION_MAX_LENGTH, NUMBER_MAX_LENGTH
 from phones.numbers import digits_only, to_e164
 
 
 class PhoneType(models.TextChoices):
-    RESIDENTIAL = "RESIDENTIAL", "Residential"
-    COMMERCIAL = "COMMERCIAL", "Commercial"
-    MOBILE = "MOBILE", "Mobile"
+    RESIDENTIAL = "RESIDENTIAL", _("Residential")
+    COMMERCIAL = "COMMERCIAL", _("Commercial")
+    MOBILE = "MOBILE", _("Mobile")
 
 
 # The duplicate rule: one active phone per E.164 in an account (what the provider and the
@@ -31,26 +32,32 @@ class Phone(models.Model):
     editable fields by :meth:`derive` and must never be set on their own.
     """
 
-    account_id = models.BigIntegerField()
-    customer_id = models.BigIntegerField(null=True, blank=True)
-    number = models.CharField(max_length=NUMBER_MAX_LENGTH)
-    number_digits = models.CharField(max_length=NUMBER_MAX_LENGTH, editable=False)
-    type = models.CharField(max_length=11, choices=PhoneType.choices)
-    area_code = models.IntegerField(null=True, blank=True)
-    country_code = models.IntegerField(default=DEFAULT_COUNTRY_CODE)
-    extension = models.CharField(max_length=EXTENSION_MAX_LENGTH, null=True, blank=True)
-    active = models.BooleanField(default=True)
-    e164 = models.CharField("E.164", max_length=16, null=True, blank=True, editable=False)
+    account_id = models.BigIntegerField(verbose_name=_("account ID"))
+    customer_id = models.BigIntegerField(verbose_name=_("customer ID"), null=True, blank=True)
+    number = models.CharField(verbose_name=_("number"), max_length=NUMBER_MAX_LENGTH)
+    number_digits = models.CharField(verbose_name=_("number digits"), max_length=NUMBER_MAX_LENGTH, editable=False)
+    type = models.CharField(verbose_name=_("type"), max_length=11, choices=PhoneType.choices)
+    area_code = models.IntegerField(verbose_name=_("area code"), null=True, blank=True)
+    country_code = models.IntegerField(verbose_name=_("country code"), default=DEFAULT_COUNTRY_CODE)
+    extension = models.CharField(verbose_name=_("extension"), max_length=EXTENSION_MAX_LENGTH, null=True, blank=True)
+    active = models.BooleanField(verbose_name=_("active"), default=True)
+    e164 = models.CharField(_("E.164"), max_length=16, null=True, blank=True, editable=False)
     # Hash of the phone's latest audit entry, kept with the row so that an update reads it with
     # its row lock instead of a statement of its own. Empty: not recorded yet (a new phone, whose
     # only entry is its creation), read from the audit table.
-    audit_head = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
+    audit_head = models.CharField(
+        verbose_name=_("audit head"), max_length=64, blank=True, default="", db_default="", editable=False
+    )
     # Whether an active provider link exists; written only under the phone's row lock.
-    provider_linked = models.BooleanField(default=False, db_default=False, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    provider_linked = models.BooleanField(
+        verbose_name=_("provider linked"), default=False, db_default=False, editable=False
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("phone")
+        verbose_name_plural = _("phones")
         constraints = [
             # Two racing requests cannot both win: the database decides. By E.164 where one is
             # derived; otherwise by the parts as typed. Area code may be absent, and NULLs never
@@ -111,27 +118,27 @@ class Phone(models.Model):
 
 
 class Provider(models.TextChoices):
-    SINCH = "sinch", "Sinch"
-    PLIVO = "plivo", "Plivo"
+    SINCH = "sinch", _("Sinch")
+    PLIVO = "plivo", _("Plivo")
 
 
 class SyncState(models.TextChoices):
     """What operators see on a linked phone."""
 
-    PENDING = "pending", "Pending"
-    IN_PROGRESS = "in_progress", "In progress"
-    PROVISIONING = "provisioning", "Provisioning"
-    SYNCED = "synced", "Synced"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    IN_PROGRESS = "in_progress", _("In progress")
+    PROVISIONING = "provisioning", _("Provisioning")
+    SYNCED = "synced", _("Synced")
+    FAILED = "failed", _("Failed")
 
 
 class SyncJobStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    IN_PROGRESS = "in_progress", "In progress"
-    PROVISIONING = "provisioning", "Provisioning"
-    SYNCED = "synced", "Synced"
-    FAILED = "failed", "Failed"
-    SUPERSEDED = "superseded", "Superseded"
+    PENDING = "pending", _("Pending")
+    IN_PROGRESS = "in_progress", _("In progress")
+    PROVISIONING = "provisioning", _("Provisioning")
+    SYNCED = "synced", _("Synced")
+    FAILED = "failed", _("Failed")
+    SUPERSEDED = "superseded", _("Superseded")
 
 
 # Jobs that still have work to do; the others are final and never pushed again.
@@ -139,13 +146,13 @@ OPEN_JOB_STATUSES = (SyncJobStatus.PENDING, SyncJobStatus.IN_PROGRESS, SyncJobSt
 
 
 class SyncReason(models.TextChoices):
-    LINK = "link", "Phone linked"
-    LINK_CHANGE = "link_change", "Link changed"
-    UNLINK = "unlink", "Phone unlinked"
-    PHONE_CHANGE = "phone_change", "Phone changed"
-    INACTIVATION = "inactivation", "Phone inactivated"
-    RELEASE = "release", "Previous number released"
-    RESYNC = "resync", "Re-sync requested"
+    LINK = "link", _("Phone linked")
+    LINK_CHANGE = "link_change", _("Link changed")
+    UNLINK = "unlink", _("Phone unlinked")
+    PHONE_CHANGE = "phone_change", _("Phone changed")
+    INACTIVATION = "inactivation", _("Phone inactivated")
+    RELEASE = "release", _("Previous number released")
+    RESYNC = "resync", _("Re-sync requested")
 
 
 class ProviderLink(models.Model):
@@ -157,34 +164,39 @@ class ProviderLink(models.Model):
     "the phone's own E.164", so a number change follows the phone.
     """
 
-    phone = models.OneToOneField(Phone, on_delete=models.PROTECT, related_name="provider_link")
-    provider = models.CharField(max_length=10, choices=Provider.choices)
+    phone = models.OneToOneField(Phone, verbose_name=_("phone"), on_delete=models.PROTECT, related_name="provider_link")
+    provider = models.CharField(verbose_name=_("provider"), max_length=10, choices=Provider.choices)
     remote_number = models.CharField(
-        "number at the provider", max_length=16, blank=True, default="", help_text="E.164; empty: the phone's"
+        _("number at the provider"), max_length=16, blank=True, default="", help_text=_("E.164; empty: the phone's")
     )
     # The E.164 the link holds at its provider (``remote_number`` or the phone's own), kept by the
     # unit of work whenever either changes, so that the database can refuse a second link to it.
-    target_number = models.CharField(max_length=16, blank=True, default="", editable=False)
-    settings = models.JSONField(default=dict, blank=True)
+    target_number = models.CharField(
+        verbose_name=_("target number"), max_length=16, blank=True, default="", editable=False
+    )
+    settings = models.JSONField(verbose_name=_("settings"), default=dict, blank=True)
     # False once unlinked: the number was released from its services and is no longer reconciled.
-    linked = models.BooleanField(default=True)
-    sync_state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.PENDING)
-    last_status = models.IntegerField("provider status", null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    last_error_codes = models.JSONField(default=list, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_synced_at = models.DateTimeField(null=True, blank=True)
+    linked = models.BooleanField(verbose_name=_("linked"), default=True)
+    sync_state = models.CharField(
+        verbose_name=_("sync state"), max_length=12, choices=SyncState.choices, default=SyncState.PENDING
+    )
+    last_status = models.IntegerField(_("provider status"), null=True, blank=True)
+    last_error = models.TextField(verbose_name=_("last error"), blank=True, default="")
+    last_error_codes = models.JSONField(verbose_name=_("last error codes"), default=list, blank=True)
+    last_attempt_at = models.DateTimeField(verbose_name=_("last attempt at"), null=True, blank=True)
+    last_synced_at = models.DateTimeField(verbose_name=_("last synced at"), null=True, blank=True)
     # What the provider last confirmed from us: tells the Sinch adapter which free-text values we own.
-    pushed_settings = models.JSONField(null=True, blank=True)
+    pushed_settings = models.JSONField(verbose_name=_("pushed settings"), null=True, blank=True)
     # Reconciliation: {field: {"ours": ..., "theirs": ...}}; never applied to either side silently.
-    drift = models.JSONField(default=dict, blank=True)
-    drift_detected_at = models.DateTimeField(null=True, blank=True)
-    drift_checked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    drift = models.JSONField(verbose_name=_("drift"), default=dict, blank=True)
+    drift_detected_at = models.DateTimeField(verbose_name=_("drift detected at"), null=True, blank=True)
+    drift_checked_at = models.DateTimeField(verbose_name=_("drift checked at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
-        verbose_name = "provider link"
+        verbose_name = _("provider link")
+        verbose_name_plural = _("provider links")
         constraints = [
             models.UniqueConstraint(
                 "provider",
@@ -213,46 +225,50 @@ class SyncJob(models.Model):
     first; a newer job for the same target supersedes the open older ones (newest state wins).
     """
 
-    link = models.ForeignKey(ProviderLink, on_delete=models.PROTECT, related_name="jobs")
-    phone = models.ForeignKey(Phone, on_delete=models.PROTECT, related_name="sync_jobs")
-    provider = models.CharField(max_length=10, choices=Provider.choices)
-    number = models.CharField(max_length=16)
-    reason = models.CharField(max_length=16, choices=SyncReason.choices)
-    desired = models.JSONField()
+    link = models.ForeignKey(ProviderLink, verbose_name=_("link"), on_delete=models.PROTECT, related_name="jobs")
+    phone = models.ForeignKey(Phone, verbose_name=_("phone"), on_delete=models.PROTECT, related_name="sync_jobs")
+    provider = models.CharField(verbose_name=_("provider"), max_length=10, choices=Provider.choices)
+    number = models.CharField(verbose_name=_("number"), max_length=16)
+    reason = models.CharField(verbose_name=_("reason"), max_length=16, choices=SyncReason.choices)
+    desired = models.JSONField(verbose_name=_("desired"))
     # The state we pushed before: the Sinch adapter clears free-text values only when we owned them.
-    previous = models.JSONField(null=True, blank=True)
-    status = models.CharField(max_length=12, choices=SyncJobStatus.choices, default=SyncJobStatus.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    polls = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
+    previous = models.JSONField(verbose_name=_("previous"), null=True, blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=12, choices=SyncJobStatus.choices, default=SyncJobStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(verbose_name=_("attempts"), default=0)
+    polls = models.PositiveIntegerField(verbose_name=_("polls"), default=0)
+    next_attempt_at = models.DateTimeField(verbose_name=_("next attempt at"))
     # A claim: its token and its lease (renewed before every provider call and while its batch
     # runs). The first claim's time: once a newer job of the link is claimed, no older one writes.
-    locked_until = models.DateTimeField(null=True, blank=True)
-    first_claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.UUIDField(null=True, blank=True, editable=False)
-    provisioning_started_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.IntegerField("provider status", null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    last_error_codes = models.JSONField(default=list, blank=True)
+    locked_until = models.DateTimeField(verbose_name=_("locked until"), null=True, blank=True)
+    first_claimed_at = models.DateTimeField(verbose_name=_("first claimed at"), null=True, blank=True)
+    claim_token = models.UUIDField(verbose_name=_("claim token"), null=True, blank=True, editable=False)
+    provisioning_started_at = models.DateTimeField(verbose_name=_("provisioning started at"), null=True, blank=True)
+    last_status = models.IntegerField(_("provider status"), null=True, blank=True)
+    last_error = models.TextField(verbose_name=_("last error"), blank=True, default="")
+    last_error_codes = models.JSONField(verbose_name=_("last error codes"), default=list, blank=True)
     # The operator whose change caused the job (snapshot: outcomes are audited in their name).
     operator = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("operator"),
         on_delete=models.DO_NOTHING,
         db_constraint=False,
         null=True,
         blank=True,
         related_name="+",
     )
-    operator_email = models.CharField(max_length=254)
-    operator_roles = models.JSONField(default=list)
-    origin = models.CharField(max_length=20)
-    request_id = models.CharField(max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    operator_email = models.CharField(verbose_name=_("operator email"), max_length=254)
+    operator_roles = models.JSONField(verbose_name=_("operator roles"), default=list)
+    origin = models.CharField(verbose_name=_("origin"), max_length=20)
+    request_id = models.CharField(verbose_name=_("request ID"), max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "sync job"
+        verbose_name = _("sync job")
+        verbose_name_plural = _("sync jobs")
         ordering = ["-id"]
         # The queue's probes use small partial indexes: open jobs and leased jobs are few, the
         # history of final jobs is not.
@@ -294,21 +310,22 @@ class SyncJob(models.Model):
 class SyncAttempt(models.Model):
     """One HTTP call to a provider made by a job, as the operator may inspect it (secrets masked)."""
 
-    job = models.ForeignKey(SyncJob, on_delete=models.CASCADE, related_name="http_attempts")
-    try_number = models.PositiveIntegerField(default=0)
-    kind = models.CharField(max_length=8, default="push")  # push | poll
-    method = models.CharField(max_length=8)
-    url = models.CharField(max_length=500)
-    request_headers = models.JSONField(default=dict, blank=True)
-    request_body = models.JSONField(null=True, blank=True)
-    response_status = models.IntegerField(null=True, blank=True)
-    response_body = models.TextField(blank=True, default="")
-    duration_ms = models.FloatField(default=0)
-    error = models.TextField(blank=True, default="")
-    started_at = models.DateTimeField()
+    job = models.ForeignKey(SyncJob, verbose_name=_("job"), on_delete=models.CASCADE, related_name="http_attempts")
+    try_number = models.PositiveIntegerField(verbose_name=_("try number"), default=0)
+    kind = models.CharField(verbose_name=_("kind"), max_length=8, default="push")  # push | poll
+    method = models.CharField(verbose_name=_("method"), max_length=8)
+    url = models.CharField(verbose_name=_("url"), max_length=500)
+    request_headers = models.JSONField(verbose_name=_("request headers"), default=dict, blank=True)
+    request_body = models.JSONField(verbose_name=_("request body"), null=True, blank=True)
+    response_status = models.IntegerField(verbose_name=_("response status"), null=True, blank=True)
+    response_body = models.TextField(verbose_name=_("response body"), blank=True, default="")
+    duration_ms = models.FloatField(verbose_name=_("duration ms"), default=0)
+    error = models.TextField(verbose_name=_("error"), blank=True, default="")
+    started_at = models.DateTimeField(verbose_name=_("started at"))
 
     class Meta:
-        verbose_name = "sync attempt"
+        verbose_name = _("sync attempt")
+        verbose_name_plural = _("sync attempts")
         ordering = ["id"]
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import phonenumbers
+from django.utils.translation import gettext_noop
 
 # The contract's integer formats (ids are int64, area codes int32), defined by the core.
 from backoffice.ids import INT32_MAX, INT64_MAX  # noqa: F401
@@ -21,13 +22,14 @@ def digits_only(value: str | None) -> str:
 
 
 def number_problem(value: str) -> str | None:
-    """Why ``value`` is not an acceptable phone number, or None."""
+    """Why ``value`` is not an acceptable phone number, or None: in the contract's English (the
+    API's words); marked for the catalogue, the admin translates it when it shows it."""
     if not value.strip(" "):
-        return "This field may not be blank."
+        return gettext_noop("This field may not be blank.")
     if not _ALLOWED.fullmatch(value):
-        return "Only digits, spaces and ( ) . - are allowed."
+        return gettext_noop("Only digits, spaces and ( ) . - are allowed.")
     if not digits_only(value):
-        return "A phone number needs at least one digit."
+        return gettext_noop("A phone number needs at least one digit.")
     return None
 
 

@@ -20,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 
 from phones.models import OPEN_JOB_STATUSES, Provider, ProviderLink, SyncJob, SyncJobStatus, SyncState
 
@@ -103,7 +105,7 @@ def _at(value: datetime | None, now: datetime) -> str:
     local = timezone.localtime(value)
     if local.date() == timezone.localtime(now).date():
         return local.strftime("%H:%M")
-    return local.strftime("%Y-%m-%d %H:%M")
+    return f"{date_format(local, 'SHORT_DATE_FORMAT')} {local.strftime('%H:%M')}"
 
 
 def _provider(code: str) -> str:
@@ -122,16 +124,16 @@ def _error_brief(status: int | None, message: str) -> str:
     """The last error in a few characters: its HTTP status, else the start of its message."""
     if status is not None:
         return str(status)
-    return f'"{_short(message)[:60]}"' if message else "unknown"
+    return f'"{_short(message)[:60]}"' if message else gettext("unknown")
 
 
 def _failure(message: str, status: int | None, codes: Iterable[str]) -> str:
     details = []
     if status is not None:
-        details.append(f"status {status}")
+        details.append(gettext("status %(status)s") % {"status": status})
     codes = [str(code) for code in codes or ()]
     if codes:
-        details.append(f"code{'s' if len(codes) > 1 else ''} {', '.join(codes)}")
+        details.append(ngettext("code %(codes)s", "codes %(codes)s", len(codes)) % {"codes": ", ".join(codes)})
     text = f": {_short(message)}" if message else ""
     return text + (f" ({', '.join(details)})" if details else "")
 
@@ -154,11 +156,17 @@ def describe(link: ProviderLink, job: SyncJob | None, *, now: datetime | None = 
         return status
     # Unlinked: the job releases the number (or did); what it does follows.
     if job.status == SyncJobStatus.SYNCED:
-        text = f"unlinked, number released at {_provider(job.provider)} at {_at(status.since, now)}"
+        text = gettext("unlinked, number released at %(provider)s at %(at)s") % {
+            "provider": _provider(job.provider),
+            "at": _at(status.since, now),
+        }
     elif job.status == SyncJobStatus.FAILED:
-        text = "unlinked, releasing the number " + status.text
+        text = gettext("unlinked, releasing the number %(status)s") % {"status": status.text}
     else:
-        text = f"unlinked, releasing the number at {_provider(job.provider)}: {status.text}"
+        text = gettext("unlinked, releasing the number at %(provider)s: %(status)s") % {
+            "provider": _provider(job.provider),
+            "status": status.text,
+        }
     return replace(status, state=UNLINKED, text=text)
 
 
@@ -181,42 +189,65 @@ def _from_job(link: ProviderLink, job: SyncJob, now: datetime, max_attempts: int
     provider = _provider(job.provider)
     if job.status == SyncJobStatus.PENDING and attempts:
         state, attempt, since, next_at = RETRYING, attempts + 1, job.created_at, job.next_attempt_at
-        last = f"last error {_error_brief(status, error)} at {_at(last_at, now)}" if (status or error) else ""
-        text = ", ".join(
-            part
-            for part in (f"retrying, attempt {attempt} of {max_attempts}", last, f"next try at {_at(next_at, now)}")
-            if part
+        last = (
+            gettext("last error %(error)s at %(at)s") % {"error": _error_brief(status, error), "at": _at(last_at, now)}
+            if (status or error)
+            else ""
         )
+        retrying = gettext("retrying, attempt %(attempt)d of %(max)d") % {"attempt": attempt, "max": max_attempts}
+        next_try = gettext("next try at %(at)s") % {"at": _at(next_at, now)}
+        text = ", ".join(part for part in (retrying, last, next_try) if part)
     elif job.status == SyncJobStatus.PENDING:
         state, attempt, since, next_at = SyncState.PENDING, 1, job.created_at, job.next_attempt_at
         waiting = (
-            f"next try at {_at(next_at, now)}" if next_at is not None and next_at > now else f"waiting for {provider}"
+            gettext("next try at %(at)s") % {"at": _at(next_at, now)}
+            if next_at is not None and next_at > now
+            else gettext("waiting for %(provider)s") % {"provider": provider}
         )
-        text = f"pending since {_at(since, now)}, {waiting}"
+        text = gettext("pending since %(at)s, %(waiting)s") % {"at": _at(since, now), "waiting": waiting}
     elif job.status == SyncJobStatus.IN_PROGRESS:
         state, attempt, since = SyncState.IN_PROGRESS, attempts, last_at or job.updated_at
-        text = f"in progress at {provider}, attempt {attempt} of {max_attempts}, since {_at(since, now)}"
+        text = gettext("in progress at %(provider)s, attempt %(attempt)d of %(max)d, since %(at)s") % {
+            "provider": provider,
+            "attempt": attempt,
+            "max": max_attempts,
+            "at": _at(since, now),
+        }
         if status or error:
-            text += f" (last error {_error_brief(status, error)})"
+            text += " " + gettext("(last error %(error)s)") % {"error": _error_brief(status, error)}
         if job.locked_until is not None and job.locked_until < now:
-            text += f"; its worker stopped answering at {_at(job.locked_until, now)}, the push will be taken over"
+            text += gettext("; its worker stopped answering at %(at)s, the push will be taken over") % {
+                "at": _at(job.locked_until, now)
+            }
     elif job.status == SyncJobStatus.PROVISIONING:
         state, attempt = SyncState.PROVISIONING, attempts
         since, next_at = job.provisioning_started_at or last_at, job.next_attempt_at
-        text = f"provisioning at {provider} since {_at(since, now)}, next check at {_at(next_at, now)}"
+        text = gettext("provisioning at %(provider)s since %(since)s, next check at %(at)s") % {
+            "provider": provider,
+            "since": _at(since, now),
+            "at": _at(next_at, now),
+        }
         if status or error:
-            text += f" (last check failed: {_error_brief(status, error)})"
+            text += " " + gettext("(last check failed: %(error)s)") % {"error": _error_brief(status, error)}
     elif job.status == SyncJobStatus.SYNCED:
         state, attempt = SyncState.SYNCED, attempts
         since = job.finished_at or link.last_synced_at or job.updated_at
-        text = f"synced at {_at(since, now)}"
+        text = gettext("synced at %(at)s") % {"at": _at(since, now)}
         if attempts > 1:
-            text += f" (after {attempts} attempts)"
+            text += " " + gettext("(after %(attempts)d attempts)") % {"attempts": attempts}
     else:  # failed
         state, attempt = SyncState.FAILED, attempts
         since = job.finished_at or job.updated_at
-        after = f" after {attempts} attempts" if attempts > 1 else ""
-        text = f"failed{after}{_failure(error, status, job.last_error_codes)} at {_at(since, now)}"
+        failed = (
+            gettext("failed after %(attempts)d attempts") % {"attempts": attempts}
+            if attempts > 1
+            else gettext("failed")
+        )
+        text = gettext("%(failed)s%(failure)s at %(at)s") % {
+            "failed": failed,
+            "failure": _failure(error, status, job.last_error_codes),
+            "at": _at(since, now),
+        }
     return SyncStatus(
         state=str(state),
         text=text,
@@ -235,24 +266,30 @@ def _from_link(link: ProviderLink, now: datetime, max_attempts: int) -> SyncStat
     since: datetime | None = None
     state = link.sync_state
     if not link.linked:
-        state, text = UNLINKED, "unlinked"
+        state, text = UNLINKED, gettext("unlinked")
     elif state == SyncState.IN_PROGRESS:
         since = last_at
-        text = f"in progress at {_provider(link.provider)}" + (f" since {_at(since, now)}" if since else "")
+        text = gettext("in progress at %(provider)s") % {"provider": _provider(link.provider)}
+        if since:
+            text += " " + gettext("since %(at)s") % {"at": _at(since, now)}
     elif state == SyncState.PROVISIONING:
-        text = f"provisioning at {_provider(link.provider)}"
+        text = gettext("provisioning at %(provider)s") % {"provider": _provider(link.provider)}
         if last_at is not None:
-            text += f", last check at {_at(last_at, now)}"
+            text += gettext(", last check at %(at)s") % {"at": _at(last_at, now)}
     elif state == SyncState.SYNCED:
         since = link.last_synced_at
-        text = f"synced at {_at(since, now)}" if since else "synced"
+        text = gettext("synced at %(at)s") % {"at": _at(since, now)} if since else gettext("synced")
     elif state == SyncState.FAILED:
         since = last_at
-        text = f"failed{_failure(error, status, link.last_error_codes)}"
+        text = gettext("failed") + _failure(error, status, link.last_error_codes)
         if since is not None:
-            text += f" at {_at(since, now)}"
+            text += " " + gettext("at %(at)s") % {"at": _at(since, now)}
     else:
-        text = f"pending, last error {_error_brief(status, error)}" if (status or error) else "pending"
+        text = (
+            gettext("pending, last error %(error)s") % {"error": _error_brief(status, error)}
+            if (status or error)
+            else gettext("pending")
+        )
     return SyncStatus(
         state=str(state),
         text=text,

@@ -19,6 +19,8 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
@@ -33,6 +35,7 @@ from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQ
 from backoffice.auth import log_denied
 from phones.admin import RESYNC_URL_NAME, register_phone_action
 from phones.admin_sync_state import sync_state_block, sync_status_badge, sync_status_of
+from phones.checks import shown_problem
 from phones.errors import PhoneError, PhoneValidationError
 from phones.models import Phone, Provider, ProviderLink, SyncAttempt, SyncJob
 from phones.sync_status import prefetch_latest_job
@@ -50,7 +53,7 @@ def _crm_context(request: HttpRequest) -> AuditContext:
 
 
 @register_phone_action
-@admin.action(description="Re-sync with provider", permissions=["resync"])
+@admin.action(description=_("Re-sync with provider"), permissions=["resync"])
 def resync_phones(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Phone]) -> None:
     """Phone list action: queue a re-sync of each selected linked phone."""
     jobs = links.phones_resync(
@@ -59,9 +62,18 @@ def resync_phones(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Phon
         phone_ids=queryset.values_list("pk", flat=True),
     )
     skipped = queryset.count() - len(jobs)
-    modeladmin.message_user(request, f"Re-sync queued for {len(jobs)} phone(s).", messages.SUCCESS)
+    modeladmin.message_user(request, _queued(len(jobs)), messages.SUCCESS)
     if skipped:
-        modeladmin.message_user(request, f"{skipped} phone(s) have no provider link.", messages.WARNING)
+        message = ngettext(
+            "%(count)d phone has no provider link.", "%(count)d phones have no provider link.", skipped
+        ) % {"count": skipped}
+        modeladmin.message_user(request, message, messages.WARNING)
+
+
+def _queued(count: int) -> str:
+    return ngettext("Re-sync queued for %(count)d phone.", "Re-sync queued for %(count)d phones.", count) % {
+        "count": count
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,16 +81,16 @@ def resync_phones(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Phon
 # --------------------------------------------------------------------------------------------
 
 SETTING_LABELS = {
-    "display_name": "Display name",
-    "sms_service_plan_id": "SMS service plan ID",
-    "sms_campaign_id": "SMS campaign ID (US 10DLC)",
-    "voice_type": "Voice configuration type",
-    "voice_target_id": "Voice app / trunk / service ID",
-    "callback_url": "Callback URL",
-    "alias": "Alias",
-    "app_id": "Application ID",
-    "subaccount": "Subaccount (auth id)",
-    "compliance_application_id": "Compliance application ID",
+    "display_name": _("Display name"),
+    "sms_service_plan_id": _("SMS service plan ID"),
+    "sms_campaign_id": _("SMS campaign ID (US 10DLC)"),
+    "voice_type": _("Voice configuration type"),
+    "voice_target_id": _("Voice app / trunk / service ID"),
+    "callback_url": _("Callback URL"),
+    "alias": _("Alias"),
+    "app_id": _("Application ID"),
+    "subaccount": _("Subaccount (auth id)"),
+    "compliance_application_id": _("Compliance application ID"),
 }
 
 
@@ -119,28 +131,33 @@ class ProviderLinkForm(forms.ModelForm):
                     check_link_target(remote_number=data["remote_number"], phone_e164=phone.e164)
             except PhoneValidationError as error:
                 field = "remote_number" if error.field == "remote_number" else None
-                self.add_error("phone" if field is None and "phone" in self.fields else field, error.message)
+                self.add_error("phone" if field is None and "phone" in self.fields else field, shown_problem(error))
         if provider:
             raw = {key: data.get(_form_field(provider, key)) or None for key in settings_fields(provider)}
             try:
                 data["settings"] = check_settings(provider, raw)
             except PhoneValidationError as error:
                 key = error.field.removeprefix("settings.")
-                self.add_error(_form_field(provider, key) if key in raw else None, error.message)
+                self.add_error(_form_field(provider, key) if key in raw else None, shown_problem(error))
         return data
 
 
 def _setting_form_field(provider: str, key: str) -> forms.Field:
     if key == "voice_type":
         field: forms.Field = forms.ChoiceField(
-            choices=[("", "-"), ("RTC", "RTC (app)"), ("EST", "EST (trunk)"), ("FAX", "FAX (service)")],
+            choices=[("", "-"), ("RTC", _("RTC (app)")), ("EST", _("EST (trunk)")), ("FAX", _("FAX (service)"))],
             required=False,
             widget=UnfoldAdminSelectWidget,
         )
     else:
         field = forms.CharField(required=False, max_length=255, widget=UnfoldAdminTextInputWidget)
-    field.label = f"{Provider(provider).label}: {SETTING_LABELS.get(key, key)}"
+    # Lazy: the fields are built once, at import, and read in each operator's language.
+    field.label = format_lazy("{}: {}", Provider(provider).label, SETTING_LABELS.get(key, key))
     return field
+
+
+def _settings_title(provider: str) -> str:
+    return gettext("%(provider)s settings") % {"provider": provider}
 
 
 # Declared on the class (not per instance) so the admin's fieldsets may name them.
@@ -212,57 +229,63 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         if obj is not None and not self.has_change_permission(request, obj):
             # Read-only: the settings form fields are not the model's, so Django would show "-" for
             # each. The stored settings instead, as a small table.
-            sets.append((f"{obj.get_provider_display()} settings", {"fields": ("settings_table",)}))
+            sets.append((_settings_title(obj.get_provider_display()), {"fields": ("settings_table",)}))
         else:
             for provider in Provider.values:
                 names = tuple(_form_field(provider, key) for key in settings_fields(provider))
-                sets.append((f"{Provider(provider).label} settings", {"fields": names}))
+                sets.append((_settings_title(Provider(provider).label), {"fields": names}))
         # The status in words is at the top ("sync_status"); here the fields it is made of.
-        sets.append(("Sync state", {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
+        sets.append((_("Sync state"), {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
         return sets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*self.readonly_fields, "phone", "sync_status", "settings_table") if obj else self.readonly_fields
 
-    @admin.display(description="Settings")
+    @admin.display(description=_("Settings"))
     def settings_table(self, link: ProviderLink) -> str:
         labelled = {SETTING_LABELS.get(key, key): value for key, value in (link.settings or {}).items()}
-        return shown_value(labelled) if labelled else "None set"
+        return shown_value(labelled) if labelled else gettext("None set")
 
-    @admin.display(description="number at the provider")
+    @admin.display(description=_("number at the provider"))
     def number(self, link: ProviderLink) -> str:
         return link.number_e164
 
-    @admin.display(description="sync status", ordering="sync_state")
+    @admin.display(description=_("sync status"), ordering="sync_state")
     def state(self, link: ProviderLink) -> str:
         # The list prefetches each link's job (get_changelist): no query per row.
         return sync_status_badge(link, sync_status_of(link))
 
-    @admin.display(description="Sync status")
+    @admin.display(description=_("Sync status"))
     def sync_status(self, link: ProviderLink) -> str:
         # Live: the block refreshes itself while the sync moves (the phone admin's fragment view).
         return sync_state_block(link, link.phone_id)
 
     # The page's JSON fields in words and small tables, not raw JSON ("{}", "[]").
-    @admin.display(description="Last error codes")
+    @admin.display(description=_("Last error codes"))
     def error_codes(self, link: ProviderLink) -> str:
         return shown_value(link.last_error_codes)
 
-    @admin.display(description="Drift")
+    @admin.display(description=_("Drift"))
     def drift_detail(self, link: ProviderLink) -> str:
-        return shown_value(link.drift) if link.drift else "No drift"
+        return shown_value(link.drift) if link.drift else gettext("No drift")
 
-    @admin.display(description="drift")
+    @admin.display(description=_("drift"))
     def drift_shown(self, link: ProviderLink) -> str:
         # "No drift" is the normal case: plain text, not the red cross of a boolean column.
         if not link.drift:
-            return "No drift"
-        return format_html('<span style="color:#b45309">Drift: {}</span>', ", ".join(sorted(link.drift)))
+            return gettext("No drift")
+        return format_html(
+            '<span style="color:#b45309">{}</span>',
+            gettext("Drift: %(fields)s") % {"fields": ", ".join(sorted(link.drift))},
+        )
 
-    @admin.display(description="sync jobs")
+    @admin.display(description=_("sync jobs"))
     def jobs(self, link: ProviderLink) -> str:
         url = reverse("admin:phones_syncjob_changelist") + f"?link__id__exact={link.pk}"
-        return format_html('<a href="{}">{} job(s)</a>', url, link.jobs.count())
+        count = link.jobs.count()
+        return format_html(
+            '<a href="{}">{}</a>', url, ngettext("%(count)d job", "%(count)d jobs", count) % {"count": count}
+        )
 
     def save_model(self, request: HttpRequest, obj: ProviderLink, form: Any, change: bool) -> None:
         # Saved as it was (the service then writes nothing): say so, not "changed successfully".
@@ -287,7 +310,7 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         self, request: HttpRequest, message: Any, level: int = messages.INFO, *args: Any, **kwargs: Any
     ) -> None:
         if level == messages.SUCCESS and getattr(request, "_link_unchanged", False):
-            message, level = "Nothing was changed: the provider link is as it was.", messages.INFO
+            message, level = gettext("Nothing was changed: the provider link is as it was."), messages.INFO
         super().message_user(request, message, level, *args, **kwargs)
 
     def get_deleted_objects(
@@ -324,14 +347,14 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         actions.pop("delete_selected", None)  # unlinking is one link at a time, from its page
         return actions
 
-    @admin.action(description="Re-sync with provider", permissions=["resync"])
+    @admin.action(description=_("Re-sync with provider"), permissions=["resync"])
     def resync_links(self, request: HttpRequest, queryset: QuerySet[ProviderLink]) -> None:
         jobs = links.phones_resync(
             actor=Actor.of(request.user),
             context=_crm_context(request),
             phone_ids=queryset.values_list("phone_id", flat=True),
         )
-        self.message_user(request, f"Re-sync queued for {len(jobs)} phone(s).", messages.SUCCESS)
+        self.message_user(request, _queued(len(jobs)), messages.SUCCESS)
 
     # --- The "Re-sync" button of a phone's page and a link's page ------------------------------
     def get_urls(self) -> list[Any]:
@@ -361,9 +384,9 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
                 phone_id=phone.pk,
             )
         except PhoneError as error:  # not linked, or inactivated meanwhile
-            self.message_user(request, error.message, messages.ERROR)
+            self.message_user(request, shown_problem(error), messages.ERROR)
         else:
-            self.message_user(request, f"Re-sync queued (sync job {job.pk}).", messages.SUCCESS)
+            self.message_user(request, gettext("Re-sync queued (sync job %(id)s).") % {"id": job.pk}, messages.SUCCESS)
         back = request.POST.get("next", "")
         if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
             back = reverse("admin:phones_phone_change", args=[phone.pk])
@@ -380,7 +403,7 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         try:
             return super().changeform_view(request, *args, **kwargs)
         except PhoneError as error:  # raced with another change (e.g. phone inactivated)
-            self.message_user(request, error.message, messages.ERROR)
+            self.message_user(request, shown_problem(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
 
@@ -396,10 +419,11 @@ class SyncAttemptInline(TabularInline):
     fields = ("started_at", "try_number", "kind", "method", "url", "response_status", "duration_ms", "error", "body")
     readonly_fields = fields
 
-    @admin.display(description="request / response")
+    @admin.display(description=_("request / response"))
     def body(self, attempt: SyncAttempt) -> str:
         return format_html(
-            "<details><summary>show</summary><pre>{}</pre><pre>{}</pre></details>",
+            "<details><summary>{}</summary><pre>{}</pre><pre>{}</pre></details>",
+            gettext("show"),
             attempt.request_body,
             attempt.response_body,
         )

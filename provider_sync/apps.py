@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ProviderSyncConfig(AppConfig):
     name = "provider_sync"
-    verbose_name = "Provider sync"
+    verbose_name = _("Provider sync")
 
     def ready(self) -> None:
         from audit.presentation import register_labels

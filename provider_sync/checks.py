@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_noop
+
 from phones.errors import PhoneValidationError
 from phones.models import Provider
 from phones.numbers import is_possible_e164
@@ -41,17 +43,17 @@ def check_settings(
     if provider not in Provider.values:
         raise PhoneValidationError("provider", f'"{provider}" is not a valid choice.')
     if not isinstance(data, Mapping):
-        raise PhoneValidationError("settings", "Expected a JSON object.")
+        raise PhoneValidationError("settings", gettext_noop("Expected a JSON object."))
     known = settings_fields(provider)
     for key, value in data.items():
         if key not in known:
             raise PhoneValidationError(f"settings.{key}", f"Unknown {provider} setting.")
         if value is not None and not isinstance(value, str):
-            raise PhoneValidationError(f"settings.{key}", "A valid string is required.")
+            raise PhoneValidationError(f"settings.{key}", gettext_noop("A valid string is required."))
         if isinstance(value, str) and _UNSENDABLE.search(value):
             # NUL, other control characters and lone surrogates: no provider takes them, and
             # PostgreSQL's JSON refuses the first and the last.
-            raise PhoneValidationError(f"settings.{key}", "Control characters are not allowed.")
+            raise PhoneValidationError(f"settings.{key}", gettext_noop("Control characters are not allowed."))
     cleaned = {key: ((data.get(key) or "").strip() or None) for key in known}
     problems = SETTINGS_CLASSES[Provider(provider)](**cleaned).validate()
     if problems:
@@ -70,10 +72,10 @@ def check_remote_number(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise PhoneValidationError("remote_number", "A valid string is required.")
+        raise PhoneValidationError("remote_number", gettext_noop("A valid string is required."))
     value = value.strip()
     if value and not E164_RE.match(value):
-        raise PhoneValidationError("remote_number", "Enter an E.164 number, e.g. +5511912345678.")
+        raise PhoneValidationError("remote_number", gettext_noop("Enter an E.164 number, e.g. +5511912345678."))
     return value
 
 
@@ -86,7 +88,10 @@ CANNOT_LINK = "This number cannot be linked to a provider"
 
 
 # A phone's number that libphonenumber finds impossible gets no E.164 (``phones.numbers.to_e164``).
-NO_E164 = f"{CANNOT_LINK}: libphonenumber finds the phone's number impossible for its country (it has no E.164 form)."
+NO_E164 = gettext_noop(
+    "This number cannot be linked to a provider: libphonenumber finds the phone's number impossible for its country "
+    "(it has no E.164 form)."
+)
 
 
 def check_link_target(*, remote_number: str, phone_e164: str | None) -> str:

@@ -152,7 +152,7 @@ def test_crm_operator_creates_edits_inactivates_and_finds_the_audit_trail(page_f
     expect(page.locator("#inactivate-confirmation")).to_contain_text("Inactivate 1 phone?")
     shot(page, "05-inactivate-confirmation")
     page.click("text=Yes, inactivate")
-    expect(page.locator("body")).to_contain_text("Inactivated 1 phone(s).")
+    expect(page.locator("body")).to_contain_text("Inactivated 1 phone.")
 
     # The phone page is now read-only and says why.
     page.click("#result_list >> text=+55 11 98888-7777")

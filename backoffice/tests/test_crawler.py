@@ -3,8 +3,9 @@ can see (breadth first, one page per URL shape), then submit every add and chang
 empty and then valid, then run every list action on a selection (the first row). It fails on any
 5xx, any browser console error or uncaught exception, any link that leads to a 403 for that role,
 any enabled input whose box is not visible (no border and no background), and a valid form the
-page refuses. A screenshot of every page per role lands in ``test-output/screenshots/crawl/<role>/``
-for review.
+page refuses. Each role crawls in Portuguese (the operators' default) and again in English, there
+only the dashboard and the pages it links to (the sidebar's). A screenshot of every page lands in
+``test-output/screenshots/<language>/<role>/`` for review.
 
 Actions: a confirmation page is left by its "No, go back" (which must lead back to a working
 list), then, for the actions harmless on test data (``CONFIRMED_ACTIONS``), confirmed. Deleting is
@@ -40,6 +41,7 @@ ROLES = [
     "superuser",
 ]
 PAGES_PER_ROLE = 30
+LANGUAGES = ["pt-br", "en"]
 # Links a crawler must not follow: they sign out, download, or start a destructive flow.
 SKIP = re.compile(r"/logout/|/delete/|/export|/password/|/number-preview/|/sync-state/|\.csv|/jsi18n/|/r/\d+/|/mfa")
 ID = re.compile(r"/\d+/")
@@ -165,7 +167,7 @@ def world(make_operator, monkeypatch):
     return {"phones": [phone.pk for phone in phones], "unlinked_phone": phones[1].pk}
 
 
-def sign_in(context: Any, email: str) -> Any:
+def sign_in(context: Any, email: str, shots: Any) -> Any:
     from backoffice.tests.factories import PASSWORD
     from backoffice.tests.otp import code_of
 
@@ -173,24 +175,26 @@ def sign_in(context: Any, email: str) -> Any:
     # Roles that must use MFA sign in with their authenticator's code, as a person would.
     device = enrolled_device(email)
     page.goto("/admin/login/")
+    page.screenshot(path=str(shots / "00-sign-in.png"))
     page.fill("#id_username", email)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     if device is not None:
         page.wait_for_url(re.compile(r".*/admin/mfa/verify/$"))
+        page.screenshot(path=str(shots / "00-mfa-verify.png"))
         page.fill("#id_otp", code_of(device, steps_ahead=1))
         page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/admin/$"))
     return page
 
 
-def visit_pages(page: Any, crawl: Crawl, shots: Any) -> None:
-    """Breadth first from the dashboard: every admin link, one page per URL shape; notes the forms
-    and list actions met on the way."""
-    queue: deque[tuple[str, str]] = deque([("/admin/", "(start)")])
+def visit_pages(page: Any, crawl: Crawl, shots: Any, deepest: int = PAGES_PER_ROLE) -> None:
+    """Breadth first from the dashboard: every admin link, one page per URL shape, up to
+    ``deepest`` links away; notes the forms and list actions met on the way."""
+    queue: deque[tuple[str, str, int]] = deque([("/admin/", "(start)", 0)])
     seen: set[str] = set()
     while queue and crawl.visited < PAGES_PER_ROLE:
-        path, referrer = queue.popleft()
+        path, referrer, depth = queue.popleft()
         if _shape(path) in seen:
             continue
         seen.add(_shape(path))
@@ -214,8 +218,14 @@ def visit_pages(page: Any, crawl: Crawl, shots: Any) -> None:
                 if action and (path.split("?")[0], action) not in crawl.actions:
                     crawl.actions.append((path.split("?")[0], action))
         for href in page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))"):
-            if href and href.startswith("/admin/") and not SKIP.search(href) and _shape(href) not in seen:
-                queue.append((href, path))
+            if (
+                depth < deepest
+                and href
+                and href.startswith("/admin/")
+                and not SKIP.search(href)
+                and _shape(href) not in seen
+            ):
+                queue.append((href, path, depth + 1))
 
 
 def _post_and_check(page: Any, crawl: Crawl, click: Any, what: str) -> int:
@@ -315,27 +325,30 @@ def crawl_role(
     role: str,
     email: str,
     valid: dict[tuple[str, str], dict[str, str]],
-    language: str | None = None,
+    language: str = LANGUAGES[0],
 ) -> Crawl:
-    """One role's whole crawl (pages, then forms, then actions) in a browser context of its own.
-    ``language``: the browser's locale, and a folder of its own for the screenshots, when given."""
+    """One role's crawl in a browser context of its own, in ``language`` (the operator's and the
+    browser's): in the first language the whole crawl (pages, then forms, then actions); in the
+    others the dashboard and the pages it links to (the sidebar's), which keeps the run's time."""
     crawl = Crawl(role=role)
-    options: dict[str, Any] = {"viewport": {"width": 1400, "height": 1000}, "base_url": base_url}
-    if language:
-        options["locale"] = language
+    locale = "pt-BR" if language == "pt-br" else "en-US"  # the sign-in page follows the browser
+    options: dict[str, Any] = {"viewport": {"width": 1400, "height": 1000}, "base_url": base_url, "locale": locale}
     context = browser.new_context(**options)
     context.set_default_timeout(10_000)
     try:
-        page = sign_in(context, email)
+        shots = SCREENSHOTS / language / role
+        shots.mkdir(parents=True, exist_ok=True)
+        for old in shots.glob("*.png"):  # this run's pages only: ids differ from run to run
+            old.unlink()
+        page = sign_in(context, email, shots)
         page.on(
             "console",
             lambda msg: msg.type == "error" and crawl.problems.append(f"console error on {page.url}: {msg.text}"),
         )
         page.on("pageerror", lambda exc: crawl.problems.append(f"uncaught exception on {page.url}: {exc}"))
-        shots = SCREENSHOTS / "crawl" / role / (language or "")
-        shots.mkdir(parents=True, exist_ok=True)
-        for old in shots.glob("*.png"):  # this run's pages only: ids differ from run to run
-            old.unlink()
+        if language != LANGUAGES[0]:
+            visit_pages(page, crawl, shots, deepest=1)
+            return crawl
         visit_pages(page, crawl, shots)
         submit_forms(page, crawl, valid)
         run_actions(page, crawl)
@@ -345,14 +358,15 @@ def crawl_role(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("role", ROLES)
-def test_every_page_form_and_action_a_role_can_reach_works(browser, live_server, make_operator, world, role):  # noqa: F811
+def test_every_page_form_and_action_a_role_can_reach_works(browser, live_server, make_operator, world, role, language):  # noqa: F811
     email = f"crawler.{role}@bank.example"
     if role == "superuser":
-        make_operator(is_superuser=True, email=email)
+        make_operator(is_superuser=True, email=email, language=language)
     else:
-        make_operator(role, email=email)
-    crawl = crawl_role(browser, live_server.url, role, email, valid_values(world))
-    print(f"{role}: {crawl.visited} pages, {crawl.submitted} form submissions, {crawl.ran} actions")
+        make_operator(role, email=email, language=language)
+    crawl = crawl_role(browser, live_server.url, role, email, valid_values(world), language)
+    print(f"{role} ({language}): {crawl.visited} pages, {crawl.submitted} form submissions, {crawl.ran} actions")
     assert crawl.visited > 1, f"{role} reached nothing past the dashboard"
     assert not crawl.problems, "\n".join(sorted(set(crawl.problems)))

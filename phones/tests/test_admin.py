@@ -160,7 +160,7 @@ def test_bulk_inactivate_confirms_then_audits_each_phone(crm_client, crm):
         LIST_URL, {"action": "inactivate_selected", "_selected_action": ids, "confirm": "yes"}, follow=True
     )
     text = done.content.decode()
-    assert "Inactivated 3 phone(s)." in text and "1 phone(s) were already inactive" in text
+    assert "Inactivated 3 phones." in text and "1 phone was already inactive" in text
     assert not Phone.objects.filter(active=True).exists()
     for phone in phones:
         entry = AuditEntry.objects.filter(phone=phone).latest("id")

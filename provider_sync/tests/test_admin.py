@@ -152,7 +152,7 @@ def test_the_phone_lists_resync_action_queues_a_resync_for_linked_phones(boss_cl
     )
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"]]
-    assert "Re-sync queued for 1 phone(s)." in shown and "1 phone(s) have no provider link." in shown
+    assert "Re-sync queued for 1 phone." in shown and "1 phone has no provider link." in shown
     assert SyncJob.objects.filter(phone=linked, reason="resync").count() == 1
 
 
