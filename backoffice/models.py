@@ -67,9 +67,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     # The admin's language and the zone its times are shown in (``backoffice.operator_locale``);
     # the operator's own choice (the preferences page), the deployment's default until then.
-    language = models.CharField(_("language"), max_length=8, choices=LANGUAGE_CHOICES, default=default_language)
+    # ``db_default``: rows inserted by code that predates these columns (a release rolling out
+    # while the previous one still runs) get the shipped defaults; ours always sets them.
+    language = models.CharField(
+        _("language"), max_length=8, choices=LANGUAGE_CHOICES, default=default_language, db_default="pt-br"
+    )
     time_zone = models.CharField(
-        _("time zone"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
+        _("time zone"),
+        max_length=64,
+        default=default_time_zone,
+        db_default="America/Sao_Paulo",
+        validators=[validate_time_zone],
     )
 
     objects = OperatorManager()
