@@ -377,10 +377,6 @@ SYNC_BATCH_SIZE = env.int("SYNC_BATCH_SIZE", default=32)
 # Provider calls of a batch run on this many threads per worker process. Few: the calls are short
 # and the GIL serialises their parsing; more threads mostly queue on it and on the provider.
 SYNC_PUSH_THREADS = env.int("SYNC_PUSH_THREADS", default=4)
-# Delivery tasks hand what they pushed to a recording thread of their worker process and take the
-# next message (provider_sync.recorder): the record no longer sits between one job's push and the
-# next one's claim. Off: each task records before it returns.
-SYNC_RECORD_IN_BACKGROUND = env.bool("SYNC_RECORD_IN_BACKGROUND", default=True)
 SYNC_PROVISIONING_POLL_SECONDS = env.float("SYNC_PROVISIONING_POLL_SECONDS", default=5.0)
 SYNC_PROVISIONING_TIMEOUT_SECONDS = env.float("SYNC_PROVISIONING_TIMEOUT_SECONDS", default=6 * 3600.0)
 # The sweeper leaves a just-due job to the task queued on commit for this long before re-queuing.

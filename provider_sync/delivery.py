@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -111,9 +111,7 @@ def push(claims: Sequence[Claim]) -> list[Outcome]:
         return list(_pusher.map(lambda claim: _push_one(claim, fence.call(claim)), claims))
 
 
-def deliver(
-    job_ids: Sequence[int], *, max_batches: int = 64, recorder: Callable[[list[Outcome]], None] | None = None
-) -> dict[int, str]:
+def deliver(job_ids: Sequence[int], *, max_batches: int = 64) -> dict[int, str]:
     """What the delivery tasks run: while any of ``job_ids`` waits, claim the oldest due jobs in
     batches of ``SYNC_BATCH_SIZE``, push each batch outside any transaction and record it.
 
@@ -124,10 +122,6 @@ def deliver(
     claimable any more (taken elsewhere, done, not due, or gone), when nothing is claimable (a
     link's turn has not come: the job ahead queues it when done), or after ``max_batches``.
     Returns each of ``job_ids``' new status, ``"skipped"`` where this task did not take it.
-
-    With ``recorder`` (the worker's ``provider_sync.recorder``), each pushed batch is handed to it
-    instead of recorded here, and its jobs' status is ``"pushed"``: their claims hold until the
-    recorder commits, so nothing else takes them meanwhile.
     """
     statuses = dict.fromkeys(job_ids, "skipped")
     waiting = list(statuses)
@@ -136,13 +130,7 @@ def deliver(
         claims = claim_jobs(waiting[0], limit=settings.SYNC_BATCH_SIZE, among=waiting)
         if not claims:
             break
-        outcomes = push(claims)
-        if recorder is not None:
-            recorder(outcomes)
-            recorded = ["pushed"] * len(outcomes)
-        else:
-            recorded = record(outcomes)
-        for claim, status in zip(claims, recorded, strict=True):
+        for claim, status in zip(claims, record(push(claims)), strict=True):
             if claim.job_id in statuses:
                 statuses[claim.job_id] = status
         taken = {claim.job_id for claim in claims}

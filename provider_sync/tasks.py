@@ -9,30 +9,22 @@ the phones app, so messages queued by an older release still run.
 
 from __future__ import annotations
 
-from celery import shared_task, signals
-from django.conf import settings
+from celery import shared_task
 
 from phones.outbox import DELIVER_JOB_TASK, DELIVER_JOBS_TASK
 from provider_sync import delivery, reconcile, sweeper
-from provider_sync.recorder import flush_process_recorder, process_recorder
-
-
-def _deliver(job_ids: list[int]) -> dict[int, str]:
-    if settings.SYNC_RECORD_IN_BACKGROUND:
-        return delivery.deliver(job_ids, recorder=process_recorder().submit)
-    return delivery.deliver(job_ids)
 
 
 @shared_task(name=DELIVER_JOB_TASK, ignore_result=True)
 def deliver_sync_job(job_id: int) -> str:
     """Push (or poll) this job, with a batch of other due ones when a backlog has built up."""
-    return _deliver([job_id])[job_id]
+    return delivery.deliver([job_id])[job_id]
 
 
 @shared_task(name=DELIVER_JOBS_TASK, ignore_result=True)
 def deliver_sync_jobs(job_ids: list[int]) -> dict[int, str]:
     """The jobs one transaction queued (up to ``SYNC_BATCH_SIZE``), delivered in batches."""
-    return _deliver(job_ids)
+    return delivery.deliver(job_ids)
 
 
 @shared_task(name="phones.sync_sweep", ignore_result=True)
@@ -45,10 +37,3 @@ def sync_sweep() -> int:
 def sync_reconcile() -> dict[str, int]:
     """Periodic (beat): read linked numbers at their provider and flag drift."""
     return reconcile.reconcile_links()
-
-
-@signals.worker_process_shutdown.connect  # a prefork child
-@signals.worker_shutdown.connect  # the solo pool (the local run's worker)
-def _finish_recording(**_: object) -> None:
-    """A warm shutdown waits for what this process pushed to be recorded."""
-    flush_process_recorder(timeout=settings.SYNC_LEASE_SECONDS / 2)
