@@ -21,6 +21,7 @@ import qrcode
 import qrcode.image.svg
 from axes.handlers.proxy import AxesProxyHandler
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth import login as auth_login
@@ -268,7 +269,10 @@ class EndResetSessionsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         session = getattr(request, "session", None)
-        device_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+        # Only a request that sends a session cookie has a session to check: reading the session
+        # of one that sends none (a bearer-token call) would add "Vary: Cookie" to its answer.
+        has_session = session is not None and settings.SESSION_COOKIE_NAME in request.COOKIES
+        device_id = session.get(DEVICE_ID_SESSION_KEY) if has_session else None
         if device_id:
             device = Device.from_persistent_id(device_id)
             if device is None or not device.confirmed or str(device.user_id) != str(session.get(SESSION_KEY)):

@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.cache import add_never_cache_headers
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 from backoffice.access_signals import serving
 from backoffice.parsers import body_too_large_message
@@ -22,6 +22,8 @@ logger = logging.getLogger("backoffice.api")
 # The API and the providers' callbacks: JSON in, JSON out, errors in the contract's shapes.
 API_PREFIXES = ("/accounts/v1/", "/audit/v1/", "/auth/", "/providers/")
 LOCKED_OUT = "Too many failed login attempts: this account is locked for a while. Try again later."
+NEVER_STORE = "max-age=0, no-cache, no-store, must-revalidate, private"
+EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
@@ -102,8 +104,10 @@ class ApiErrorMiddleware:
             else:
                 response = self._json(response.status_code)
         # API answers carry personal data (numbers, accounts, operators): no browser or proxy may
-        # keep them, errors included.
-        add_never_cache_headers(response)
+        # keep them, errors included. What ``add_never_cache_headers`` sets, as constants (it
+        # parses and formats headers on every answer); an expiry in the past for HTTP/1.0 caches.
+        response["Cache-Control"] = NEVER_STORE
+        response["Expires"] = EXPIRED
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
@@ -126,3 +130,21 @@ class ApiErrorMiddleware:
             status=status,
             json_dumps_params={"ensure_ascii": False},
         )
+
+
+class DocumentCSPMiddleware(CSPMiddleware):
+    """django-csp's policy (settings ``CONTENT_SECURITY_POLICY``) on documents: HTML pages and
+    fragments. Any other answer (the API's JSON, CSV exports, Swagger UI's script) gets a fixed
+    policy that allows nothing: it is never a document to run anything in, and ``nosniff`` keeps
+    browsers from reading it as one. django-csp builds its policy for every answer, twice (the
+    enforced and the report-only one): on a GET of one phone that was 15 % of the request's time.
+    """
+
+    NOT_A_DOCUMENT = "default-src 'none'; frame-ancestors 'none'"
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if response.get("Content-Type", "").startswith("text/html"):
+            return super().process_response(request, response)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = self.NOT_A_DOCUMENT
+        return response

@@ -27,8 +27,12 @@ class PasswordChangeRequired:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # The path first: touching ``request.user`` on an API call would load its (cookie-less)
+        # session for nothing and add "Vary: Cookie" to the answer.
+        if not request.path.startswith("/admin/"):
+            return self.get_response(request)
         user = getattr(request, "user", None)
-        if not (user is not None and user.is_authenticated and request.path.startswith("/admin/")):
+        if not (user is not None and user.is_authenticated):
             return self.get_response(request)
         change = reverse("admin:password_change")
         allowed = (

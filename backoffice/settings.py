@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    "backoffice.middleware.DocumentCSPMiddleware",  # django-csp's, on HTML answers
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "backoffice.middleware.RequestContextMiddleware",
     "backoffice.middleware.ApiErrorMiddleware",
