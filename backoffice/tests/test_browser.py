@@ -172,7 +172,7 @@ def test_crm_operator_creates_edits_inactivates_and_finds_the_audit_trail(page_f
     shot(page, "07-audit-list")
     rows.first.locator("a").first.click()
     expect(page.locator("body")).to_contain_text('"active": false')
-    expect(page.locator(".audit-changes")).to_contain_text("active")
+    expect(page.locator(".audit-changes")).to_contain_text("Active")  # the field's label (audit.presentation)
     shot(page, "08-audit-detail")
 
 

@@ -28,7 +28,9 @@ def fragment_url(phone_id: int) -> str:
 
 @pytest.fixture
 def boss(make_operator):
-    return make_operator("backoffice-operator", email="boss@bank.example")
+    # Times on the page are in the operator's own zone (backoffice.operator_locale): UTC here, as
+    # the expected texts are built.
+    return make_operator("backoffice-operator", email="boss@bank.example", time_zone="UTC")
 
 
 @pytest.fixture
