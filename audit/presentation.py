@@ -64,6 +64,11 @@ LABELS: dict[str, Any] = {
     "settings": _("Settings"),
 }
 
+# Stored words of access events' objects as operators read them (the payload keeps its own).
+VALUE_LABELS: dict[str, dict[str, Any]] = {
+    "selection": {"selected rows": _("selected rows"), "filtered list": _("filtered list")},
+}
+
 # What the "changes" column says of an access event that changed no field: its object's keys
 # that tell what happened.
 SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -155,6 +160,8 @@ def label(event: str, key: str) -> str:
 
 
 def _choice(event: str, key: str, value: Any) -> Any:
+    if isinstance(value, str) and value in VALUE_LABELS.get(key, {}):
+        return str(VALUE_LABELS[key][value])
     model_field = _model_field(event, key)
     if model_field is None or not model_field.choices or isinstance(value, dict | list):
         return value
