@@ -243,7 +243,7 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
 
     @display(description=_("When"))
     def when_in_zone(self, entry: AuditEntry) -> str:
-        return f"{presentation.when(entry.created_at)} ({presentation.zone_name()})"
+        return presentation.when(entry.created_at)  # the zone's name included
 
     @display(description=_("Operator"))
     def operator_shown(self, entry: AuditEntry) -> str:

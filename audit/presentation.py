@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
-from django.utils.dateformat import format as format_date
+from django.utils.formats import date_format
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
@@ -25,9 +25,9 @@ from django.utils.translation import gettext_lazy as _
 from audit.events import ACCESS_EVENTS
 from audit.models import AuditEntry
 
-# One format for every time in the audit pages, the one the phone pages' histories use (seconds
-# matter to an inspector); always in the operator's zone, whose name the pages show.
-DATETIME_FORMAT = "Y-m-d H:i:s"
+# One format for every time in the audit pages, the admin's own in the operator's language (with
+# seconds: they matter to an inspector), in the operator's zone with its name (backoffice/formats).
+DATETIME_FORMAT = "DATETIME_FORMAT"
 NOTHING = "—"
 
 # Keys of entries' objects and changes that no registered model names (access events' keys, the
@@ -129,7 +129,7 @@ def when(value: datetime | None) -> str:
     """A stored time in the operator's zone, in the audit pages' one format."""
     if value is None:
         return NOTHING
-    return format_date(timezone.localtime(value), DATETIME_FORMAT)
+    return date_format(timezone.localtime(value), DATETIME_FORMAT)
 
 
 # --- Labels and values -----------------------------------------------------------------------------
