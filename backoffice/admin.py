@@ -49,13 +49,21 @@ admin.site.index_title = _("Dashboard")
 admin.site.login_form = OperatorLoginForm
 
 
+class RoleListFilter(admin.RelatedFieldListFilter):
+    """The operators' groups under the name operators know them by: roles (Django says "groups")."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = _("roles")
+
+
 @admin.register(User)
 class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, ModelAdmin):
     form = OperatorChangeForm
     add_form = OperatorCreationForm
     change_password_form = AdminPasswordChangeForm
     list_display = ("email", "full_name", "role_names", "is_active", "sign_in", "is_superuser", "last_login")
-    list_filter = ("is_active", "groups", ("last_login", DateRangeFilter))
+    list_filter = ("is_active", ("groups", RoleListFilter), ("last_login", DateRangeFilter))
     list_filter_submit = True  # the date range is typed, then applied with the other filters
     list_before_template = "admin/includes/filter_chips.html"
     search_fields = ("email", "full_name")
