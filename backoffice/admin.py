@@ -83,7 +83,12 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
         sign_in = "sign_in_status_with_unlock" if lockouts.may_unlock(request.user, obj) else "sign_in_status"
         return (
             (_("Operator"), {"fields": operator}),
-            (_("Roles"), {"fields": ("roles", "other_roles")}),
+            # Read only (an operator this one may not change), the roles held say it all: Django
+            # would label the form's own "roles" field by its name, in English, with a "-".
+            (
+                _("Roles"),
+                {"fields": ("roles", "other_roles") if self.has_change_permission(request, obj) else ("other_roles",)},
+            ),
             (_("Activity"), {"fields": (sign_in, "last_login", "date_joined")}),
             # The reset link only for whoever may reset this operator's MFA.
             (_("Two-factor authentication"), {"fields": (mfa_field,)}),
