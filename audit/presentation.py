@@ -36,6 +36,7 @@ LABELS: dict[str, Any] = {
     "account_id": _("Account ID"),
     "customer_id": _("Customer ID"),
     "phone_id": _("Phone ID"),
+    "number": _("Number"),  # a link's: its number at the provider (a phone's own says "Number" too)
     "operator_id": _("Operator ID"),
     "job_id": _("Sync job ID"),
     "email": _("Email"),
