@@ -28,7 +28,8 @@ def fragment_url(phone_id: int) -> str:
 
 @pytest.fixture
 def boss(make_operator):
-    return make_operator("backoffice-operator", email="boss@bank.example")
+    # Times in the block are the operator's zone's (UTC here, as the expected texts write them).
+    return make_operator("backoffice-operator", email="boss@bank.example", time_zone="UTC")
 
 
 @pytest.fixture
