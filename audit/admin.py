@@ -239,11 +239,13 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
     # --- Columns and fields, in words --------------------------------------------------------
     @display(description=_("When"), ordering="created_at")
     def when(self, entry: AuditEntry) -> str:
-        return format_html('<span class="whitespace-nowrap">{}</span>', presentation.when(entry.created_at))
+        # Free to wrap before the zone's name, as the other lists' times do (kept on one line, it
+        # took the width the changes column needs).
+        return presentation.when(entry.created_at)
 
     @display(description=_("When"))
     def when_in_zone(self, entry: AuditEntry) -> str:
-        return presentation.when(entry.created_at)  # the format names the zone
+        return presentation.when(entry.created_at)  # the zone's name included
 
     @display(description=_("Operator"))
     def operator_shown(self, entry: AuditEntry) -> str:

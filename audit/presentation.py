@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models
-from django.utils import formats, timezone
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
@@ -24,6 +25,9 @@ from django.utils.translation import gettext_lazy as _
 from audit.events import ACCESS_EVENTS
 from audit.models import AuditEntry
 
+# One format for every time in the audit pages, the admin's own in the operator's language (with
+# seconds: they matter to an inspector), in the operator's zone with its name (backoffice/formats).
+DATETIME_FORMAT = "DATETIME_FORMAT"
 NOTHING = "—"
 
 # Keys of entries' objects and changes that no registered model names (access events' keys, the
@@ -32,6 +36,7 @@ LABELS: dict[str, Any] = {
     "account_id": _("Account ID"),
     "customer_id": _("Customer ID"),
     "phone_id": _("Phone ID"),
+    "number": _("Number"),  # a link's: its number at the provider (a phone's own says "Number" too)
     "operator_id": _("Operator ID"),
     "job_id": _("Sync job ID"),
     "email": _("Email"),
@@ -58,6 +63,11 @@ LABELS: dict[str, Any] = {
     "error_codes": _("Error codes"),
     "desired": _("Desired settings"),
     "settings": _("Settings"),
+}
+
+# Stored words of access events' objects as operators read them (the payload keeps its own).
+VALUE_LABELS: dict[str, dict[str, Any]] = {
+    "selection": {"selected rows": _("selected rows"), "filtered list": _("filtered list")},
 }
 
 # What the "changes" column says of an access event that changed no field: its object's keys
@@ -117,11 +127,10 @@ def zone_name() -> str:
 
 
 def when(value: datetime | None) -> str:
-    """A stored time in the operator's zone, in the admin's one format for the operator's language
-    (``backoffice/formats``: with the zone's name)."""
+    """A stored time in the operator's zone, in the audit pages' one format."""
     if value is None:
         return NOTHING
-    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    return date_format(timezone.localtime(value), DATETIME_FORMAT)
 
 
 # --- Labels and values -----------------------------------------------------------------------------
@@ -152,6 +161,8 @@ def label(event: str, key: str) -> str:
 
 
 def _choice(event: str, key: str, value: Any) -> Any:
+    if isinstance(value, str) and value in VALUE_LABELS.get(key, {}):
+        return str(VALUE_LABELS[key][value])
     model_field = _model_field(event, key)
     if model_field is None or not model_field.choices or isinstance(value, dict | list):
         return value

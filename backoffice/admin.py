@@ -49,13 +49,21 @@ admin.site.index_title = _("Dashboard")
 admin.site.login_form = OperatorLoginForm
 
 
+class RoleListFilter(admin.RelatedFieldListFilter):
+    """The operators' groups under the name operators know them by: roles (Django says "groups")."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = _("roles")
+
+
 @admin.register(User)
 class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, ModelAdmin):
     form = OperatorChangeForm
     add_form = OperatorCreationForm
     change_password_form = AdminPasswordChangeForm
     list_display = ("email", "full_name", "role_names", "is_active", "sign_in", "is_superuser", "last_login")
-    list_filter = ("is_active", "groups", ("last_login", DateRangeFilter))
+    list_filter = ("is_active", ("groups", RoleListFilter), ("last_login", DateRangeFilter))
     list_filter_submit = True  # the date range is typed, then applied with the other filters
     list_before_template = "admin/includes/filter_chips.html"
     search_fields = ("email", "full_name")
@@ -75,7 +83,12 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
         sign_in = "sign_in_status_with_unlock" if lockouts.may_unlock(request.user, obj) else "sign_in_status"
         return (
             (_("Operator"), {"fields": operator}),
-            (_("Roles"), {"fields": ("roles", "other_roles")}),
+            # Read only (an operator this one may not change), the roles held say it all: Django
+            # would label the form's own "roles" field by its name, in English, with a "-".
+            (
+                _("Roles"),
+                {"fields": ("roles", "other_roles") if self.has_change_permission(request, obj) else ("other_roles",)},
+            ),
             (_("Activity"), {"fields": (sign_in, "last_login", "date_joined")}),
             # The reset link only for whoever may reset this operator's MFA.
             (_("Two-factor authentication"), {"fields": (mfa_field,)}),
@@ -143,10 +156,12 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
     def role_names(self, user: User) -> str:
         return ", ".join(sorted(group.name for group in user.groups.all()))
 
-    @display(description=_("Sign-in"), label={_("Locked out"): "danger"})
-    def sign_in(self, user: User) -> str:
-        # ``locked_out`` is set for the page's rows by the changelist (one statement).
-        return _("Locked out") if getattr(user, "locked_out", False) else ""
+    @display(description=_("Sign-in"), label={"locked_out": "danger"})
+    def sign_in(self, user: User) -> tuple[str, str] | str:
+        # ``locked_out`` is set for the page's rows by the changelist (one statement). unfold
+        # reads (key, text): the badge's colour by a fixed key, whatever the operator's language
+        # (a translated text as the dict's key was hashed in the language active at import).
+        return ("locked_out", gettext("Locked out")) if getattr(user, "locked_out", False) else ""
 
     @display(description=_("Sign-in"))
     def sign_in_status(self, user: User) -> str:
@@ -377,13 +392,37 @@ ROLE_PERMISSION_LABELS = {
     "change_group": _("Can change roles"),
     "delete_group": _("Can delete roles"),
 }
+# Django's default permissions are named in English when they are created ("Can add phone"): the
+# roles form names them in the operator's language from the model's own (translated) name.
+DEFAULT_PERMISSION_LABELS = {
+    "view": _("Can view %(name)s"),
+    "add": _("Can add %(name)s"),
+    "change": _("Can change %(name)s"),
+    "delete": _("Can delete %(name)s"),
+}
+# Our own permissions (the models' ``Meta.permissions``: stored in English, as Django names them).
+CUSTOM_PERMISSION_LABELS = {
+    "phones.manage_provider_link": _("Can link phones to provider numbers"),
+    "phones.resync_phone": _("Can re-sync phones with their provider"),
+    "audit.view_own_auditentry": _("Can view own audit entries"),
+}
 
 
 def permission_label(permission: Permission) -> str:
-    """How the roles form names a permission: Django's "app | model | name", the group's in words
-    of roles (Django's reads "Authentication and Authorization | group | Can add group")."""
-    if permission.content_type.app_label == "auth" and permission.codename in ROLE_PERMISSION_LABELS:
+    """How the roles form names a permission: Django's "app | model | name" in the operator's
+    language, the group's in words of roles (Django's reads "Authentication and Authorization |
+    group | Can add group")."""
+    content_type = permission.content_type
+    if content_type.app_label == "auth" and permission.codename in ROLE_PERMISSION_LABELS:
         return f"{_('Roles')} | {ROLE_PERMISSION_LABELS[permission.codename]}"
+    custom = CUSTOM_PERMISSION_LABELS.get(f"{content_type.app_label}.{permission.codename}")
+    if custom is not None:
+        return f"{content_type} | {custom}"
+    model = content_type.model_class()
+    action = permission.codename.partition("_")[0]
+    default = permission.codename == f"{action}_{content_type.model}" and action in DEFAULT_PERMISSION_LABELS
+    if model is not None and default:
+        return f"{content_type} | {DEFAULT_PERMISSION_LABELS[action] % {'name': model._meta.verbose_name}}"
     return str(permission)
 
 

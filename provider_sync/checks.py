@@ -58,13 +58,61 @@ def check_settings(
     problems = SETTINGS_CLASSES[Provider(provider)](**cleaned).validate()
     if problems:
         field, message = problems[0]
-        raise PhoneValidationError(f"settings.{field}", message)
+        raise _setting_problem(f"settings.{field}", message)
     if cleaned.get("callback_url"):
         try:
             check_callback_url(cleaned["callback_url"], callback_policy or CallbackUrlPolicy.from_settings())
         except ValueError as error:
-            raise PhoneValidationError("settings.callback_url", str(error)) from None
+            raise _setting_problem("settings.callback_url", str(error)) from None
     return cleaned
+
+
+# The settings' and the callback URL's rules say what is wrong in English (the adapters do not
+# import Django; the API answers the English). Their templates, for the catalogue: the admin shows
+# them in the operator's language (``phones.checks.shown_problem`` reads ``template`` and ``params``).
+_SETTING_PROBLEMS = tuple(
+    (re.compile(pattern), template)
+    for pattern, template in (
+        (r"must be one of (?P<choices>.+)", gettext_noop("must be one of %(choices)s")),
+        (r"voice type (?P<type>\S+) needs (?P<key>\S+)", gettext_noop("voice type %(type)s needs %(key)s")),
+        (r"a voice target id needs a voice type", gettext_noop("a voice target id needs a voice type")),
+        (r"a campaign needs an SMS service plan", gettext_noop("a campaign needs an SMS service plan")),
+        (r"must be an http\(s\) URL", gettext_noop("must be an http(s) URL")),
+        (r"must be at most (?P<max>\d+) characters", gettext_noop("must be at most %(max)s characters")),
+        (
+            r"must be an auth id: MA or SA followed by 18 letters or digits",
+            gettext_noop("must be an auth id: MA or SA followed by 18 letters or digits"),
+        ),
+        (r"must not be blank", gettext_noop("must not be blank")),
+        (r"must be a valid URL", gettext_noop("must be a valid URL")),
+        (r"must not carry credentials \(user:password@\)", gettext_noop("must not carry credentials (user:password@)")),
+        (r"must name a host", gettext_noop("must name a host")),
+        (r"must use https", gettext_noop("must use https")),
+        (
+            r"must not point at a loopback, private, link-local, multicast or reserved address \((?P<ip>.+)\)",
+            gettext_noop("must not point at a loopback, private, link-local, multicast or reserved address (%(ip)s)"),
+        ),
+        (
+            r"must not point at an internal host \((?P<host>.+)\)",
+            gettext_noop("must not point at an internal host (%(host)s)"),
+        ),
+        (
+            r"must name a public host with its domain, not (?P<host>.+)",
+            gettext_noop("must name a public host with its domain, not %(host)s"),
+        ),
+    )
+)
+
+
+def _setting_problem(field: str, message: str) -> PhoneValidationError:
+    """The error as the API answers it (``message``), with its template and values when a rule
+    above wrote it, for the admin to translate."""
+    error = PhoneValidationError(field, message)
+    for pattern, template in _SETTING_PROBLEMS:
+        if match := pattern.fullmatch(message):
+            error.template, error.params = template, match.groupdict()  # type: ignore[attr-defined]
+            break
+    return error
 
 
 def check_remote_number(value: Any) -> str:
@@ -94,6 +142,12 @@ NO_E164 = gettext_noop(
 )
 
 
+# A remote number libphonenumber finds impossible (the API's message; the admin translates it).
+IMPOSSIBLE_TARGET = gettext_noop(
+    "This number cannot be linked to a provider: libphonenumber finds %(number)s impossible for its country."
+)
+
+
 def check_link_target(*, remote_number: str, phone_e164: str | None) -> str:
     """The number a link would hold at its provider (``remote_number``, else the phone's E.164),
     which libphonenumber must find possible: nothing implausible is sent to a provider.
@@ -106,7 +160,9 @@ def check_link_target(*, remote_number: str, phone_e164: str | None) -> str:
     if not target:
         raise PhoneValidationError(field, NO_E164)
     if not is_possible_e164(target):
-        raise PhoneValidationError(field, f"{CANNOT_LINK}: libphonenumber finds {target} impossible for its country.")
+        error = PhoneValidationError(field, IMPOSSIBLE_TARGET % {"number": target})
+        error.template, error.params = IMPOSSIBLE_TARGET, {"number": target}  # type: ignore[attr-defined]
+        raise error
     return target
 
 

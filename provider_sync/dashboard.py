@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from backoffice.dashboard import DayRows, bar_chart, can_view_phones, chart_days, daily_rows, figures_time, per_day
 from phones.models import SyncJob, SyncJobStatus
@@ -68,10 +69,11 @@ def sync_outcomes_card(request: HttpRequest) -> dict[str, Any]:
         count=lambda since, until: outcomes_per_day(since=since, until=until, zone=zone),
     )
     counts = per_day(rows, dates, OUTCOMES)
+    # Counts of jobs (the states' own labels are a link's or a job's, one at a time).
     labels = {
-        SyncJobStatus.SYNCED: _("Synced"),
-        SyncJobStatus.FAILED: _("Failed"),
-        SyncJobStatus.SUPERSEDED: _("Superseded"),
+        SyncJobStatus.SYNCED: pgettext_lazy("sync jobs", "Synced"),
+        SyncJobStatus.FAILED: pgettext_lazy("sync jobs", "Failed"),
+        SyncJobStatus.SUPERSEDED: pgettext_lazy("sync jobs", "Superseded"),
     }
     since = start.isoformat()
     figures = [

@@ -4,6 +4,8 @@ unlocked whom, once."""
 
 from __future__ import annotations
 
+import re
+
 import jsonschema
 import pytest
 from axes.models import AccessAttempt
@@ -175,3 +177,34 @@ def test_the_lockout_key_folds_the_email_as_sign_in_does(rf):
 
     assert axes_username(rf.post(LOGIN, {"username": "  Jane@Bank.Example "}), None) == "jane@bank.example"
     assert axes_username(rf.post("/auth/token"), {"email": " JANE@bank.example"}) == "jane@bank.example"
+
+
+def _text(html: str) -> str:
+    html = re.sub(r"(?s)<(script|style|svg)\b[^>]*>.*?</\1>", " ", html)
+    return " ".join(re.sub(r"(?s)<[^>]+>", " ", html).split())
+
+
+def test_the_lockout_and_its_unlock_speak_portuguese(client, make_operator, jane):
+    """Failed before: the unlock's strings came with a merge after the catalogue (English on pt-BR
+    pages), and the list's badge lost its colour in the language the server did not start in."""
+    master = make_operator("itibackoffice-master", email="gestor@bank.example", language="pt-br")
+    browser = Client(REMOTE_ADDR="10.0.0.1", HTTP_ACCEPT_LANGUAGE="pt-BR")
+    for _ in range(2):
+        browser.post(LOGIN, {"username": "jane@bank.example", "password": "wrong-secret"})
+    locked = browser.post(LOGIN, {"username": "jane@bank.example", "password": PASSWORD})
+    text = _text(locked.content.decode())
+    assert locked.status_code == 429 and "Acesso temporariamente bloqueado" in text, text
+    assert "Muitas tentativas de acesso sem sucesso" in text and "gestor de operadores" in text, text
+    assert "sign-in" not in text.lower()
+
+    client.force_login(master)
+    listing = client.get(LIST).content.decode()
+    badge = re.search(r'<span class="[^"]*bg-red-100[^"]*"[^>]*>\s*Bloqueado\s*</span>', listing)
+    assert badge and "Locked out" not in listing  # red, in Portuguese
+    page = _text(client.get(reverse("admin:backoffice_user_change", args=[jane.pk])).content.decode())
+    assert "Bloqueado após muitas tentativas de acesso sem sucesso" in page and "Desbloquear o acesso" in page
+    confirm = _text(client.get(unlock_url(jane)).content.decode())
+    assert "Desbloquear o acesso de jane@bank.example?" in confirm
+    assert "Sim, desbloquear" in confirm and "Não, voltar" in confirm and "Unlock" not in confirm
+    done = _text(client.post(unlock_url(jane), follow=True).content.decode())
+    assert "jane@bank.example já pode acessar novamente." in done and "Não bloqueado" in done

@@ -55,8 +55,9 @@ RUN_LAST = ("inactivate_selected",)  # it changes the first row: after every oth
 # Forms and actions need the page's scripts (deferred ones run before this), not its fonts and
 # images: the screenshots of the page visits wait for those.
 READY = "domcontentloaded"
-GO_BACK = re.compile(r"No, (go|take me) back")
-CONFIRM = re.compile(r"Yes, ")
+# In either language: the whole crawl (actions included) runs in Portuguese.
+GO_BACK = re.compile(r"No, (go|take me) back|Não, voltar")
+CONFIRM = re.compile(r"Yes, |Sim, ")
 
 INVISIBLE_INPUTS = """() => {
     // A box shows through the element's own border or background, or a styled wrapper around it

@@ -81,8 +81,9 @@ def new_link(operator, phone):
 
 
 def dashboard(client, operator, moment: datetime = NOW, zone=SAO_PAULO):
-    # The operator's own zone is the one its pages use (backoffice.operator_locale).
-    type(operator).objects.filter(pk=operator.pk).update(time_zone=str(zone))
+    # The admin activates the operator's own zone for each request (over any override here).
+    operator.time_zone = str(zone)
+    operator.save(update_fields=["time_zone"])
     client.force_login(operator)
     with at(moment), timezone.override(zone):
         response = client.get(DASHBOARD)

@@ -28,8 +28,7 @@ def fragment_url(phone_id: int) -> str:
 
 @pytest.fixture
 def boss(make_operator):
-    # Times on the page are in the operator's own zone (backoffice.operator_locale): UTC here, as
-    # the expected texts are built.
+    # Times in the block are the operator's zone's (UTC here, as the expected texts write them).
     return make_operator("backoffice-operator", email="boss@bank.example", time_zone="UTC")
 
 

@@ -6,3 +6,5 @@ SHORT_DATE_FORMAT = "d/m/Y"
 TIME_FORMAT = "H:i:s"
 DATETIME_FORMAT = "d/m/Y H:i:s (e)"
 SHORT_DATETIME_FORMAT = "d/m/Y H:i:s (e)"
+# The charts' days: as the dates above, without the year (Django's own says "7 de Novembro").
+MONTH_DAY_FORMAT = "d/m"
