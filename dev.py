@@ -61,7 +61,7 @@ def run() -> int:
     # talking to the provider simulator (its credentials, callbacks to the loopback web server).
     env.setdefault("DEBUG", "true")
     env.setdefault("PROVIDER_SIMULATOR", "true")
-    # The demo operators sign in with a password alone (README: how to try MFA locally).
+    # The demo operators sign in with a password alone (docs/backoffice.md: how to try MFA locally).
     env.setdefault("MFA_REQUIRED_PERMISSIONS", "")
     (ROOT / "var").mkdir(exist_ok=True)
     sh(PY, "manage.py", "migrate", "--no-input", "-v", "0", env=env)

@@ -116,7 +116,7 @@ else:
     # Server-side parameters and psycopg's automatic prepared statements: a statement run a few
     # times on a connection is parsed and planned once (-0.2 ms of PostgreSQL CPU per API write
     # here, ~25 %). Behind a transaction-mode pooler without prepared-statement support, set
-    # DB_PREPARE_THRESHOLD=off (README, "Running with PostgreSQL and Redis").
+    # DB_PREPARE_THRESHOLD=off (README, "Configuration").
     _prepare = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
     DATABASES["default"]["OPTIONS"] = {
         "server_side_binding": env.bool("DB_SERVER_SIDE_BINDING", default=True),

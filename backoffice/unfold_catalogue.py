@@ -3,7 +3,7 @@
 catalogue) and Django's own catalogues do not cover: listed here only so that ``makemessages``
 puts them in our catalogue (locale/pt_BR), where they are translated. Nothing imports this module;
 an unfold upgrade that ships its own pt_BR makes it unnecessary (regenerate the list otherwise:
-README, "Translations")."""
+docs/backoffice.md, "Translations")."""
 
 from django.utils.translation import gettext_noop, ngettext_lazy
 
