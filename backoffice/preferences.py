@@ -23,6 +23,7 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from backoffice.models import User
 from backoffice.operator_locale import LANGUAGE_CHOICES, time_zone_names, validate_time_zone
+from backoffice.services import operator_preferences_set
 
 
 def language_action(request: HttpRequest) -> str:
@@ -49,8 +50,7 @@ def switch_language(request: HttpRequest) -> HttpResponse:
     response = set_language(request)
     language = request.POST.get("language", "")
     if request.user.is_authenticated and language in dict(LANGUAGE_CHOICES):
-        request.user.language = language
-        request.user.save(update_fields=["language"])
+        operator_preferences_set(request.user, language=language)
     return response
 
 
@@ -78,9 +78,9 @@ def preferences_view(request: HttpRequest) -> HttpResponse:
     operator = request.user
     form = PreferencesForm(request.POST or None, instance=operator)
     if request.method == "POST" and form.is_valid():
-        operator.language = form.cleaned_data["language"]
-        operator.time_zone = form.cleaned_data["time_zone"]
-        operator.save(update_fields=["language", "time_zone"])
+        operator_preferences_set(
+            operator, language=form.cleaned_data["language"], time_zone=form.cleaned_data["time_zone"]
+        )
         # The confirmation in the language just chosen, like the page it leads to.
         translation.activate(operator.language)
         messages.success(request, _("Your preferences were saved."))

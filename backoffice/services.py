@@ -174,6 +174,21 @@ def password_reset_by(*, actor: User, operator: User) -> None:
         User.objects.filter(pk=operator.pk).update(password_change_required=True)
 
 
+def operator_preferences_set(operator: User, *, language: str | None = None, time_zone: str | None = None) -> None:
+    """An operator's own language and time zone (what the admin shows it in), saved alone: one
+    UPDATE of those columns, no transaction of its own, no audit entry (a preference grants and
+    takes nothing) and no token change. Callers pass values already validated."""
+    fields = []
+    if language is not None:
+        operator.language = language
+        fields.append("language")
+    if time_zone is not None:
+        operator.time_zone = time_zone
+        fields.append("time_zone")
+    if fields:
+        operator.save(update_fields=fields)
+
+
 def password_changed_by_self(operator: User) -> None:
     """The operator chose their own password: nothing more is required of them."""
     if operator.password_change_required:
