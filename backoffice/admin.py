@@ -172,7 +172,7 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
     @display(description=_("Sign-in"))
     def sign_in_status_with_unlock(self, user: User) -> str:
         if not lockouts.locked_out([user.email]):
-            return self.sign_in_status(user)
+            return str(_("Not locked out"))  # asked once: not again through ``sign_in_status``
         url = reverse("admin:backoffice_user_unlock", args=[user.pk])
         return format_html(
             '{} — <a href="{}" id="unlock-link" class="text-primary-600">{}</a>',
