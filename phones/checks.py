@@ -11,6 +11,7 @@ read under the row lock) are the unit of work's and the services', not these.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,11 @@ NOT_A_CHOICE = gettext_noop('"%(value)s" is not a valid choice.')
 OUT_OF_RANGE = gettext_noop("Ensure this value is between %(low)d and %(high)d.")
 NOT_BOOLEAN = gettext_noop("Must be a valid boolean.")
 UNKNOWN_FIELD = gettext_noop("Unknown field.")
+# Unicode categories an extension never holds: controls (Cc: NUL, ESC, DEL...), format characters
+# (Cf: bidi overrides, zero-width ones) and surrogates (Cs): shown or exported, they would rewrite
+# what an operator reads.
+INVISIBLE = {"Cc", "Cf", "Cs"}
+CONTROL_CHARACTERS = gettext_noop("Control and format characters are not allowed.")
 NOTHING_GIVEN = gettext_noop("At least one field must be given.")
 
 
@@ -85,6 +91,8 @@ def check_field(field: str, value: Any) -> Any:
         value = (value or "").strip() or None
         if value is not None and len(value) > EXTENSION_MAX_LENGTH:
             raise _problem(field, TOO_LONG, max=EXTENSION_MAX_LENGTH)
+        if value is not None and any(unicodedata.category(char) in INVISIBLE for char in value):
+            raise _problem(field, CONTROL_CHARACTERS)
     elif field == "active":
         if not isinstance(value, bool):
             raise _problem(field, NOT_BOOLEAN)

@@ -135,3 +135,23 @@ def test_malformed_json_names_no_python_internals(api_client_for, boss, phone):
         message = answer.json()["message"]
         for internal in ("Traceback", "Error:", "Exception", "codec", "<", "object at 0x"):
             assert internal not in message, (body, message)
+
+
+@pytest.mark.parametrize("extension", ["1\x1b[31m", "ext.\u202e9", "9\x7f"])
+def test_control_and_format_characters_in_an_extension_are_a_400_and_write_nothing(
+    api_client_for, boss, phone, extension
+):
+    """A terminal escape, a bidi override or a DEL, on create and update: the contract's shape
+    naming the field, nothing written (they were stored before)."""
+    api = api_client_for(boss)
+    before = written()
+    created = api.post(
+        f"{BASE}/{phone.account_id}/phones",
+        {"number": "91234-0000", "type": "MOBILE", "extension": extension},
+        format="json",
+    )
+    changed = api.patch(f"{BASE}/{phone.account_id}/phones/{phone.pk}", {"extension": extension}, format="json")
+    for response in (created, changed):
+        assert response.status_code == 400
+        assert response.json() == {"message": "Control and format characters are not allowed.", "field": "extension"}
+    assert written() == before

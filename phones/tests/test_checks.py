@@ -43,6 +43,12 @@ def test_create_cleans_values_in_the_contracts_order():
             "Ensure this field has no more than 10 characters.",
         ),
         ({"active": "yes"}, "active", "Must be a valid boolean."),
+        # A terminal escape, a bidi override, a DEL and a lone surrogate: stored, they would be
+        # shown to operators and exported as they are.
+        ({"extension": "1\x1b[31m"}, "extension", "Control and format characters are not allowed."),
+        ({"extension": "ext.\u202e9"}, "extension", "Control and format characters are not allowed."),
+        ({"extension": "9\x7f"}, "extension", "Control and format characters are not allowed."),
+        ({"extension": "9\ud800"}, "extension", "Control and format characters are not allowed."),
     ],
 )
 def test_create_names_the_domain_field_and_the_rule(values, field, message):
