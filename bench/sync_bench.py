@@ -20,11 +20,24 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import PY, REDIS_URL, SIM_PORT, bench_env, log, spawn, stop, wait_port
+from bench.common import BENCH_DB, PY, REDIS_URL, SIM_PORT, bench_env, log, psql, spawn, stop, wait_port
 
 SIM = f"http://127.0.0.1:{SIM_PORT}"
 QUIET = ("--without-gossip", "--without-mingle", "--without-heartbeat")
 REF_ARGS = ("-l", "WARNING", "-Q", "bench-reference", *QUIET)
+
+
+# What every phase writes. Vacuumed before each measured phase: PostgreSQL's autovacuum does this
+# in production, but it may be off on a bench host (it is on the CI machines), and then the entries
+# of finished jobs and old row versions pile up from run to run and phase to phase, and the same
+# code measures slower each time (seen: a burst at 218, 117, then 72 changes/s in three runs).
+SYNC_TABLES = ("phones_syncjob", "phones_syncattempt", "phones_providerlink", "phones_phone", "audit_auditentry")
+
+
+def _vacuum() -> None:
+    t0 = time.monotonic()
+    psql(f"VACUUM (ANALYZE) {', '.join(SYNC_TABLES)}", BENCH_DB)
+    log(f"  VACUUM (ANALYZE) of the sync tables: {time.monotonic() - t0:.1f}s")
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -322,6 +335,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
 
         provider_differs()
 
+        _vacuum()
         by_digits = {p.pk: p.e164.lstrip("+") for p in phones}
         targets = [(p.account_id, p.pk) for p in phones]
 
@@ -352,6 +366,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         # latency of a saturated machine, not a target).
         def concurrent(paced: bool) -> dict:
             provider_differs()
+            _vacuum()
             mark = SyncJob.objects.order_by("-id").values_list("pk", flat=True).first()
             ctx_fork = multiprocessing.get_context("fork")
             connection.close()  # a forked child must not inherit (and later close) the parent's socket
@@ -389,6 +404,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         from bench.reference.celery_app import DONE_KEY, push
 
         r.delete(DONE_KEY)
+        _vacuum()
         reference_workers = _workers(
             [
                 PY,
@@ -415,6 +431,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         log(f"  reference sync: {result['reference']}")
 
         connection.close()  # as above: no forked child inherits the parent's database socket
+        _vacuum()
         ref_targets = [(p.account_id, p.pk, d) for p, d in zip(ref_phones, ref_digits, strict=True)]
         result["reference_paced"] = _reference_paced(http, r, operator.pk, ref_targets, timeout)
         log(f"  reference sync, {COMMITTERS} committers at {PACED_RATE:.0f} tasks/s: {result['reference_paced']}")

@@ -271,27 +271,40 @@ class SyncJob(models.Model):
         verbose_name_plural = _("sync jobs")
         ordering = ["-id"]
         # The queue's probes use small partial indexes: open jobs and leased jobs are few, the
-        # history of final jobs is not.
+        # history of final jobs is not. Each also requires its own key column to be set, which
+        # only a query with a condition on that column implies: so a probe by link can use only
+        # the indexes by link, and a probe by number only those by number. PostgreSQL's estimate
+        # of open jobs comes from statistics that usually saw none; without that guard it took
+        # the open-jobs index by due time, read whole, for every probe by link (a claim among a
+        # backlog of 1,000 jobs read 1,000,000 index entries: 1.2 s).
         indexes = [
             models.Index(fields=["link", "status"], name="syncjob_link_status_idx"),
             models.Index(
-                fields=["next_attempt_at"], name="syncjob_open_due_idx", condition=Q(status__in=OPEN_JOB_STATUSES)
+                fields=["next_attempt_at"],
+                name="syncjob_due_idx",
+                condition=Q(status__in=OPEN_JOB_STATUSES, next_attempt_at__isnull=False),
             ),
             models.Index(
-                fields=["link", "id"], name="syncjob_open_link_idx", condition=Q(status__in=OPEN_JOB_STATUSES)
+                fields=["link", "id"],
+                name="syncjob_open_by_link_idx",
+                condition=Q(status__in=OPEN_JOB_STATUSES, link__isnull=False),
             ),
-            models.Index(fields=["link"], name="syncjob_leased_link_idx", condition=Q(locked_until__isnull=False)),
+            models.Index(
+                fields=["link"],
+                name="syncjob_leased_by_link_idx",
+                condition=Q(locked_until__isnull=False, link__isnull=False),
+            ),
             # Jobs of one provider number go one at a time whatever their link (a released number
             # may be linked anew by another phone): the same two probes by number.
             models.Index(
                 fields=["provider", "number", "id"],
-                name="syncjob_open_number_idx",
-                condition=Q(status__in=OPEN_JOB_STATUSES),
+                name="syncjob_open_by_number_idx",
+                condition=Q(status__in=OPEN_JOB_STATUSES, number__isnull=False),
             ),
             models.Index(
                 fields=["provider", "number"],
-                name="syncjob_leased_number_idx",
-                condition=Q(locked_until__isnull=False),
+                name="syncjob_leased_by_number_idx",
+                condition=Q(locked_until__isnull=False, number__isnull=False),
             ),
             # The dashboard's outcomes per day: a range of finish times grouped by status, read
             # from the index alone (jobs still open have no finish time and stay out of it).

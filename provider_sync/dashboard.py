@@ -47,8 +47,9 @@ def outcomes_per_day(*, since: datetime, until: datetime | None, zone: tzinfo) -
 
 def retrying_now() -> int:
     """Jobs waiting for another try after a failed one: open jobs only, which the partial index of
-    the queue (``syncjob_open_due_idx``) keeps few."""
-    return SyncJob.objects.filter(status=SyncJobStatus.PENDING, attempts__gt=0).count()
+    due jobs (``syncjob_due_idx``) keeps few; it serves a query that says ``next_attempt_at`` is
+    set (it always is)."""
+    return SyncJob.objects.filter(status=SyncJobStatus.PENDING, attempts__gt=0, next_attempt_at__isnull=False).count()
 
 
 def sync_outcomes_card(request: HttpRequest) -> dict[str, Any]:
