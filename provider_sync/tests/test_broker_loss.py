@@ -89,6 +89,9 @@ def _use_broker(url: str, options: dict[str, Any] | None = None) -> None:
     ``broker_url`` set later, 5.7 the other way round."""
     celery_app.conf["CELERY_BROKER_URL"] = url
     celery_app.conf["CELERY_BROKER_TRANSPORT_OPTIONS"] = options or {}
+    # The write and read URLs too: another test (``test_worker._use_broker``, the chaos stack) may
+    # have set them explicitly, and they would then keep pointing at its broker.
+    celery_app.conf.broker_write_url = celery_app.conf.broker_read_url = url
     # Drop (not close) the pools: the old connections are released when collected.
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
