@@ -17,6 +17,8 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from phones.claim_statement import claim_sql
@@ -94,6 +96,31 @@ def test_a_claim_among_a_backlog_reads_its_candidates_once(sim, make_linked_phon
     assert thrown < 5 * BACKLOG, f"the claim read {thrown} rows it did not need"
 
 
+def _uses_due_index(sql: str, params) -> str:
+    with connection.cursor() as cursor:
+        # A test table is small enough to read whole; what matters is that the index can serve.
+        cursor.execute("BEGIN")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        raw = cursor.fetchone()[0]
+        cursor.execute("ROLLBACK")
+    return raw if isinstance(raw, str) else json.dumps(raw)
+
+
+def test_the_job_lists_open_status_filter_uses_the_due_index(sim, make_linked_phone, client, make_operator):
+    """The job list filtered to pending jobs reads the open jobs' index, not the history."""
+    _backlog(sim, make_linked_phone)
+    client.force_login(make_operator("itibackoffice-operator", email="viewer@bank.example"))
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("admin:phones_syncjob_changelist") + "?status__exact=pending")
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) > 0
+    listed = [q["sql"] for q in queries.captured_queries if "phones_syncjob" in q["sql"] and "pending" in q["sql"]]
+    assert listed
+    for sql in listed:
+        assert "syncjob_due_idx" in _uses_due_index(sql, None), sql
+
+
 def test_the_sweepers_and_dashboards_queries_use_the_due_index(sim, make_linked_phone):
     """The due jobs' index requires ``next_attempt_at`` to be set: the queries that read open jobs
     without a link or number say so, or they would read the whole table."""
@@ -111,12 +138,4 @@ def test_the_sweepers_and_dashboards_queries_use_the_due_index(sim, make_linked_
         dashboard.retrying_now()
     assert len(statements) == 2
     for sql, params in statements:
-        with connection.cursor() as cursor:
-            # A test table is small enough to read whole; what matters is that the index can serve.
-            cursor.execute("BEGIN")
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-            raw = cursor.fetchone()[0]
-            cursor.execute("ROLLBACK")
-        text = raw if isinstance(raw, str) else json.dumps(raw)
-        assert "syncjob_due_idx" in text, text
+        assert "syncjob_due_idx" in _uses_due_index(sql, params), sql
