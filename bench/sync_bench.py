@@ -61,7 +61,8 @@ def _sim_post_times(http: httpx.Client) -> dict[str, float]:
 
 
 COMMITTERS = 4
-# Worker processes per side (as deployed: docker-compose runs `--concurrency 4`).
+# Worker processes per side; 2 keeps the history comparable. docker-compose deploys the worker
+# with `--concurrency 4`: BENCH_SYNC_CONCURRENCY=4 measures that shape (both sides get it).
 SYNC_CONCURRENCY = os.environ.get("BENCH_SYNC_CONCURRENCY", "2")
 # The sync phase's phones have accounts from here on (the loaded ones have far lower ids).
 SYNC_ACCOUNTS = 6_000_000_000
