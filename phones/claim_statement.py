@@ -69,7 +69,7 @@ def claim_sql(*, single: bool, among: bool = False) -> str:
     # then read from the index of due jobs, which serves only queries that bound the due time.
     claimable = (
         f"{{t}}.next_attempt_at <= %(due_by)s"
-        f" AND ({{t}}.status IN ({pending}, {provisioning}) OR {{t}}.status = {in_progress})"
+        f" AND {{t}}.status IN ({open_})"
         f" AND ({{t}}.locked_until IS NULL OR {{t}}.locked_until <= %(now)s)"
     )
     which = "AND j.id = %(job_id)s" if single else ""

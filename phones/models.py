@@ -143,6 +143,9 @@ class SyncJobStatus(models.TextChoices):
 
 # Jobs that still have work to do; the others are final and never pushed again.
 OPEN_JOB_STATUSES = (SyncJobStatus.PENDING, SyncJobStatus.IN_PROGRESS, SyncJobStatus.PROVISIONING)
+# Every job has a due time. A query of jobs by status alone says so with this condition: the index
+# of open jobs by due time requires it (``SyncJob.Meta``), and serves only queries that imply it.
+HAS_DUE_TIME = Q(next_attempt_at__isnull=False)
 
 
 class SyncReason(models.TextChoices):

@@ -37,7 +37,7 @@ from phones.admin import RESYNC_URL_NAME, register_phone_action
 from phones.admin_sync_state import sync_state_block, sync_status_badge, sync_status_of
 from phones.checks import shown_problem
 from phones.errors import PhoneError, PhoneValidationError
-from phones.models import Phone, Provider, ProviderLink, SyncAttempt, SyncJob
+from phones.models import HAS_DUE_TIME, Phone, Provider, ProviderLink, SyncAttempt, SyncJob
 from phones.sync_status import prefetch_latest_job
 from provider_sync import links
 from provider_sync.checks import check_link_target, check_remote_number, check_settings, settings_fields
@@ -491,10 +491,8 @@ class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     OPERATOR_FIELDS = ("operator_email", "operator_roles")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SyncJob]:
-        # Every job has a due time; saying so lets a filter on an open status (pending, in
-        # progress, provisioning) read the small index of open jobs by due time
-        # (``SyncJob.Meta``) instead of the whole history.
-        return super().get_queryset(request).filter(next_attempt_at__isnull=False)
+        # A filter on an open status then reads the index of open jobs, not the whole history.
+        return super().get_queryset(request).filter(HAS_DUE_TIME)
 
     def _hides_operators(self, request: HttpRequest) -> bool:
         return not request.user.has_perm(roles.VIEW_AUDIT)

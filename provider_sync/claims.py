@@ -51,9 +51,7 @@ def claimable(now: Any) -> Q:
     lease_free = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
     # In progress only once due, and nothing moves the due time of a job in progress: every
     # claimable job is due (said once for all, so the index of due jobs serves the query).
-    due = Q(next_attempt_at__lte=now + DUE_TOLERANCE)
-    waiting = Q(status__in=(SyncJobStatus.PENDING, SyncJobStatus.PROVISIONING))
-    return due & (waiting | Q(status=SyncJobStatus.IN_PROGRESS)) & lease_free
+    return Q(status__in=OPEN_JOB_STATUSES, next_attempt_at__lte=now + DUE_TOLERANCE) & lease_free
 
 
 def _blocked(now: Any) -> Q:

@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from phones import outbox
-from phones.models import SyncJob, SyncJobStatus
+from phones.models import HAS_DUE_TIME, SyncJob, SyncJobStatus
 
 logger = logging.getLogger("phones.sync")
 
@@ -24,9 +24,7 @@ def due_jobs(*, limit: int = 1000) -> QuerySet[SyncJob, int]:
     grace = now - timedelta(seconds=settings.SYNC_SWEEP_GRACE_SECONDS)
     lease_free = Q(locked_until__isnull=True) | Q(locked_until__lte=now)
     return (
-        # ``next_attempt_at`` is always set; saying so lets both arms use the due jobs' index
-        # (``SyncJob.Meta``).
-        SyncJob.objects.filter(next_attempt_at__isnull=False)
+        SyncJob.objects.filter(HAS_DUE_TIME)  # both arms then read the index of due jobs
         .filter(
             Q(status__in=(SyncJobStatus.PENDING, SyncJobStatus.PROVISIONING), next_attempt_at__lte=grace) & lease_free
             | Q(status=SyncJobStatus.IN_PROGRESS, locked_until__lte=now)

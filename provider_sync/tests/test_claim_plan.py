@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from phones.claim_statement import claim_sql
 from phones.models import SyncJob, SyncJobStatus
-from provider_sync.tests.conftest import CTX  # noqa: F401  (the package's fixtures)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
