@@ -15,5 +15,5 @@ bench:
 # The Portuguese catalogue: new strings of ours into locale/pt_BR (no line numbers: fewer merge
 # conflicts), then compiled. Translate what it adds (backoffice/tests/test_i18n.py checks).
 messages:
-	.venv/bin/python manage.py makemessages -l pt_BR --no-location --no-obsolete --ignore=test-output --ignore=staticfiles --ignore=var --ignore=bench
-	.venv/bin/python manage.py compilemessages -l pt_BR
+	DEBUG=true .venv/bin/python manage.py makemessages -l pt_BR --no-location --no-obsolete --ignore=test-output --ignore=staticfiles --ignore=var --ignore=bench
+	DEBUG=true .venv/bin/python manage.py compilemessages -l pt_BR

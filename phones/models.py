@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from phones.limits import COUNTRY_CODE_MAX, DEFAULT_COUNTRY_CODE, EXTENSION_MAX_LENGTH, NUMBER_MAX_LENGTH
@@ -320,7 +321,13 @@ class SyncJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"sync #{self.pk} {self.provider} {self.number} ({self.status})"
+        # The job page's title and its breadcrumbs: in the operator's language.
+        return gettext("Sync #%(id)s %(provider)s %(number)s (%(status)s)") % {
+            "id": self.pk,
+            "provider": self.get_provider_display(),
+            "number": self.number,
+            "status": self.get_status_display(),
+        }
 
 
 class SyncAttempt(models.Model):

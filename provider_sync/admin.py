@@ -438,6 +438,11 @@ class SyncAttemptInline(TabularInline):
         return request.user.has_perm(roles.VIEW_PHONE)
 
 
+def _labelled_settings(settings: dict[str, Any] | None) -> str:
+    """A job's provider settings with the labels of the link's page."""
+    return shown_value({SETTING_LABELS.get(key, key): value for key, value in (settings or {}).items()})
+
+
 @admin.register(SyncJob)
 class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     list_display = (
@@ -473,11 +478,11 @@ class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         "provisioning_started_at",
         "last_status",
         "last_error",
-        "last_error_codes",
-        "desired",
-        "previous",
+        "error_codes_shown",
+        "desired_shown",
+        "previous_shown",
         "operator_email",
-        "operator_roles",
+        "operator_roles_shown",
         "origin",
         "request_id",
         "created_at",
@@ -488,7 +493,25 @@ class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     # Who changed what is the audit trail's to tell: roles that may not read it do not see the
     # operators of jobs here either (their list, page and search).
-    OPERATOR_FIELDS = ("operator_email", "operator_roles")
+    OPERATOR_FIELDS = ("operator_email", "operator_roles_shown")
+
+    # The stored lists and mappings as operators read them (a list joined by commas, settings as
+    # a small table, "—" for nothing), not as JSON ("[]", {"alias": ...}): as on the link's page.
+    @admin.display(description=SyncJob._meta.get_field("last_error_codes").verbose_name)
+    def error_codes_shown(self, job: SyncJob) -> str:
+        return shown_value(job.last_error_codes)
+
+    @admin.display(description=SyncJob._meta.get_field("desired").verbose_name)
+    def desired_shown(self, job: SyncJob) -> str:
+        return _labelled_settings(job.desired)
+
+    @admin.display(description=SyncJob._meta.get_field("previous").verbose_name)
+    def previous_shown(self, job: SyncJob) -> str:
+        return _labelled_settings(job.previous)
+
+    @admin.display(description=SyncJob._meta.get_field("operator_roles").verbose_name)
+    def operator_roles_shown(self, job: SyncJob) -> str:
+        return shown_value(job.operator_roles)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SyncJob]:
         # A filter on an open status then reads the index of open jobs, not the whole history.

@@ -4,11 +4,14 @@ settings as a small table, not a Python dict."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
 from backoffice.actor import Actor
+from phones.models import SyncJob
 from phones.services import phone_create
 from provider_sync import links
 from provider_sync.tests.conftest import BR_NUMBER, CTX
@@ -105,3 +108,26 @@ def test_saving_an_unchanged_link_does_not_say_changed_successfully(client, link
         reverse("admin:phones_providerlink_change", args=[link.pk]), {**form, "sinch_sms_service_plan_id": "plan-b"}
     )
     assert "was changed successfully" in [str(m) for m in get_messages(response.wsgi_request)][-1]
+
+
+def test_the_job_page_shows_settings_codes_and_roles_in_words(client, linked):
+    boss, _, link = linked
+    job = SyncJob.objects.filter(link=link).latest("id")
+    SyncJob.objects.filter(pk=job.pk).update(last_error_codes=[])
+    client.force_login(boss)
+    page = client.get(reverse("admin:phones_syncjob_change", args=[job.pk])).content.decode()
+    # The desired settings as on the link's page, the roles as a list, no error code as "—".
+    assert 'class="shown-mapping' in page and "SMS service plan ID" in page and "plan-a" in page
+    assert "backoffice-operator" in page and "[&quot;backoffice-operator&quot;]" not in page
+    assert '{"sms_service_plan_id"' not in page and "&quot;sms_service_plan_id&quot;" not in page
+    codes = re.search(r'>Last error codes</label>.*?<div class="readonly[^"]*">(.*?)</div>', page, re.S)
+    assert codes.group(1).strip() == "—"  # it was "[]"
+
+
+def test_the_job_page_title_is_in_the_operators_language(client, make_operator, linked):
+    _, _, link = linked
+    job = SyncJob.objects.filter(link=link).latest("id")
+    client.force_login(make_operator("backoffice-operator", email="leitor@bank.example", language="pt-br"))
+    page = client.get(reverse("admin:phones_syncjob_change", args=[job.pk])).content.decode()
+    assert f"Sincronização #{job.pk} Sinch {job.number} (Pendente)" in page
+    assert f"Sync #{job.pk}" not in page and "(pending)" not in page
