@@ -101,6 +101,25 @@ def stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: floa
         proc.wait()
 
 
+def stop_on_termination() -> None:
+    """The harness, stopped by SIGTERM or SIGHUP (``kill``, a closed terminal), still stops what it
+    started: the signal raises ``KeyboardInterrupt`` as Ctrl-C does, so every ``finally`` runs.
+    Without it the Celery workers it had started (each in a session of its own) outlived it and
+    took the next run's messages from the shared bench broker, on the wrong database. Processes
+    it forks (the committers) keep the default: they end at once."""
+    harness = os.getpid()
+
+    def interrupt(signum: int, _frame: object) -> None:
+        if os.getpid() != harness:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
 def spawn(cmd: list[str], env: dict[str, str], logfile: Path, *, cwd: Path = ROOT) -> subprocess.Popen:
     logfile.parent.mkdir(parents=True, exist_ok=True)
     handle = logfile.open("ab")

@@ -29,7 +29,19 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import common
-from bench.common import BENCH_DB, PRODUCT_PORT, PY, REFERENCE_PORT, RESULTS, ROOT, bench_env, gunicorn, log, psql
+from bench.common import (
+    BENCH_DB,
+    PRODUCT_PORT,
+    PY,
+    REFERENCE_PORT,
+    RESULTS,
+    ROOT,
+    bench_env,
+    gunicorn,
+    log,
+    psql,
+    stop_on_termination,
+)
 
 PRODUCT_PREFIX = "/accounts/v1/accounts"
 REFERENCE_PREFIX = "/ref/accounts"
@@ -472,6 +484,7 @@ def render_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stop_on_termination()
     started = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     logdir = ROOT / "var" / "bench" / stamp
