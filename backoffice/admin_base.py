@@ -425,3 +425,14 @@ def shown_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return format_html_join(", ", "{}", ((shown_value(item),) for item in value))
     return conditional_escape(str(value))
+
+
+def shown_field(model: Any, name: str, show: Any = shown_value) -> Any:
+    """A read-only admin field showing ``model``'s field ``name`` through ``show`` (``shown_value``
+    by default), under the field's own label: JSON fields in words instead of raw JSON."""
+
+    @display(description=model._meta.get_field(name).verbose_name)
+    def field(_admin: Any, obj: Any) -> str:
+        return show(getattr(obj, name))
+
+    return field

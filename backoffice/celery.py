@@ -36,7 +36,7 @@ def _freeze_startup_objects(**_: object) -> None:
     """Move what the worker made at start-up (Django, the apps, the tasks' modules) out of the
     garbage collector's sight: it lives as long as the process, and every full collection walked
     all of it. Measured in the sync bench's worker processes at 100 changes/s: full collections
-    of 65-160 ms, during which the process's job waited, and after the freeze 6-30 ms. In the
+    of 150-190 ms, during which the process's jobs waited, and after the freeze 1-46 ms. In the
     worker before it forks its pool (the children share what it froze) and in each child after
     its own start (``backoffice/tests/test_celery.py``)."""
     gc.collect()

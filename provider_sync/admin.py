@@ -31,7 +31,7 @@ from audit.models import Origin
 from audit.services import AuditContext
 from backoffice import roles
 from backoffice.actor import Actor
-from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin, shown_value
+from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin, shown_field, shown_value
 from backoffice.auth import log_denied
 from phones.admin import RESYNC_URL_NAME, register_phone_action
 from phones.admin_sync_state import sync_state_block, sync_status_badge, sync_status_of
@@ -92,6 +92,11 @@ SETTING_LABELS = {
     "subaccount": _("Subaccount (auth id)"),
     "compliance_application_id": _("Compliance application ID"),
 }
+
+
+def labelled_settings(settings: dict[str, Any] | None) -> str:
+    """A link's or a job's provider settings as a small table under the link page's labels."""
+    return shown_value({SETTING_LABELS.get(key, key): value for key, value in (settings or {}).items()})
 
 
 def _form_field(provider: str, key: str) -> str:
@@ -243,8 +248,7 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     @admin.display(description=_("Settings"))
     def settings_table(self, link: ProviderLink) -> str:
-        labelled = {SETTING_LABELS.get(key, key): value for key, value in (link.settings or {}).items()}
-        return shown_value(labelled) if labelled else gettext("None set")
+        return labelled_settings(link.settings) if link.settings else gettext("None set")
 
     @admin.display(description=_("number at the provider"))
     def number(self, link: ProviderLink) -> str:
@@ -438,11 +442,6 @@ class SyncAttemptInline(TabularInline):
         return request.user.has_perm(roles.VIEW_PHONE)
 
 
-def _labelled_settings(settings: dict[str, Any] | None) -> str:
-    """A job's provider settings with the labels of the link's page."""
-    return shown_value({SETTING_LABELS.get(key, key): value for key, value in (settings or {}).items()})
-
-
 @admin.register(SyncJob)
 class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     list_display = (
@@ -497,21 +496,10 @@ class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     # The stored lists and mappings as operators read them (a list joined by commas, settings as
     # a small table, "—" for nothing), not as JSON ("[]", {"alias": ...}): as on the link's page.
-    @admin.display(description=SyncJob._meta.get_field("last_error_codes").verbose_name)
-    def error_codes_shown(self, job: SyncJob) -> str:
-        return shown_value(job.last_error_codes)
-
-    @admin.display(description=SyncJob._meta.get_field("desired").verbose_name)
-    def desired_shown(self, job: SyncJob) -> str:
-        return _labelled_settings(job.desired)
-
-    @admin.display(description=SyncJob._meta.get_field("previous").verbose_name)
-    def previous_shown(self, job: SyncJob) -> str:
-        return _labelled_settings(job.previous)
-
-    @admin.display(description=SyncJob._meta.get_field("operator_roles").verbose_name)
-    def operator_roles_shown(self, job: SyncJob) -> str:
-        return shown_value(job.operator_roles)
+    error_codes_shown = shown_field(SyncJob, "last_error_codes")
+    desired_shown = shown_field(SyncJob, "desired", show=labelled_settings)
+    previous_shown = shown_field(SyncJob, "previous", show=labelled_settings)
+    operator_roles_shown = shown_field(SyncJob, "operator_roles")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SyncJob]:
         # A filter on an open status then reads the index of open jobs, not the whole history.

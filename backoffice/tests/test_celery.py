@@ -20,7 +20,7 @@ def unfrozen():
 @pytest.mark.parametrize("signal", [signals.worker_init, signals.worker_process_init])
 def test_a_worker_process_freezes_its_startup_objects(unfrozen, signal):
     # A worker (before it forks its pool) and each pool child: what they made at start leaves
-    # the collector's generations, so a full collection no longer walks it (a 65-160 ms pause).
+    # the collector's generations, so a full collection no longer walks it (150-190 ms pauses before).
     assert _freeze_startup_objects in signal._live_receivers(None)
     assert gc.get_freeze_count() == 0
     _freeze_startup_objects()
