@@ -101,16 +101,25 @@ def stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: floa
         proc.wait()
 
 
+def _default_stop_signals() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def stop_on_termination() -> None:
     """The harness, stopped by SIGTERM or SIGHUP (``kill``, a closed terminal), still stops what it
     started: the signal raises ``KeyboardInterrupt`` as Ctrl-C does, so every ``finally`` runs.
     Without it the Celery workers it had started (each in a session of its own) outlived it and
-    took the next run's messages from the shared bench broker, on the wrong database. Processes
-    it forks (the committers) keep the default: they end at once."""
+    took the next run's messages from the shared bench broker, on the wrong database.
+
+    Processes it forks (the committers' pools) get the default back as they start, so a signal
+    ends them at once, whatever they are blocked in: with the harness's handler inherited, a
+    pool's ``terminate()`` (its ``with`` block's end) once waited forever on a child that sat
+    in the pool's queue lock."""
     harness = os.getpid()
 
     def interrupt(signum: int, _frame: object) -> None:
-        if os.getpid() != harness:
+        if os.getpid() != harness:  # a child forked before the hook below could run
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
@@ -118,6 +127,7 @@ def stop_on_termination() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
+    os.register_at_fork(after_in_child=_default_stop_signals)
 
 
 def spawn(cmd: list[str], env: dict[str, str], logfile: Path, *, cwd: Path = ROOT) -> subprocess.Popen:

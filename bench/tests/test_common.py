@@ -46,3 +46,33 @@ def test_a_harness_stopped_by_a_signal_stops_what_it_started(tmp_path, sig):
     while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{child}").exists(), "the harness's child outlived it"
+
+
+def test_processes_the_harness_forks_end_on_a_signal_by_default():
+    # The committers' pools are forked from the harness: with its handler inherited, a pool's
+    # terminate() once waited forever on a child blocked in the pool's queue lock.
+    script = textwrap.dedent(
+        """
+        import multiprocessing, signal
+        from bench.common import stop_on_termination
+        stop_on_termination()
+
+        def handlers(_):
+            return [signal.getsignal(sig) == signal.SIG_DFL for sig in (signal.SIGTERM, signal.SIGHUP)]
+
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            print(pool.map(handlers, [0, 1]))
+        print(handlers(0))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split("\n")
+    assert out[0] == "[[True, True], [True, True]]"  # the children: the default
+    assert out[1] == "[False, False]"  # the harness: its own handler
