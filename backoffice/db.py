@@ -190,21 +190,26 @@ _WRITE_SQL: dict[tuple[object, ...], tuple[str, list[list[models.Field]]]] = {}
 
 
 def _write_sql(
-    updates: Sequence[tuple[models.Model, Sequence[str]]], inserts: Sequence[models.Model], using: str
+    updates: Sequence[tuple[models.Model, Sequence[str]]],
+    inserts: Sequence[models.Model],
+    using: str,
+    statements: Sequence[str] = (),
 ) -> tuple[str, list[list[models.Field]]]:
     """The statement of ``write_rows`` and, per part, the fields whose values it takes (an
     updated row's key is the last parameter of its part). Several parts become data-modifying
-    CTEs of one statement whose one row gives each updated row count, then each inserted key."""
+    CTEs of one statement whose one row gives each updated row count, then each inserted key;
+    ``statements`` (the caller's own SQL) are further parts whose results nobody reads."""
     key = (
         using,
         tuple((type(instance), tuple(names)) for instance, names in updates),
+        tuple(statements),
         *((type(instance), instance.pk is not None) for instance in inserts),
     )
     cached = _WRITE_SQL.get(key)
     if cached is not None:
         return cached
     quote = connections[using].ops.quote_name
-    several = len(updates) + len(inserts) > 1
+    several = len(updates) + len(inserts) + len(statements) > 1
     parts, targets = [], []
     for instance, names in updates:
         meta = instance._meta
@@ -226,12 +231,13 @@ def _write_sql(
     if not several:
         sql = parts[0]
     else:
+        parts += statements
         names = [f"part_{index}" for index in range(len(parts))]
         ctes = ", ".join(f"{name} AS ({part})" for name, part in zip(names, parts, strict=True))
         picks = [f"(SELECT count(*) FROM {name})" for name in names[: len(updates)]]
         picks += [
             f"(SELECT {quote(instance._meta.auto_field.column)} FROM {name})"
-            for name, instance in zip(names[len(updates) :], inserts, strict=True)
+            for name, instance in zip(names[len(updates) : len(updates) + len(inserts)], inserts, strict=True)
         ]
         sql = f"WITH {ctes} SELECT {', '.join(picks)}"
     cached = _WRITE_SQL[key] = (sql, targets)
@@ -252,6 +258,7 @@ def write_rows(
     update: tuple[models.Model, Sequence[str]] | None = None,
     insert: Sequence[models.Model] = (),
     updates: Sequence[tuple[models.Model, Sequence[str]]] = (),
+    statements: Sequence[tuple[str, Sequence[Any]]] = (),
 ) -> None:
     """Write fields of saved rows and insert new rows, with the SQL built once per combination
     instead of on every call, and on PostgreSQL in one statement.
@@ -270,16 +277,30 @@ def write_rows(
     run one by one in an atomic block. Instances that are not plain single-table rows with an auto
     key and concrete values (inheritance, a database default or an expression as a value) are
     inserted by ``save`` itself.
+
+    ``statements``: (SQL, parameters) of further data-modifying statements of the caller's (an
+    ``UPDATE`` of rows chosen by a condition), with at least one row to update or insert: parts
+    of the same statement on PostgreSQL, where every part sees the rows as they were before it
+    (none touches a row another part writes); elsewhere they run first, so they see the same.
+    Their SQL is part of the cache key: constant text, values as parameters. Their row counts
+    are not checked.
     """
     changed = [*([update] if update is not None else []), *updates]
     first = changed[0][0] if changed else insert[0] if insert else None
     if first is None:
+        if statements:
+            raise ValueError("write_rows: statements go with at least one row to update or insert")
         return
     using = first._state.db or "default"
     connection = connections[using]
-    several = len(changed) + len(insert) > 1
+    several = len(changed) + len(insert) + len(statements) > 1
     if not all(_plain(instance) for instance in insert) or (several and connection.vendor != "postgresql"):
         with transaction.atomic(using=using):
+            # The caller's statements first: they see the rows as they were, as all the parts of
+            # one statement do on PostgreSQL.
+            with connection.cursor() as cursor:
+                for statement, values in statements:
+                    cursor.execute(statement, list(values))
             for one in changed:
                 write_rows(update=one)
             for instance in insert:
@@ -288,9 +309,9 @@ def write_rows(
                 else:
                     instance.save(force_insert=True, using=using)
         return
-    if changed and several and not connection.in_atomic_block:
+    if (changed or statements) and several and not connection.in_atomic_block:
         raise transaction.TransactionManagementError("write_rows: an update with other parts needs transaction.atomic")
-    sql, targets = _write_sql(changed, insert, using)
+    sql, targets = _write_sql(changed, insert, using, tuple(statement for statement, _ in statements))
     for instance in insert:
         if not instance._meta.auto_created:
             models.signals.pre_save.send(
@@ -302,6 +323,8 @@ def write_rows(
         params.append(instance.pk)
     for instance, fields in zip(insert, targets[len(changed) :], strict=True):
         params += [field.get_db_prep_save(field.pre_save(instance, True), connection=connection) for field in fields]
+    for _, values in statements:
+        params += values
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, params)
         if several:

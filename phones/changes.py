@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, models, transaction
@@ -104,6 +105,23 @@ _PHONE_FOR_UPDATE = CompiledSelect(_phone_for_update)
 _ACTIVE_LINK_FOR_UPDATE = CompiledSelect(_active_link_for_update)
 _PHONE_BY_ID_FOR_UPDATE = CompiledSelect(_phone_by_id_for_update)
 _LINK_BY_ID_FOR_UPDATE = CompiledSelect(_link_by_id_for_update)
+
+
+@cache
+def _supersede_sql() -> str:
+    """The open jobs of one link and target (provider, number) superseded: parameters status,
+    finished_at, updated_at, link, provider, number, then the open statuses."""
+    quote, meta = connection.ops.quote_name, SyncJob._meta
+    column = {
+        name: quote(meta.get_field(name).column)
+        for name in ("status", "finished_at", "updated_at", "link", "provider", "number")
+    }
+    statuses = ", ".join(["%s"] * len(OPEN_JOB_STATUSES))
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {column['status']} = %s, {column['finished_at']} = %s, "
+        f"{column['updated_at']} = %s WHERE {column['link']} = %s AND {column['provider']} = %s "
+        f"AND {column['number']} = %s AND {column['status']} IN ({statuses})"
+    )
 
 
 def _chain_head(phone: Phone) -> Phone:
@@ -334,17 +352,12 @@ class UnitOfWork:
         if desired is None:
             desired = outbox.desired_settings(link, phone)
         now = timezone.now()
-        same_target = SyncJob.objects.filter(link=link, provider=provider, number=number)
         previous = link.pushed_settings
         if previous is None:
             # Nothing confirmed at the provider yet: the last desired state is the best guess.
+            same_target = SyncJob.objects.filter(link=link, provider=provider, number=number)
             previous = same_target.order_by("-id").values_list("desired", flat=True).first()
-        # locked_until is kept: a superseded job still out at the provider blocks the next one
-        # until it is back, so two pushes for one number never overlap.
-        same_target.filter(status__in=OPEN_JOB_STATUSES).update(
-            status=SyncJobStatus.SUPERSEDED, finished_at=now, updated_at=now
-        )
-        job = SyncJob.objects.create(
+        job = SyncJob(
             link=link,
             phone=phone,
             provider=provider,
@@ -359,9 +372,20 @@ class UnitOfWork:
             origin=context.origin,
             request_id=context.request_id,
         )
+        shown: list[tuple[models.Model, list[str]]] = []
         if link.sync_state != SyncState.PENDING:
             link.sync_state = SyncState.PENDING
-            link.save(update_fields=["sync_state", "updated_at"])
+            shown.append((link, ["sync_state", "updated_at"]))
+        # One statement (on every change of a linked phone): the older open jobs of the target
+        # superseded, the new job, what its link shows. The supersede does not see the new row
+        # (one statement, one snapshot). locked_until is kept: a superseded job still out at the
+        # provider blocks the next one until it is back, so two pushes for one number never
+        # overlap.
+        supersede = (
+            _supersede_sql(),
+            [SyncJobStatus.SUPERSEDED, now, now, link.pk, provider, number, *OPEN_JOB_STATUSES],
+        )
+        write_rows(insert=[job], updates=shown, statements=[supersede])
         outbox.publish_on_commit(job.pk)
         return job
 

@@ -390,3 +390,32 @@ def test_write_rows_several_updates_and_inserts_in_one_statement_all_or_nothing(
         write_rows(update=(first, ["extension"]), updates=[(gone, ["extension"])], insert=[_entry_for(first, actor)])
     assert Phone.objects.get(pk=first.pk).extension == "1"
     assert AuditEntry.objects.count() == entries
+
+
+def test_write_rows_statements_go_in_the_same_statement_and_see_the_rows_as_they_were(make_operator):
+    """A caller's own statement (``enqueue_job``'s supersede) is a part of the write: one
+    statement on PostgreSQL; it does not see the rows the write inserts, on any database."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from backoffice.db import insert_row, write_rows
+
+    make_operator("backoffice-operator")
+    kept, changed = insert_row(_new_phone(account_id=21)), insert_row(_new_phone(account_id=22))
+    changed.extension = "5"
+    newer = _new_phone(account_id=21, number="1111-2222")
+    quote = connection.ops.quote_name
+    retag = (
+        f"UPDATE {quote('phones_phone')} SET {quote('customer_id')} = %s WHERE {quote('account_id')} = %s",
+        [99, 21],
+    )
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        write_rows(update=(changed, ["extension"]), insert=[newer], statements=[retag])
+    writes = [q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    if connection.vendor == "postgresql":
+        assert len(writes) == 1 and "customer_id" in writes[0]["sql"]
+    rows = {p.pk: (p.extension, p.customer_id) for p in Phone.objects.filter(account_id__in=[21, 22])}
+    # the statement's row retagged, the updated row updated, the inserted row as inserted
+    assert rows == {kept.pk: (kept.extension, 99), changed.pk: ("5", changed.customer_id), newer.pk: (None, None)}
+    with pytest.raises(ValueError, match="at least one row"):
+        write_rows(statements=[retag])

@@ -64,10 +64,10 @@ def writers(monkeypatch) -> list[tuple[str, str]]:
     watch(QuerySet, "create", lambda qs, a, k: qs.model)
     original_write_rows = db.write_rows
 
-    def write_rows(*, update=None, insert=(), updates=()):
+    def write_rows(*, update=None, insert=(), updates=(), statements=()):
         for obj in [*(update[:1] if update else ()), *(obj for obj, _ in updates), *insert]:
             seen.append((type(obj).__name__, _asking_module()))
-        return original_write_rows(update=update, insert=insert, updates=updates)
+        return original_write_rows(update=update, insert=insert, updates=updates, statements=statements)
 
     monkeypatch.setattr(changes, "write_rows", write_rows)
     return seen
