@@ -101,6 +101,16 @@ def stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: floa
         proc.wait()
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot (``/proc/stat``: user, nice, system,
+    irq, softirq, steal; not idle or iowait), in seconds: read before and after a phase, what
+    all its processes (committers, workers, PostgreSQL, Redis, the simulator) used together."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _default_stop_signals() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)

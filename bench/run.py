@@ -419,6 +419,19 @@ def build_rows(res: dict) -> list[dict]:
                         ratio <= limit if ratio is not None else None,
                     )
                 )
+            p_cpu, r_cpu = paced.get("cpu_ms_per_change"), ref_paced.get("cpu_ms_per_change")
+            if p_cpu is not None:
+                # What saturates a small machine at that rate (all processes, both sides alike).
+                rows.append(
+                    _row(
+                        f"sync at {rate} machine CPU ms/change",
+                        p_cpu,
+                        r_cpu if r_cpu is not None else "-",
+                        f"{p_cpu / r_cpu:.2f}x" if r_cpu else "-",
+                        "-",
+                        None,
+                    )
+                )
         if c:
             rate = f"{c.get('commits_per_s', c['changes_per_s']):.0f}/s"
             rows.append(_row(f"sync max committers ({rate}) p50 ms", c["provider_p50_ms"], "-", "-", "-", None))

@@ -20,7 +20,19 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import BENCH_DB, PY, REDIS_URL, SIM_PORT, bench_env, log, psql, spawn, stop, wait_port
+from bench.common import (
+    BENCH_DB,
+    PY,
+    REDIS_URL,
+    SIM_PORT,
+    bench_env,
+    log,
+    machine_cpu_seconds,
+    psql,
+    spawn,
+    stop,
+    wait_port,
+)
 
 SIM = f"http://127.0.0.1:{SIM_PORT}"
 QUIET = ("--without-gossip", "--without-mingle", "--without-heartbeat")
@@ -200,11 +212,13 @@ def _reference_paced(
 
     r.delete(DONE_KEY)
     http.delete(f"{SIM}/_sim/requests")
+    busy = machine_cpu_seconds()
     with multiprocessing.get_context("fork").Pool(COMMITTERS) as pool:
         schedule = _paced_shares(targets, time.time() + PACED_START_SECONDS)
         parts = pool.starmap(_enqueue_reference, [(operator_id, part, "42", at, every) for part, at, every in schedule])
     enqueued = {d: t for part in parts for d, t in part.items()}
     outcome = _reference_outcome(http, r, enqueued, timeout)
+    outcome["cpu_ms_per_change"] = round((machine_cpu_seconds() - busy) * 1000 / len(enqueued), 2)
     span = max(enqueued.values()) - min(enqueued.values())
     outcome["commits_per_s"] = round(len(enqueued) / max(span, 1e-6), 1)
     return outcome
@@ -402,10 +416,14 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             else:
                 shares = [(operator.pk, targets[i::COMMITTERS], extension, None, 0.0) for i in range(COMMITTERS)]
             committed: dict[int, float] = {}
+            busy = machine_cpu_seconds()
             with ctx_fork.Pool(COMMITTERS) as pool:
                 for part in pool.starmap(_commit_changes, shares):
                     committed.update(part)
             spread = _outcome(http, targets, by_digits, committed, mark, timeout)
+            # From the committers' fork to the last job final, both sides alike: the machine's
+            # CPU per change, whatever process spent it.
+            spread["cpu_ms_per_change"] = round((machine_cpu_seconds() - busy) * 1000 / len(committed), 2)
             spread["commit_seconds"] = round(time.time() - t0, 2)
             span = max(committed.values()) - min(committed.values())
             spread["commits_per_s"] = round(len(committed) / max(span, 1e-6), 1)
