@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class _Compiled:
     __slots__ = (
         "annotations",
         "converted",
+        "converters",
         "expressions",
         "fields",
         "model",
@@ -103,15 +105,35 @@ class _Compiled:
         # kept, and converters are taken from the connection of the thread that fetches.
         self.expressions = layout.expressions
         self.converted = layout.converted
+        # The converters of each connection (a thread's DatabaseWrapper, kept for the thread's
+        # life), looked up once: asking the fields and the backend on every fetch cost as much
+        # as the conversion itself.
+        self.converters: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+    def converters_for(self, connection: Any) -> list[Any]:
+        found = self.converters.get(connection)
+        if found is None:
+            found = self.converters[connection] = _converters(self.expressions, connection)
+        return found
 
 
-def _converted(rows: list[tuple[Any, ...]], expressions: list[Any], connection: Any) -> list[list[Any]]:
-    """What ``SQLCompiler.apply_converters`` does, with this thread's connection."""
+def _converters(expressions: list[Any], connection: Any) -> list[tuple[int, list[Any], Any]]:
+    """(position, converters, expression) of each column that has converters on ``connection``."""
     converters = []
     for position, expression in enumerate(expressions):
         found = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
         if found:
             converters.append((position, found, expression))
+    return converters
+
+
+def _converted(
+    rows: list[tuple[Any, ...]], expressions: list[Any], connection: Any, converters: list[Any] | None = None
+) -> list[list[Any]]:
+    """What ``SQLCompiler.apply_converters`` does, with this thread's connection (``converters``:
+    ``_converters(expressions, connection)``, when the caller kept them)."""
+    if converters is None:
+        converters = _converters(expressions, connection)
     converted = []
     for row in rows:
         values = list(row)
@@ -175,7 +197,7 @@ class CompiledSelect(Generic[ModelT]):
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         if compiled.converted:
-            rows = _converted(rows, compiled.expressions, connection)
+            rows = _converted(rows, compiled.expressions, connection, compiled.converters_for(connection))
         start, stop, fields = compiled.start, compiled.stop, compiled.fields
         instances = []
         for row in rows:

@@ -419,3 +419,39 @@ def test_write_rows_statements_go_in_the_same_statement_and_see_the_rows_as_they
     assert rows == {kept.pk: (kept.extension, 99), changed.pk: ("5", changed.customer_id), newer.pk: (None, None)}
     with pytest.raises(ValueError, match="at least one row"):
         write_rows(statements=[retag])
+
+
+def test_converters_are_looked_up_once_per_connection(make_operator, monkeypatch):
+    """Rows still convert as the ORM's do (JSON, UUIDs); the fields and the backend are asked
+    for their converters once per connection (a thread's), not on every fetch."""
+    import threading
+
+    from django.db import connections
+
+    from backoffice import db
+    from phones.models import ProviderLink
+    from phones.tests.factories import PhoneFactory
+
+    actor = make_operator("backoffice-operator")
+    phone = PhoneFactory(account_id=31, actor=actor)
+    ProviderLink.objects.create(phone=phone, provider="plivo", settings={"alias": "a"}, target_number=phone.e164)
+    calls = []
+    original = db._converters
+    monkeypatch.setattr(db, "_converters", lambda *a: calls.append(1) or original(*a))
+    select = CompiledSelect(lambda _shape, *, phone_id: ProviderLink.objects.filter(phone_id=phone_id))
+    for _ in range(3):
+        (link,) = select.fetch(phone_id=phone.pk)
+        assert link.settings == {"alias": "a"}  # decoded from JSON, as the ORM does
+    assert len(calls) == 1
+    in_thread = []
+
+    def other_thread():
+        # Its own connection, outside the test's transaction: no row, but its own converters.
+        in_thread.append(select.fetch(phone_id=phone.pk))
+        connections.close_all()
+
+    if connection.vendor == "postgresql":  # SQLite's in-memory test database is not shared
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert in_thread == [[]] and len(calls) == 2
