@@ -394,6 +394,27 @@ def test_a_number_search_is_an_index_read_of_phones_and_entries(rf, boss, inspec
 
 
 @pytest.mark.postgres
+def test_a_request_id_search_is_an_index_read(rf, boss, inspector):
+    """The request ID of an API error or a log line: its entries read from their index, not by
+    scanning every entry (the search did, with no index on the column)."""
+    from audit.admin import AuditEntryAdmin
+
+    phone_create(actor=Actor.of(boss), context=CTX, **MINE)
+    request = rf.get(LIST_URL)
+    request.user = inspector
+    queryset, _ = AuditEntryAdmin(AuditEntry, None).get_search_results(
+        request, AuditEntry.objects.order_by("-id"), "req-readable"
+    )
+    sql, params = queryset[:50].query.sql_with_params()
+    assert [entry.request_id for entry in queryset] == ["req-readable"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "audit_request_idx" in plan, plan
+
+
+@pytest.mark.postgres
 @pytest.mark.slow
 def test_a_number_search_at_300k_entries_reads_indexes_in_a_bounded_number_of_queries(
     client, boss, inspector, django_assert_max_num_queries
