@@ -195,7 +195,8 @@ class AuditEntryAdmin(ScreenedQueryMixin, LoggedDenialsMixin, FastRowsMixin, Mod
         """An email, a request ID, or a phone number / phone or account ID, told apart by their
         form so that each is an index read at millions of entries: a number finds its phones'
         ids first (``presentation.find_phone_ids``: the phones' indexes), then their entries by
-        (phone, -id). A number is never compared with the request ID, which has no index."""
+        (phone, -id); a request ID its entries by (request ID, -id). A number is never compared
+        with the request ID: one search, one index."""
         term = search_term.strip()
         if not term:
             return queryset, False
