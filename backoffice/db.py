@@ -71,9 +71,9 @@ def _compiled_layout(queryset: models.QuerySet[Any], using: str) -> _Layout:
 
 class _Compiled:
     __slots__ = (
+        "__weakref__",
         "annotations",
         "converted",
-        "converters",
         "expressions",
         "fields",
         "model",
@@ -105,16 +105,27 @@ class _Compiled:
         # kept, and converters are taken from the connection of the thread that fetches.
         self.expressions = layout.expressions
         self.converted = layout.converted
-        # The converters of each connection (a thread's DatabaseWrapper, kept for the thread's
-        # life), looked up once: asking the fields and the backend on every fetch cost as much
-        # as the conversion itself.
-        self.converters: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
     def converters_for(self, connection: Any) -> list[Any]:
-        found = self.converters.get(connection)
+        """This statement's converters on ``connection`` (a thread's DatabaseWrapper), looked up
+        once: asking the fields and the backend on every fetch cost as much as the conversion.
+
+        Kept on the connection, keyed weakly by the statement: a backend's converters are
+        methods bound to that connection's operations, so a cache that outlived the
+        connection would keep every finished thread's connection alive (SQLite's do; they
+        would pin a weak-keyed cache's own keys). Here they go with the connection, and a
+        statement dropped from its ``CompiledSelect`` leaves no entry."""
+        cache = connection.__dict__.get(_CONVERTERS_ATTRIBUTE)
+        if cache is None:
+            cache = connection.__dict__[_CONVERTERS_ATTRIBUTE] = weakref.WeakKeyDictionary()
+        found = cache.get(self)
         if found is None:
-            found = self.converters[connection] = _converters(self.expressions, connection)
+            found = cache[self] = _converters(self.expressions, connection)
         return found
+
+
+# Where a connection keeps its statements' converters (``_Compiled.converters_for``).
+_CONVERTERS_ATTRIBUTE = "_backoffice_compiled_converters"
 
 
 def _converters(expressions: list[Any], connection: Any) -> list[tuple[int, list[Any], Any]]:

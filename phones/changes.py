@@ -381,9 +381,10 @@ class UnitOfWork:
         # (one statement, one snapshot). locked_until is kept: a superseded job still out at the
         # provider blocks the next one until it is back, so two pushes for one number never
         # overlap.
+        at = connection.ops.adapt_datetimefield_value(now)  # as the ORM writes it (SQLite: naive UTC text)
         supersede = (
             _supersede_sql(),
-            [SyncJobStatus.SUPERSEDED, now, now, link.pk, provider, number, *OPEN_JOB_STATUSES],
+            [SyncJobStatus.SUPERSEDED, at, at, link.pk, provider, number, *OPEN_JOB_STATUSES],
         )
         write_rows(insert=[job], updates=shown, statements=[supersede])
         outbox.publish_on_commit(job.pk)

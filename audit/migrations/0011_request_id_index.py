@@ -2,7 +2,8 @@
 180 ms at 200,000 entries, seconds at millions).
 
 Built CONCURRENTLY on PostgreSQL (entries are written all the time), hence a non-atomic
-migration; elsewhere a plain CREATE INDEX.
+migration; elsewhere a plain CREATE INDEX. A build that failed or was cancelled leaves an invalid
+index: the migration run again drops it and builds it anew.
 """
 
 from django.db import migrations, models
@@ -15,22 +16,31 @@ def _options(schema_editor) -> dict:
     return {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
 
 
-def _exists(schema_editor, model) -> bool:
-    constraints = schema_editor.connection.introspection.get_constraints(
-        schema_editor.connection.cursor(), model._meta.db_table
-    )
-    return INDEX.name in constraints
+def _state(schema_editor, model) -> str:
+    """ "missing", "valid", or "invalid": a CREATE INDEX CONCURRENTLY that failed or was cancelled
+    leaves an invalid index behind, which every write maintains and no query uses."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        if INDEX.name not in connection.introspection.get_constraints(cursor, model._meta.db_table):
+            return "missing"
+        if connection.vendor != "postgresql":
+            return "valid"
+        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", [INDEX.name])
+        return "valid" if cursor.fetchone()[0] else "invalid"
 
 
 def forward(apps, schema_editor) -> None:
     model = apps.get_model("audit", "AuditEntry")
-    if not _exists(schema_editor, model):
+    state = _state(schema_editor, model)
+    if state == "invalid":  # a build interrupted earlier: built again
+        schema_editor.execute(INDEX.remove_sql(model, schema_editor, **_options(schema_editor)))
+    if state != "valid":
         schema_editor.execute(INDEX.create_sql(model, schema_editor, **_options(schema_editor)))
 
 
 def backward(apps, schema_editor) -> None:
     model = apps.get_model("audit", "AuditEntry")
-    if _exists(schema_editor, model):
+    if _state(schema_editor, model) != "missing":
         schema_editor.execute(INDEX.remove_sql(model, schema_editor, **_options(schema_editor)))
 
 

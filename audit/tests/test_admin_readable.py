@@ -467,3 +467,31 @@ def test_a_number_search_at_300k_entries_reads_indexes_in_a_bounded_number_of_qu
     text = json.dumps(plan)
     assert "Seq Scan" not in text, text
     assert plan["Execution Time"] < 50, plan["Execution Time"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_request_id_index_migration_builds_an_interrupted_index_anew():
+    """CREATE INDEX CONCURRENTLY that fails or is cancelled leaves an invalid index, maintained by
+    every write and used by no query: the migration run again builds it anew."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("audit.migrations.0011_request_id_index")
+
+    def valid() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'audit_request_idx'::regclass")
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:  # as an interrupted build leaves it
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'audit_request_idx'::regclass")
+    assert not valid()
+    with connection.schema_editor(atomic=False) as editor:
+        migration.forward(apps, editor)
+    assert valid()
+    with connection.schema_editor(atomic=False) as editor:
+        migration.backward(apps, editor)
+        migration.forward(apps, editor)
+    assert valid()

@@ -455,3 +455,30 @@ def test_converters_are_looked_up_once_per_connection(make_operator, monkeypatch
         thread.start()
         thread.join()
         assert in_thread == [[]] and len(calls) == 2
+
+
+def test_a_finished_threads_connection_is_not_kept_by_the_converters(make_operator):
+    """Converters bound to a thread's connection go with it (SQLite's backend converters are
+    methods of the connection's operations: a cache keyed by the connection kept every
+    finished thread's connection alive)."""
+    import gc
+    import threading
+    import weakref
+
+    from django.db import connections
+
+    from phones.models import ProviderLink
+
+    select = CompiledSelect(lambda _shape, *, phone_id: ProviderLink.objects.filter(phone_id=phone_id))
+    refs = []
+
+    def other_thread():
+        select.fetch(phone_id=1)
+        refs.append(weakref.ref(connections["default"]))
+        connections.close_all()
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    gc.collect()
+    assert refs and refs[0]() is None

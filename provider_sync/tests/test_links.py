@@ -6,6 +6,7 @@ import logging
 from itertools import pairwise
 
 import pytest
+from django.db import connection
 
 from audit.models import AuditEntry, AuditEvent
 from backoffice.actor import Actor
@@ -149,6 +150,17 @@ def test_phone_change_queues_sync_and_supersedes_open_jobs(boss, phone):
     second = SyncJob.objects.exclude(pk=first.pk).get()
     assert first.status == SyncJobStatus.SUPERSEDED and first.finished_at is not None
     assert second.reason == SyncReason.PHONE_CHANGE and second.status == SyncJobStatus.PENDING
+    # The supersede is the unit of work's own SQL: its times are stored as the ORM stores them
+    # (SQLite keeps text; a second format there would break comparisons of the column).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CAST(finished_at AS TEXT), CAST(updated_at AS TEXT), CAST(created_at AS TEXT) "
+            "FROM phones_syncjob WHERE id = %s",
+            [first.pk],
+        )
+        stored = cursor.fetchone()
+    if connection.vendor == "sqlite":
+        assert len({len(value) for value in stored}) == 1 and "+" not in "".join(stored), stored
     # The audit chain stays linear across phone and link entries.
     chain = entries(phone)
     assert [e.event for e in chain] == ["phone_creation", "phone_link_change", "phone_change"]
