@@ -432,12 +432,29 @@ def build_rows(res: dict) -> list[dict]:
                         None,
                     )
                 )
+        half, ref_half = sync.get("product_half") or {}, sync.get("reference_half") or {}
+        if half:
+            # Half the rate, no target: the same path where the host carries the load.
+            rate = f"{half['commits_per_s']:.0f}/s"
+            for q in ("p50", "p99"):
+                p_ms, r_ms = half[f"provider_{q}_ms"], ref_half.get(f"provider_{q}_ms")
+                ratio = f"{p_ms / r_ms:.2f}x" if p_ms is not None and r_ms else "-"
+                rows.append(
+                    _row(
+                        f"sync at {rate} commit->provider {q} ms",
+                        p_ms,
+                        r_ms if r_ms is not None else "-",
+                        ratio,
+                        "-",
+                        None,
+                    )
+                )
         if c:
             rate = f"{c.get('commits_per_s', c['changes_per_s']):.0f}/s"
             rows.append(_row(f"sync max committers ({rate}) p50 ms", c["provider_p50_ms"], "-", "-", "-", None))
             rows.append(_row(f"sync max committers ({rate}) p99 ms", c["provider_p99_ms"], "-", "-", "-", None))
-        missing = p["not_synced"] + c.get("not_synced", 0) + paced.get("not_synced", 0)
-        ref_missing = r["changes"] - r["synced"] + ref_paced.get("changes", 0) - ref_paced.get("synced", 0)
+        missing = p["not_synced"] + c.get("not_synced", 0) + paced.get("not_synced", 0) + half.get("not_synced", 0)
+        ref_missing = sum(side.get("changes", 0) - side.get("synced", 0) for side in (r, ref_paced, ref_half))
         rows.append(_row("sync not synced", missing, ref_missing, "-", "0", missing == 0))
     elif "sync" in res:
         rows.append(_row("provider sync", sync.get("status", "not available"), "-", "-", "-", None))

@@ -80,6 +80,10 @@ SYNC_CONCURRENCY = os.environ.get("BENCH_SYNC_CONCURRENCY", "2")
 SYNC_ACCOUNTS = 6_000_000_000
 # Offered load of the latency phase: changes per second over all committers (open loop).
 PACED_RATE = 100.0
+# And half of it, without a target: the latency where the host carries the load (at 100/s the
+# product's side takes ~1.75 of the two cores), so that the two rows together tell saturation
+# from the path's own cost.
+HALF_RATE = PACED_RATE / 2
 
 
 # The paced committers start their schedule this long after they are forked, and warm up first:
@@ -194,28 +198,38 @@ def _reference_outcome(http: httpx.Client, r, enqueued: dict[str, float], timeou
     }
 
 
-def _paced_shares(items: list, start: float) -> list[tuple[list, float, float]]:
-    """``items`` split over ``COMMITTERS`` processes at ``PACED_RATE`` in all: committer i takes
-    every COMMITTERS-th item from i, one per ``interval``, its clock offset so that together they
-    go one item every 1/PACED_RATE s. Each share: (items, its start, interval)."""
-    interval = COMMITTERS / PACED_RATE
+def _paced_shares(items: list, start: float, rate: float = PACED_RATE) -> list[tuple[list, float, float]]:
+    """``items`` split over ``COMMITTERS`` processes at ``rate`` in all: committer i takes every
+    COMMITTERS-th item from i, one per ``interval``, its clock offset so that together they go
+    one item every 1/rate s. Each share: (items, its start, interval)."""
+    interval = COMMITTERS / rate
     return [(items[i::COMMITTERS], start + i * interval / COMMITTERS, interval) for i in range(COMMITTERS)]
 
 
 def _reference_paced(
-    http: httpx.Client, r, operator_id: int, targets: list[tuple[int, int, str]], timeout: float
+    http: httpx.Client,
+    r,
+    operator_id: int,
+    targets: list[tuple[int, int, str]],
+    timeout: float,
+    *,
+    rate: float = PACED_RATE,
+    extension: str = "42",
 ) -> dict:
     """The reference of the latency phase: ``COMMITTERS`` processes commit the same change as the
-    product's committers, at ``PACED_RATE`` on the product's schedule (open loop), each publishing
-    a bare task on its commit; each timed from its commit. Reference workers must be running."""
+    product's committers (``extension``: a value the phones do not hold yet), at ``rate`` on the
+    product's schedule (open loop), each publishing a bare task on its commit; each timed from
+    its commit. Reference workers must be running."""
     from bench.reference.celery_app import DONE_KEY
 
     r.delete(DONE_KEY)
     http.delete(f"{SIM}/_sim/requests")
     busy = machine_cpu_seconds()
     with multiprocessing.get_context("fork").Pool(COMMITTERS) as pool:
-        schedule = _paced_shares(targets, time.time() + PACED_START_SECONDS)
-        parts = pool.starmap(_enqueue_reference, [(operator_id, part, "42", at, every) for part, at, every in schedule])
+        schedule = _paced_shares(targets, time.time() + PACED_START_SECONDS, rate)
+        parts = pool.starmap(
+            _enqueue_reference, [(operator_id, part, extension, at, every) for part, at, every in schedule]
+        )
     enqueued = {d: t for part in parts for d, t in part.items()}
     outcome = _reference_outcome(http, r, enqueued, timeout)
     outcome["cpu_ms_per_change"] = round((machine_cpu_seconds() - busy) * 1000 / len(enqueued), 2)
@@ -402,16 +416,15 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         # load (PACED_RATE, open loop: latency at a known rate), then as fast as the committers go
         # (closed loop: they compete with the workers for the same 2 cores, so this shows the
         # latency of a saturated machine, not a target).
-        def concurrent(paced: bool) -> dict:
+        def concurrent(paced: bool, rate: float = PACED_RATE, extension: str = "42") -> dict:
             provider_differs()
             _vacuum()
             mark = SyncJob.objects.order_by("-id").values_list("pk", flat=True).first()
             ctx_fork = multiprocessing.get_context("fork")
             connection.close()  # a forked child must not inherit (and later close) the parent's socket
             t0 = time.time()
-            extension = "42" if paced else "43"  # each run really changes every phone
             if paced:
-                schedule = _paced_shares(targets, t0 + PACED_START_SECONDS)
+                schedule = _paced_shares(targets, t0 + PACED_START_SECONDS, rate)
                 shares = [(operator.pk, part, extension, at, every) for part, at, every in schedule]
             else:
                 shares = [(operator.pk, targets[i::COMMITTERS], extension, None, 0.0) for i in range(COMMITTERS)]
@@ -429,9 +442,12 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             spread["commits_per_s"] = round(len(committed) / max(span, 1e-6), 1)
             return spread
 
+        # Each phase really changes every phone: an extension the phones do not hold yet.
         result["product_paced"] = concurrent(paced=True)
         log(f"  product sync, {COMMITTERS} committers at {PACED_RATE:.0f} changes/s: {result['product_paced']}")
-        result["product_concurrent"] = concurrent(paced=False)
+        result["product_half"] = concurrent(paced=True, rate=HALF_RATE, extension="44")
+        log(f"  product sync, {COMMITTERS} committers at {HALF_RATE:.0f} changes/s: {result['product_half']}")
+        result["product_concurrent"] = concurrent(paced=False, extension="43")
         log(f"  product sync, {COMMITTERS} committers as fast as they go: {result['product_concurrent']}")
         stop(product_workers)
         product_workers = None
@@ -477,6 +493,12 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         ref_targets = [(p.account_id, p.pk, d) for p, d in zip(ref_phones, ref_digits, strict=True)]
         result["reference_paced"] = _reference_paced(http, r, operator.pk, ref_targets, timeout)
         log(f"  reference sync, {COMMITTERS} committers at {PACED_RATE:.0f} tasks/s: {result['reference_paced']}")
+        connection.close()
+        _vacuum()
+        result["reference_half"] = _reference_paced(
+            http, r, operator.pk, ref_targets, timeout, rate=HALF_RATE, extension="44"
+        )
+        log(f"  reference sync, {COMMITTERS} committers at {HALF_RATE:.0f} tasks/s: {result['reference_half']}")
     finally:
         stop(product_workers)
         stop(reference_workers)
