@@ -45,7 +45,7 @@ def _compiled_layout(queryset: models.QuerySet[Any], using: str) -> _Layout:
     position, ``get_converters(expressions)`` a dict of the columns with converters;
     ``QuerySet._iterable_class`` and ``Query.select_related`` to refuse what is not a plain model
     query). Django has no public API that compiles a queryset once and turns later rows into
-    instances, which is why ``CompiledSelect`` needs these. ``_converted`` does what
+    instances, which is why ``CompiledSelect`` needs these. ``_converters`` and ``_converted`` do what
     ``SQLCompiler.apply_converters`` does, through the public ``get_db_converters`` hooks.
     ``backoffice/tests/test_db.py`` checks these shapes and that fetched rows equal the ORM's:
     when it fails after an upgrade, review this function.
@@ -138,13 +138,9 @@ def _converters(expressions: list[Any], connection: Any) -> list[tuple[int, list
     return converters
 
 
-def _converted(
-    rows: list[tuple[Any, ...]], expressions: list[Any], connection: Any, converters: list[Any] | None = None
-) -> list[list[Any]]:
-    """What ``SQLCompiler.apply_converters`` does, with this thread's connection (``converters``:
-    ``_converters(expressions, connection)``, when the caller kept them)."""
-    if converters is None:
-        converters = _converters(expressions, connection)
+def _converted(rows: list[tuple[Any, ...]], converters: list[Any], connection: Any) -> list[list[Any]]:
+    """What ``SQLCompiler.apply_converters`` does, with this thread's connection and its
+    ``converters`` (``_Compiled.converters_for``)."""
     converted = []
     for row in rows:
         values = list(row)
@@ -208,7 +204,7 @@ class CompiledSelect(Generic[ModelT]):
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         if compiled.converted:
-            rows = _converted(rows, compiled.expressions, connection, compiled.converters_for(connection))
+            rows = _converted(rows, compiled.converters_for(connection), connection)
         start, stop, fields = compiled.start, compiled.stop, compiled.fields
         instances = []
         for row in rows:

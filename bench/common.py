@@ -126,13 +126,8 @@ def stop_on_termination() -> None:
     ends them at once, whatever they are blocked in: with the harness's handler inherited, a
     pool's ``terminate()`` (its ``with`` block's end) once waited forever on a child that sat
     in the pool's queue lock."""
-    harness = os.getpid()
 
     def interrupt(signum: int, _frame: object) -> None:
-        if os.getpid() != harness:  # a child forked before the hook below could run
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
         raise KeyboardInterrupt(f"stopped by signal {signum}")
 
     for sig in (signal.SIGTERM, signal.SIGHUP):

@@ -332,6 +332,27 @@ def _row(figure, product, reference, ratio, target, ok) -> dict:
     }
 
 
+def _latency_rows(side: dict, reference: dict, limits: dict[str, float | None]) -> list[dict]:
+    """commit -> provider p50/p99 of a paced sync phase against the bare task's at the same rate;
+    a ratio target where ``limits`` gives one."""
+    rate = f"{side['commits_per_s']:.0f}/s"
+    rows = []
+    for q, limit in limits.items():
+        p_ms, r_ms = side[f"provider_{q}_ms"], reference.get(f"provider_{q}_ms")
+        ratio = p_ms / r_ms if p_ms is not None and r_ms else None
+        rows.append(
+            _row(
+                f"sync at {rate} commit->provider {q} ms",
+                p_ms,
+                r_ms if r_ms is not None else "-",
+                f"{ratio:.2f}x" if ratio is not None else "-",
+                f"<= {limit:.2f}x" if limit is not None else "-",
+                ratio <= limit if ratio is not None and limit is not None else None,
+            )
+        )
+    return rows
+
+
 def build_rows(res: dict) -> list[dict]:
     rows: list[dict] = []
     api = res.get("api") or {}
@@ -405,26 +426,13 @@ def build_rows(res: dict) -> list[dict]:
         if paced:
             # Against the bare task enqueued at the same rate in the same run: a slower machine
             # slows both sides, so the targets are ratios, not milliseconds.
-            rate = f"{paced['commits_per_s']:.0f}/s"
-            for q, limit in (("p50", 1.5), ("p99", 2.0)):
-                p_ms, r_ms = paced[f"provider_{q}_ms"], ref_paced.get(f"provider_{q}_ms")
-                ratio = p_ms / r_ms if p_ms is not None and r_ms else None
-                rows.append(
-                    _row(
-                        f"sync at {rate} commit->provider {q} ms",
-                        p_ms,
-                        r_ms if r_ms is not None else "-",
-                        f"{ratio:.2f}x" if ratio is not None else "-",
-                        f"<= {limit:.2f}x",
-                        ratio <= limit if ratio is not None else None,
-                    )
-                )
+            rows += _latency_rows(paced, ref_paced, {"p50": 1.5, "p99": 2.0})
             p_cpu, r_cpu = paced.get("cpu_ms_per_change"), ref_paced.get("cpu_ms_per_change")
             if p_cpu is not None:
                 # What saturates a small machine at that rate (all processes, both sides alike).
                 rows.append(
                     _row(
-                        f"sync at {rate} machine CPU ms/change",
+                        f"sync at {paced['commits_per_s']:.0f}/s machine CPU ms/change",
                         p_cpu,
                         r_cpu if r_cpu is not None else "-",
                         f"{p_cpu / r_cpu:.2f}x" if r_cpu else "-",
@@ -435,20 +443,7 @@ def build_rows(res: dict) -> list[dict]:
         half, ref_half = sync.get("product_half") or {}, sync.get("reference_half") or {}
         if half:
             # Half the rate, no target: the same path where the host carries the load.
-            rate = f"{half['commits_per_s']:.0f}/s"
-            for q in ("p50", "p99"):
-                p_ms, r_ms = half[f"provider_{q}_ms"], ref_half.get(f"provider_{q}_ms")
-                ratio = f"{p_ms / r_ms:.2f}x" if p_ms is not None and r_ms else "-"
-                rows.append(
-                    _row(
-                        f"sync at {rate} commit->provider {q} ms",
-                        p_ms,
-                        r_ms if r_ms is not None else "-",
-                        ratio,
-                        "-",
-                        None,
-                    )
-                )
+            rows += _latency_rows(half, ref_half, {"p50": None, "p99": None})
         if c:
             rate = f"{c.get('commits_per_s', c['changes_per_s']):.0f}/s"
             rows.append(_row(f"sync max committers ({rate}) p50 ms", c["provider_p50_ms"], "-", "-", "-", None))
