@@ -24,11 +24,12 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.events import ACCESS_EVENTS
 from audit.models import AuditEntry
+from backoffice import admin_base
 
 # One format for every time in the audit pages, the admin's own in the operator's language (with
 # seconds: they matter to an inspector), in the operator's zone with its name (backoffice/formats).
 DATETIME_FORMAT = "DATETIME_FORMAT"
-NOTHING = "—"
+NOTHING = admin_base.NOTHING  # one dash for nothing, as on every page
 
 # Keys of entries' objects and changes that no registered model names (access events' keys, the
 # ids), or whose model name is Django's default ("customer id").

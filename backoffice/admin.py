@@ -25,7 +25,7 @@ from unfold.forms import AdminPasswordChangeForm
 
 from backoffice import lockouts, mfa
 from backoffice.access_signals import role_permissions_changed
-from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin
+from backoffice.admin_base import NOTHING, DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin
 from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, OperatorLoginForm
 from backoffice.auth import log_denied
 from backoffice.ids import whole_number
@@ -47,6 +47,9 @@ admin.site.unregister(OutstandingToken)
 admin.site.unregister(BlacklistedToken)
 admin.site.index_title = _("Dashboard")
 admin.site.login_form = OperatorLoginForm
+# One dash for nothing on every page: Django's default "-" sat beside shown_value's "—" (an empty
+# date and an empty list of error codes on one job page).
+admin.site.empty_value_display = NOTHING
 
 
 class RoleListFilter(admin.RelatedFieldListFilter):

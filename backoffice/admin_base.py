@@ -410,11 +410,16 @@ class FastRowsMixin:
 
 
 # --- Values in pages ----------------------------------------------------------------------------
+# What every page shows for nothing: a read-only field left empty (the site's
+# ``empty_value_display``, ``backoffice.admin``) as much as an empty list or mapping.
+NOTHING = "—"
+
+
 def shown_value(value: Any) -> str:
     """A stored value as operators read it: "—" for nothing, a mapping (a provider link's settings)
     as a small table of its keys and values, a list joined by commas; never Python's repr."""
     if value is None or value == "" or value == {} or value == []:
-        return "—"
+        return NOTHING
     if isinstance(value, dict):
         rows = format_html_join(
             "",

@@ -246,7 +246,7 @@ class PhoneAdmin(
         return format_html('<a href="{}" class="text-primary-600 underline">{}</a>', url, phone.account_id)
 
     # The model's field says "customer id"; operators read "Customer ID" (its label on the form too).
-    @display(description=_("Customer ID"), ordering="customer_id", empty_value="-")
+    @display(description=_("Customer ID"), ordering="customer_id")
     def customer(self, phone: Phone) -> Any:
         return phone.customer_id
 

@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice import roles
+from backoffice.admin_base import NOTHING
 from phones.models import OPEN_JOB_STATUSES, Phone, ProviderLink, SyncJobStatus, SyncState
 from phones.sync_status import LATEST_JOB_ATTR, RETRYING, UNLINKED, SyncStatus, describe, latest_job
 
@@ -117,7 +118,7 @@ def provider_sync_column(phone: Phone) -> str:
     try:
         link = phone.provider_link
     except ProviderLink.DoesNotExist:
-        return "-"
+        return NOTHING
     status = sync_status_of(link, read_job=False)
     label = link.get_sync_state_display() if link.linked else gettext("Unlinked")
     if link.linked and link.sync_state == SyncState.FAILED and link.last_error:

@@ -131,3 +131,19 @@ def test_the_job_page_title_is_in_the_operators_language(client, make_operator, 
     page = client.get(reverse("admin:phones_syncjob_change", args=[job.pk])).content.decode()
     assert f"Sincronização #{job.pk} Sinch {job.number} (Pendente)" in page
     assert f"Sync #{job.pk}" not in page and "(pending)" not in page
+
+
+def test_nothing_is_one_dash_on_the_job_and_link_pages(client, linked):
+    # An empty date (Django's "-") sat beside an empty list of codes ("—") on one page.
+    boss, _, link = linked
+    job = SyncJob.objects.filter(link=link).latest("id")
+    client.force_login(boss)
+    for url, label in (
+        (reverse("admin:phones_syncjob_change", args=[job.pk]), "Locked until"),
+        (reverse("admin:phones_providerlink_change", args=[link.pk]), "Last synced at"),
+    ):
+        page = client.get(url).content.decode()
+        shown = re.search(rf">{label}</label>.*?<div class=\"readonly[^\"]*\">(.*?)</div>", page, re.S)
+        assert shown is not None and shown.group(1).strip() == "—", (url, shown and shown.group(1))
+        readonly = re.findall(r'<div class="readonly[^"]*">\s*-\s*</div>', page)
+        assert readonly == [], url
