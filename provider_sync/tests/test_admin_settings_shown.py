@@ -141,6 +141,8 @@ def test_nothing_is_one_dash_on_the_job_and_link_pages(client, linked):
     for url, label in (
         (reverse("admin:phones_syncjob_change", args=[job.pk]), "Locked until"),
         (reverse("admin:phones_providerlink_change", args=[link.pk]), "Last synced at"),
+        # A read-only value its admin computes (None here): Unfold's template wrote "-" for it.
+        (reverse("admin:phones_phone_change", args=[link.phone_id]), "Customer ID"),
     ):
         page = client.get(url).content.decode()
         shown = re.search(rf">{label}</label>.*?<div class=\"readonly[^\"]*\">(.*?)</div>", page, re.S)
