@@ -1,5 +1,6 @@
 """Hot reads and writes with their SQL built once per process (``CompiledSelect``,
-``write_rows``) and keys reserved ahead of inserts (``reserve_id``)."""
+``CompiledIdSelect``, ``write_rows``, ``write_many``) and keys reserved ahead of inserts
+(``reserve_id``)."""
 
 from __future__ import annotations
 
@@ -163,16 +164,27 @@ class CompiledSelect(Generic[ModelT]):
     (ids) that must reach the database as parameters, ``shape`` is a hashable choice that
     changes the SQL text itself (filters used, page bounds) and keys the cache (LRU, bounded).
     Annotations come back as attributes, like the ORM's. The database is the one the queryset
-    routes to when first compiled.
+    routes to when first compiled. ``names``: the values' names, for a ``build`` that takes them
+    as ``**values`` (``CompiledIdSelect``).
     """
 
-    def __init__(self, build: Callable[..., models.QuerySet[ModelT]], *, max_shapes: int = 128) -> None:
+    def __init__(
+        self,
+        build: Callable[..., models.QuerySet[ModelT]],
+        *,
+        max_shapes: int = 128,
+        names: Sequence[str] | None = None,
+    ) -> None:
         self._build = build
-        self._names = [
-            name
-            for name, parameter in inspect.signature(build).parameters.items()
-            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-        ]
+        self._names = (
+            list(names)
+            if names is not None
+            else [
+                name
+                for name, parameter in inspect.signature(build).parameters.items()
+                if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            ]
+        )
         self._cache: OrderedDict[Hashable, _Compiled] = OrderedDict()
         self._max = max_shapes
         self._lock = Lock()
@@ -213,6 +225,35 @@ class CompiledSelect(Generic[ModelT]):
                 setattr(instance, name, row[position])
             instances.append(instance)
         return instances
+
+
+# How many ids a ``CompiledIdSelect`` statement takes (a sync batch's size by default).
+ID_SLOTS = 32
+
+
+class CompiledIdSelect(Generic[ModelT]):
+    """A model query over a list of ids, compiled once whatever the list's length.
+
+    ``build(ids)`` returns the queryset for ``ids`` (``filter(pk__in=ids)`` and the like). The ids
+    go in ``ID_SLOTS`` parameters; the slots past the last id repeat it (an ``IN`` list ignores
+    a repeat), and a longer list goes ``ID_SLOTS`` ids at a time, in its order (sorted ids and a
+    query ordered by id keep a lock order). A batch's locks without compiling a queryset each time
+    (profiled: compiling the three locks of a recorded batch cost more than the batch's writes).
+    """
+
+    def __init__(self, build: Callable[[list[Any]], models.QuerySet[ModelT]]) -> None:
+        self._slots = [f"id_{index}" for index in range(ID_SLOTS)]
+        self._select: CompiledSelect[ModelT] = CompiledSelect(
+            lambda _shape, **values: build([values[name] for name in self._slots]), names=self._slots
+        )
+
+    def fetch(self, ids: Sequence[int]) -> list[ModelT]:
+        """The rows for ``ids``, chunk by chunk."""
+        rows: list[ModelT] = []
+        for start in range(0, len(ids), ID_SLOTS):
+            chunk = ids[start : start + ID_SLOTS]
+            rows += self._select.fetch(**{name: chunk[min(i, len(chunk) - 1)] for i, name in enumerate(self._slots)})
+        return rows
 
 
 _WRITE_SQL: dict[tuple[object, ...], tuple[str, list[list[models.Field]]]] = {}
@@ -374,6 +415,152 @@ def write_rows(
             models.signals.post_save.send(
                 sender=type(instance), instance=instance, created=True, update_fields=None, raw=False, using=using
             )
+
+
+# write_many's statements by combination (LRU: the combinations of a sync batch's outcomes are
+# few, but nothing bounds them).
+_MANY_SQL: OrderedDict[tuple[object, ...], str] = OrderedDict()
+_MANY_SQL_MAX = 256
+_MANY_SQL_LOCK = Lock()
+
+
+def _cast(field: models.Field, connection: Any) -> str:
+    """The type a ``VALUES`` list states for ``field``: its own, text for strings (a cast to
+    ``varchar(n)`` would cut a long value instead of refusing it)."""
+    db_type = field.cast_db_type(connection)
+    return "text" if db_type.startswith("varchar") else db_type
+
+
+def _insert_fields(instance: models.Model) -> list[models.Field]:
+    meta = instance._meta
+    return [f for f in meta.local_concrete_fields if f is not meta.auto_field or instance.pk is not None]
+
+
+def _many_sql(
+    inserts: list[tuple[type[models.Model], bool, int]],
+    updates: list[tuple[type[models.Model], tuple[str, ...], int]],
+    using: str,
+) -> str:
+    """The statement of ``write_many``: per insert group (model, keys given, rows) a multi-row
+    INSERT returning its keys; per update group (model, field names, rows) an UPDATE from a
+    ``VALUES`` list returning a row per row written; all parts of one statement whose one row
+    gives each update's count, then each insert's keys in ascending order (the rows' order)."""
+    key = (using, tuple(inserts), tuple(updates))
+    with _MANY_SQL_LOCK:
+        sql = _MANY_SQL.get(key)
+        if sql is not None:
+            _MANY_SQL.move_to_end(key)
+            return sql
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    parts, picks = [], []
+    for model, names, count in updates:
+        meta = model._meta
+        fields = [meta.get_field(name) for name in names]
+        pk = quote(meta.pk.column)
+        row = ", ".join(f"%s::{_cast(field, connection)}" for field in [meta.pk, *fields])
+        values = ", ".join([f"({row})"] * count)
+        columns = ", ".join(["_pk", *(f"_{index}" for index in range(len(fields)))])
+        assignments = ", ".join(f"{quote(field.column)} = v._{index}" for index, field in enumerate(fields))
+        name = f"part_{len(parts)}"
+        parts.append(
+            f"{name} AS (UPDATE {quote(meta.db_table)} SET {assignments} FROM (VALUES {values}) AS v({columns}) "
+            f"WHERE {quote(meta.db_table)}.{pk} = v._pk RETURNING 1)"
+        )
+        picks.append(f"(SELECT count(*) FROM {name})")
+    for model, with_keys, count in inserts:
+        meta = model._meta
+        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field or with_keys]
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        auto = quote(meta.auto_field.column)
+        name = f"part_{len(parts)}"
+        parts.append(
+            f"{name} AS (INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES {', '.join([row] * count)} RETURNING {auto})"
+        )
+        picks.append(f"(SELECT array_agg({auto} ORDER BY {auto}) FROM {name})")
+    sql = f"WITH {', '.join(parts)} SELECT {', '.join(picks)}"
+    with _MANY_SQL_LOCK:
+        _MANY_SQL[key] = sql
+        while len(_MANY_SQL) > _MANY_SQL_MAX:
+            _MANY_SQL.popitem(last=False)
+    return sql
+
+
+def write_many(
+    *,
+    inserts: Sequence[models.Model] = (),
+    updates: Sequence[tuple[models.Model, Sequence[str]]] = (),
+) -> None:
+    """Insert new rows and write fields of saved rows, any number of them: on PostgreSQL one
+    statement, whose SQL is built once per combination of models, field names and row counts
+    (the batch form of ``write_rows``, for a sync batch's record).
+
+    Inserts of one model go in one multi-row INSERT, their keys assigned in the order given and
+    set on the instances, as ``bulk_create`` does; updates of one model and field names in one
+    UPDATE from a ``VALUES`` list. Like ``bulk_create`` and ``QuerySet.update``: no signals;
+    ``auto_now``/``auto_now_add`` are filled in. Values are plain (no expressions). An update
+    needs the caller's atomic block and raises ``DoesNotExist`` when a row was not there (the
+    caller holds the rows' locks). Elsewhere (no data-modifying CTEs): ``bulk_create`` per model
+    and ``write_rows`` per update, in an atomic block.
+    """
+    if not inserts and not updates:
+        return
+    first = updates[0][0] if updates else inserts[0]
+    using = first._state.db or "default"
+    connection = connections[using]
+    if any(not _plain(instance) for instance in inserts) or any(
+        hasattr(getattr(instance, name), "resolve_expression") for instance, names in updates for name in names
+    ):
+        raise ValueError("write_many writes plain values of single-table rows")
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=using):
+            by_model: dict[type[models.Model], list[models.Model]] = {}
+            for instance in inserts:
+                by_model.setdefault(type(instance), []).append(instance)
+            for model, rows in by_model.items():
+                model._default_manager.using(using).bulk_create(rows)
+            for one in updates:
+                write_rows(update=one)
+        return
+    if updates and not connection.in_atomic_block:
+        raise transaction.TransactionManagementError("write_many: an update needs transaction.atomic")
+    insert_groups: dict[tuple[type[models.Model], bool], list[models.Model]] = {}
+    for instance in inserts:
+        insert_groups.setdefault((type(instance), instance.pk is not None), []).append(instance)
+    update_groups: dict[tuple[type[models.Model], tuple[str, ...]], list[models.Model]] = {}
+    for instance, names in updates:
+        update_groups.setdefault((type(instance), tuple(names)), []).append(instance)
+    sql = _many_sql(
+        [(model, keyed, len(rows)) for (model, keyed), rows in insert_groups.items()],
+        [(model, names, len(rows)) for (model, names), rows in update_groups.items()],
+        using,
+    )
+    params: list[Any] = []
+    for (model, names), rows in update_groups.items():
+        fields = [model._meta.get_field(name) for name in names]
+        for instance in rows:
+            params.append(instance.pk)
+            params += [
+                field.get_db_prep_save(field.pre_save(instance, False), connection=connection) for field in fields
+            ]
+    for rows in insert_groups.values():
+        for instance in rows:
+            params += [
+                field.get_db_prep_save(field.pre_save(instance, True), connection=connection)
+                for field in _insert_fields(instance)
+            ]
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = list(cursor.fetchone())
+    for ((model, _), rows), count in zip(update_groups.items(), row[: len(update_groups)], strict=True):
+        if count != len(rows):
+            raise model.DoesNotExist(f"{count} of {len(rows)} {model.__name__} rows updated")
+    for rows, keys in zip(insert_groups.values(), row[len(update_groups) :], strict=True):
+        for instance, pk in zip(rows, keys, strict=True):
+            setattr(instance, instance._meta.auto_field.attname, pk)
+            instance._state.db = using
+            instance._state.adding = False
 
 
 def insert_row(instance: ModelT) -> ModelT:

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import AuditContext, build_entry
-from backoffice.db import CompiledSelect, reserve_id, write_rows
+from backoffice.db import CompiledIdSelect, CompiledSelect, reserve_id, write_many, write_rows
 from phones import claim_statement, outbox
 from phones.errors import PhoneAlreadyExists, PhoneChangedMeanwhile, PhoneNotFound, ProviderNumberTaken
 from phones.models import (
@@ -99,12 +99,22 @@ def _link_by_id_for_update(_shape: None, *, link_id: int) -> QuerySet[ProviderLi
     return ProviderLink.objects.select_for_update().filter(pk=link_id)
 
 
+def _phones_by_ids_for_update(ids: list[int]) -> QuerySet[Phone]:
+    return _with_creation_hash(Phone.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
+
+
+def _links_by_ids_for_update(ids: list[int]) -> QuerySet[ProviderLink]:
+    return ProviderLink.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+
+
 # Compiled once per process: these run in every change and every recorded sync job (profiled:
 # compiling cost more than the round trip).
 _PHONE_FOR_UPDATE = CompiledSelect(_phone_for_update)
 _ACTIVE_LINK_FOR_UPDATE = CompiledSelect(_active_link_for_update)
 _PHONE_BY_ID_FOR_UPDATE = CompiledSelect(_phone_by_id_for_update)
 _LINK_BY_ID_FOR_UPDATE = CompiledSelect(_link_by_id_for_update)
+_PHONES_BY_IDS_FOR_UPDATE = CompiledIdSelect(_phones_by_ids_for_update)
+_LINKS_BY_IDS_FOR_UPDATE = CompiledIdSelect(_links_by_ids_for_update)
 
 
 @cache
@@ -189,10 +199,9 @@ class UnitOfWork:
         self._dirty: dict[int, list[str]] = {}
         self._entries: list[AuditEntry] = []
         # Phones locked one at a time are flushed with a combined statement each; phones locked
-        # as a batch (the worker's record of several jobs) share one INSERT of entries and one
-        # UPDATE of heads.
+        # as a batch (the worker's record of several jobs) and all their rows in one statement.
         self._batch = False
-        # Rows and single-row updates held for that combined statement (one phone's writes).
+        # Rows to insert and rows' updates held for that statement.
         self._inserts: list[models.Model] = []
         self._updates: list[tuple[models.Model, list[str]]] = []
 
@@ -226,8 +235,7 @@ class UnitOfWork:
             self.phones.update(found)
             return found
         self._batch = True
-        locked = Phone.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
-        found = {phone.pk: _chain_head(phone) for phone in _with_creation_hash(locked)}
+        found = {phone.pk: _chain_head(phone) for phone in _PHONES_BY_IDS_FOR_UPDATE.fetch(ids)}
         self.phones.update(found)
         return found
 
@@ -288,10 +296,7 @@ class UnitOfWork:
         """Lock these links in id order (after their phones: lock order)."""
         _require_transaction("lock_links")
         ids = sorted(set(link_ids))
-        if len(ids) == 1:
-            found = _LINK_BY_ID_FOR_UPDATE.fetch(link_id=ids[0])
-        else:
-            found = list(ProviderLink.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        found = _LINK_BY_ID_FOR_UPDATE.fetch(link_id=ids[0]) if len(ids) == 1 else _LINKS_BY_IDS_FOR_UPDATE.fetch(ids)
         return {link.pk: link for link in found}
 
     def lock_compiled(self, select: CompiledSelect[Any], **values: int) -> list[Any]:
@@ -299,6 +304,12 @@ class UnitOfWork:
         built by the caller: ``lock`` without compiling the query again."""
         _require_transaction("lock_compiled")
         return select.fetch(**values)
+
+    def lock_ids(self, select: CompiledIdSelect[Any], ids: Sequence[int]) -> list[Any]:
+        """Lock the rows of a compiled ``select_for_update`` query over ids
+        (``backoffice.db.CompiledIdSelect``, ordered by id) built by the caller, in id order."""
+        _require_transaction("lock_ids")
+        return select.fetch(sorted(set(ids)))
 
     def lock(self, queryset: QuerySet[Any]) -> list[Any]:
         """Lock the rows of a ``select_for_update`` query built by the caller (links and jobs of a
@@ -397,39 +408,13 @@ class UnitOfWork:
         return SyncJob.objects.filter(pk__in=list(job_ids)).update(**values)
 
     def add_rows(self, model: type[models.Model], rows: Iterable[models.Model]) -> None:
-        """Insert new child rows (a batch's HTTP attempts): in one statement now for a batch, with
-        the phone's writes at the flush otherwise."""
-        if self._batch:
-            model._default_manager.bulk_create(list(rows))
-        else:
-            self._inserts.extend(rows)
+        """Insert new child rows (a batch's HTTP attempts), with the phones' writes at the flush."""
+        self._inserts.extend(rows)
 
-    def update_grouped(
-        self,
-        model: type[models.Model],
-        rows: list[tuple[Any, list[str]]],
-        computed: dict[str, Any] | None = None,
-    ) -> None:
-        """Write each object's listed fields: one UPDATE per distinct set of values (a batch's
-        outcomes are mostly alike), not Django's ``bulk_update`` (a CASE per field and row:
-        costly to build). A field named in ``computed`` is set by that expression, per row. Without
-        a batch, one row without ``computed`` is written with the phone's writes at the flush."""
-        computed = computed or {}
-        if not self._batch and len(rows) == 1 and not computed:
-            obj, names = rows[0]
-            self._updates.append((obj, list(names)))
-            return
-        groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
-        for obj, names in rows:
-            values = {name: computed.get(name, getattr(obj, name)) for name in names}
-            key = json.dumps(
-                {name: repr(value) if name in computed else value for name, value in values.items()},
-                sort_keys=True,
-                default=str,
-            )
-            groups.setdefault(key, (values, []))[1].append(obj.pk)
-        for values, pks in groups.values():
-            model._default_manager.filter(pk__in=pks).update(**values)
+    def update_rows(self, rows: Iterable[tuple[models.Model, list[str]]]) -> None:
+        """Write each locked object's listed fields (jobs and links of a recorded batch), with the
+        phones' writes at the flush."""
+        self._updates.extend((obj, list(names)) for obj, names in rows)
 
     def on_commit(self, hook: Callable[[], None]) -> None:
         transaction.on_commit(hook)
@@ -438,8 +423,9 @@ class UnitOfWork:
 
     def flush(self) -> None:
         """Write what is pending: each changed phone and the entries that record it. One phone
-        locked alone: its UPDATE and its entries' INSERT in one statement (PostgreSQL). A batch:
-        one INSERT of every entry, one UPDATE of the heads."""
+        locked alone: its UPDATE, its entries' INSERT and the held rows in one statement
+        (PostgreSQL). A batch: every phone, entry and held row in one statement too
+        (``write_many``: one INSERT per table, one UPDATE per table and set of fields)."""
         dirty, entries = self._dirty, self._entries
         held_inserts, held_updates = self._inserts, self._updates
         self._dirty, self._entries, self._inserts, self._updates = {}, [], [], []
@@ -458,18 +444,12 @@ class UnitOfWork:
             rest = [entry for entries_of in by_phone.values() for entry in entries_of]
             write_rows(insert=[*rest, *held_inserts], updates=held_updates)
             return
-        if entries:
-            AuditEntry.objects.bulk_create(entries)
-        heads_only = {pk: fields for pk, fields in dirty.items() if fields == ["audit_head"]}
-        for phone_id, fields in dirty.items():
-            if phone_id not in heads_only:
-                write_rows(update=(self.phones[phone_id], fields))
-        if heads_only:
-            head = Case(
-                *(When(pk=pk, then=Value(self.phones[pk].audit_head)) for pk in heads_only),
-                output_field=CharField(),
-            )
-            Phone.objects.filter(pk__in=list(heads_only)).update(audit_head=head)
+        # One statement whatever the batch's size; a phone's entries keep their order (one
+        # INSERT of all entries assigns keys in the order given: a chain is read in key order).
+        write_many(
+            inserts=[*entries, *held_inserts],
+            updates=[*((self.phones[pk], fields) for pk, fields in dirty.items()), *held_updates],
+        )
 
 
 def renew_claims(job_ids: Sequence[int], token: Any, *, until: Any, now: Any) -> set[int]:

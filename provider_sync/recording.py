@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.models import AuditEvent, Origin
 from audit.services import AuditContext
 from backoffice.actor import Actor
-from backoffice.db import CompiledSelect
+from backoffice.db import CompiledIdSelect, CompiledSelect
 from phones import outbox
 from phones.changes import changes
 from phones.models import OPEN_JOB_STATUSES, ProviderLink, SyncAttempt, SyncJob, SyncJobStatus, SyncReason, SyncState
@@ -161,8 +161,9 @@ def _jobs_for_record(jobs: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
     return jobs.select_for_update(of=("self",)).annotate(newer=newer_job(), waiting=Subquery(waiting)).order_by("pk")
 
 
-# One job per record is the worker's hot path: its lock compiled once per process.
+# The worker's hot path: its locks compiled once per process, for one job and for a batch.
 _ONE_JOB_FOR_RECORD = CompiledSelect(lambda _shape, *, job_id: _jobs_for_record(SyncJob.objects.filter(pk=job_id)))
+_JOBS_FOR_RECORD = CompiledIdSelect(lambda ids: _jobs_for_record(SyncJob.objects.filter(pk__in=ids)))
 
 
 def record(outcomes: list[Outcome]) -> list[str]:
@@ -190,7 +191,7 @@ def record(outcomes: list[Outcome]) -> list[str]:
         if len(by_job) == 1:
             jobs = work.lock_compiled(_ONE_JOB_FOR_RECORD, job_id=next(iter(by_job)))
         else:
-            jobs = work.lock(_jobs_for_record(SyncJob.objects.filter(pk__in=sorted(by_job))))
+            jobs = work.lock_ids(_JOBS_FOR_RECORD, list(by_job))
         work.add_rows(
             SyncAttempt,
             (
@@ -250,15 +251,8 @@ def record(outcomes: list[Outcome]) -> list[str]:
                     obj=job_object(job, phone),
                     changes={"status": [old_status, job.status]},
                 )
-        batch_ids = [job.pk for job, _ in recorded if job.status != SyncJobStatus.SUPERSEDED]
-        work.update_grouped(SyncJob, recorded)
-        # What a synced link now holds is its job's desired state: in a batch, read in the UPDATE
-        # itself, so links that differ only by their settings still share one statement.
-        computed = {}
-        if len(changed_links) > 1:  # one link writes its own value (``show_on_link`` set it)
-            pushed = SyncJob.objects.filter(link_id=OuterRef("pk"), pk__in=batch_ids).values("desired")[:1]
-            computed = {"pushed_settings": Subquery(pushed)}
-        work.update_grouped(ProviderLink, list(changed_links.values()), computed=computed)
+        work.update_rows(recorded)
+        work.update_rows(changed_links.values())
         for job_id, countdown in queue_after:
             work.on_commit(partial(outbox.queue_delivery, job_id, countdown))
     for job, _ in recorded:
