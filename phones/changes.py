@@ -10,11 +10,12 @@ Lock order, everywhere: phone, then link, then job (each kind in id order when t
 ``lock_phone``/``lock_phones`` come first; a service that needs the link locks it after the phone;
 delivery's claim takes jobs with ``SKIP LOCKED`` and never waits, so it cannot join a cycle.
 
-What stays inside this module (and ``backoffice.db``'s statement builders it uses): the reserved
-id block of new phones, the compiled locking statements, and the chain-head convention: a phone
-created and never changed since has an empty ``audit_head`` (its creation entry is its whole
-chain; writing the head would cost the create an UPDATE), so the lock reads that entry's hash
-in the same statement. Every later writer moves the head under the phone's lock.
+What stays inside this module (and the statement builders it uses: ``backoffice.db``,
+``backoffice.db_writes``): the reserved id block of new phones, the compiled locking statements,
+and the chain-head convention: a phone created and never changed since has an empty
+``audit_head`` (its creation entry is its whole chain; writing the head would cost the create an
+UPDATE), so the lock reads that entry's hash in the same statement. Every later writer moves the
+head under the phone's lock.
 
 Why one module past 400 lines: it is the one writer on purpose. Its parts (locks, phone writes,
 link and job writes, claim renewals, the flush) share the row state and the transaction, and
@@ -36,7 +37,8 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import AuditContext, build_entry
-from backoffice.db import CompiledIdSelect, CompiledSelect, reserve_id, write_many, write_rows
+from backoffice.db import CompiledIdSelect, CompiledSelect
+from backoffice.db_writes import reserve_id, write_many, write_rows
 from phones import claim_statement, outbox
 from phones.errors import PhoneAlreadyExists, PhoneChangedMeanwhile, PhoneNotFound, ProviderNumberTaken
 from phones.models import (

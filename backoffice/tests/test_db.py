@@ -70,7 +70,7 @@ def test_only_plain_model_queries():
 def test_write_rows_update_writes_what_save_would(make_operator):
     from datetime import timedelta
 
-    from backoffice.db import write_rows
+    from backoffice.db_writes import write_rows
 
     phone = PhoneFactory(account_id=7, actor=make_operator("crm-operator"))
     before = Phone.objects.get(pk=phone.pk)
@@ -84,7 +84,7 @@ def test_write_rows_update_writes_what_save_would(make_operator):
 
 
 def test_write_rows_update_of_a_missing_row_raises(make_operator):
-    from backoffice.db import write_rows
+    from backoffice.db_writes import write_rows
 
     phone = PhoneFactory(account_id=7, actor=make_operator("crm-operator"))
     phone.pk = 10**12
@@ -101,7 +101,7 @@ def test_insert_row_writes_what_save_would_and_sends_the_save_signals():
     from django.db import transaction
     from django.db.models.signals import post_save, pre_save
 
-    from backoffice.db import insert_row
+    from backoffice.db_writes import insert_row
 
     def new(account_id: int) -> Phone:
         phone = Phone(account_id=account_id, customer_id=9, number="91234-5678", type="MOBILE", area_code=11)
@@ -139,7 +139,7 @@ def test_insert_row_duplicate_rolls_back_its_transaction_and_odd_instances_take_
     from django.db.models import Value
     from django.db.models.functions import Upper
 
-    from backoffice.db import insert_row
+    from backoffice.db_writes import insert_row
 
     def new() -> Phone:
         phone = Phone(account_id=3, number="91234-5678", type="MOBILE", area_code=11)
@@ -185,7 +185,7 @@ def _new_phone(account_id: int = 5, number: str = "91234-5678") -> Phone:
 
 @pytest.mark.postgres
 def test_write_rows_inserts_writes_a_row_and_the_row_referencing_it_in_one_statement(make_operator):
-    from backoffice.db import reserve_id, write_rows
+    from backoffice.db_writes import reserve_id, write_rows
 
     actor = make_operator("crm-operator")
     phone = _new_phone()
@@ -204,7 +204,7 @@ def test_write_rows_inserts_writes_a_row_and_the_row_referencing_it_in_one_state
 def test_write_rows_inserts_writes_all_or_nothing(make_operator):
     from django.db import IntegrityError, transaction
 
-    from backoffice.db import insert_row, reserve_id, write_rows
+    from backoffice.db_writes import insert_row, reserve_id, write_rows
 
     actor = make_operator("crm-operator")
     insert_row(_new_phone())
@@ -219,7 +219,7 @@ def test_write_rows_inserts_writes_all_or_nothing(make_operator):
 def test_write_rows_inserts_without_data_modifying_ctes_uses_an_atomic_block(make_operator, monkeypatch):
     from django.db import IntegrityError
 
-    from backoffice.db import write_rows
+    from backoffice.db_writes import write_rows
 
     actor = make_operator("crm-operator")
     monkeypatch.setattr(connection, "vendor", "sqlite-like")
@@ -233,7 +233,7 @@ def test_write_rows_inserts_without_data_modifying_ctes_uses_an_atomic_block(mak
 
 @pytest.mark.postgres
 def test_reserve_id_takes_keys_from_the_sequence_a_block_at_a_time(monkeypatch):
-    from backoffice import db
+    from backoffice import db_writes as db
 
     db._ID_BLOCKS.clear()
     with CaptureQueriesContext(connection) as queries:
@@ -246,7 +246,7 @@ def test_reserve_id_takes_keys_from_the_sequence_a_block_at_a_time(monkeypatch):
 
 
 def test_reserve_id_is_none_without_sequences(monkeypatch):
-    from backoffice import db
+    from backoffice import db_writes as db
 
     monkeypatch.setattr(connection, "vendor", "sqlite")
     assert db.reserve_id(Phone) is None
@@ -256,7 +256,7 @@ def test_reserve_id_is_none_without_sequences(monkeypatch):
 def test_write_rows_updates_and_inserts_in_one_statement_and_checks_the_update(make_operator):
     from django.db import transaction
 
-    from backoffice.db import insert_row, write_rows
+    from backoffice.db_writes import insert_row, write_rows
 
     actor = make_operator("crm-operator")
     phone = insert_row(_new_phone(account_id=8))
@@ -284,7 +284,7 @@ def test_write_rows_updates_and_inserts_in_one_statement_and_checks_the_update(m
 def test_write_rows_refuses_an_update_with_inserts_outside_a_transaction(make_operator):
     from django.db import transaction
 
-    from backoffice.db import insert_row, write_rows
+    from backoffice.db_writes import insert_row, write_rows
 
     actor = make_operator("crm-operator")
     phone = insert_row(_new_phone(account_id=9))
@@ -365,7 +365,7 @@ def test_write_rows_several_updates_and_inserts_in_one_statement_all_or_nothing(
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
-    from backoffice.db import insert_row, write_rows
+    from backoffice.db_writes import insert_row, write_rows
 
     actor = make_operator("backoffice-operator")
     first, second = insert_row(_new_phone(account_id=11)), insert_row(_new_phone(account_id=12))
@@ -398,7 +398,7 @@ def test_write_rows_statements_go_in_the_same_statement_and_see_the_rows_as_they
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
-    from backoffice.db import insert_row, write_rows
+    from backoffice.db_writes import insert_row, write_rows
 
     make_operator("backoffice-operator")
     kept, changed = insert_row(_new_phone(account_id=21)), insert_row(_new_phone(account_id=22))

@@ -1,5 +1,5 @@
-"""``CompiledIdSelect`` and ``write_many``: a batch's locks and writes, with the SQL built once,
-equal to what the ORM does."""
+"""``backoffice.db.CompiledIdSelect`` and ``backoffice.db_writes.write_many``: a batch's locks
+and writes, with the SQL built once, equal to what the ORM does."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEntry
-from backoffice import db
-from backoffice.db import ID_SLOTS, CompiledIdSelect, insert_row, write_many
+from backoffice import db_writes
+from backoffice.db import ID_SLOTS, CompiledIdSelect
+from backoffice.db_writes import insert_row, write_many
 from backoffice.tests.test_db import _entry_for, _new_phone
 from phones.models import Phone
 
@@ -89,7 +90,7 @@ def test_write_many_inserts_and_updates_what_bulk_create_and_save_would(make_ope
 def test_write_many_is_one_statement_built_once_per_combination(make_operator):
     actor = make_operator("crm-operator")
     phones = [insert_row(_new_phone(account_id=330 + n, number=f"9300-000{n}")) for n in range(4)]
-    db._MANY_SQL.clear()
+    db_writes._MANY_SQL.clear()
     for round_ in range(3):
         for phone in phones:
             phone.extension = str(round_)
@@ -98,10 +99,10 @@ def test_write_many_is_one_statement_built_once_per_combination(make_operator):
             write_many(inserts=entries, updates=[(phone, ["extension"]) for phone in phones])
         writes = [q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
         assert len(writes) == 1, writes
-    assert len(db._MANY_SQL) == 1
+    assert len(db_writes._MANY_SQL) == 1
     with transaction.atomic():
         write_many(updates=[(phones[0], ["extension"])])
-    assert len(db._MANY_SQL) == 2  # another combination, another statement
+    assert len(db_writes._MANY_SQL) == 2  # another combination, another statement
 
 
 def test_write_many_is_all_or_nothing(make_operator):

@@ -300,9 +300,9 @@ def test_method_not_allowed_is_json(client):
 
 # --- query counts ----------------------------------------------------------------------------
 def test_create_and_update_run_a_fixed_small_number_of_queries(client, crm):
-    from backoffice import db
+    from backoffice import db_writes
 
-    db._ID_BLOCKS.clear()
+    db_writes._ID_BLOCKS.clear()
     post(client, body={**BODY, "number": "0000"})  # warm caches; takes a block of phone ids
     with CaptureQueriesContext(connection) as create_queries:
         assert post(client).status_code == 200

@@ -61,9 +61,9 @@ def change(work: UnitOfWork, phone: Phone, actor, **values) -> None:
 
 
 def test_create_is_one_statement_on_postgresql(actor):
-    from backoffice import db
+    from backoffice import db_writes
 
-    db._ID_BLOCKS.clear()
+    db_writes._ID_BLOCKS.clear()
     new_phone(actor, number="0000")  # takes a block of ids
     with CaptureQueriesContext(connection) as queries:
         phone = new_phone(actor)

@@ -597,7 +597,7 @@ def test_recording_a_batch_costs_a_fixed_number_of_statements(sim, make_linked_p
         counts.append(len(ctx.captured_queries))
     # One job: BEGIN, 3 locks (compiled), one statement for attempts, job, link, entry and head,
     # COMMIT. A batch the same, whatever its size: its locks are compiled too, and its attempts,
-    # jobs, links, entries and heads go in one statement (``backoffice.db.write_many``).
+    # jobs, links, entries and heads go in one statement (``backoffice.db_writes.write_many``).
     assert counts == [6, 6]
 
 

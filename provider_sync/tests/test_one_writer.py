@@ -1,8 +1,8 @@
 """One writer: every write of a phone, link, job, attempt or audit entry, from every service,
 comes from the unit of work (``phones/changes.py``); entries about no phone (access and operator
 events) and their chain head come from the access chain's writer (``audit/access.py``) only.
-Runs the services and watches the ORM's write paths and ``backoffice.db.write_rows``, noting
-which application module asked."""
+Runs the services and watches the ORM's write paths and ``backoffice.db_writes``
+(``write_rows``, ``write_many``), noting which application module asked."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.db.models import Model, QuerySet
 
 from audit.models import AuditChainHead, AuditEntry, Origin
 from audit.services import AuditContext
-from backoffice import db
+from backoffice import db_writes
 from backoffice.actor import Actor
 from phones import changes
 from phones.models import Phone, ProviderLink, SyncAttempt, SyncJob
@@ -34,9 +34,9 @@ def _asking_module() -> str:
     while frame is not None:
         path = Path(frame.f_code.co_filename)
         ours = ROOT in path.parents and not {".venv", "site-packages"} & set(path.parts)
-        # db.py builds the statements; audit/models.py's AuditEntry.save only refuses updates
-        # and passes an insert on: the module that asked is further up.
-        passing_on = path.name == "db.py" or path.parts[-2:] == ("audit", "models.py")
+        # db_writes.py builds the statements; audit/models.py's AuditEntry.save only refuses
+        # updates and passes an insert on: the module that asked is further up.
+        passing_on = path.name == "db_writes.py" or path.parts[-2:] == ("audit", "models.py")
         if ours and "tests" not in path.parts and not passing_on:
             return str(path.relative_to(ROOT))
         frame = frame.f_back
@@ -62,14 +62,20 @@ def writers(monkeypatch) -> list[tuple[str, str]]:
     watch(QuerySet, "update", lambda qs, a, k: qs.model)
     watch(QuerySet, "bulk_create", lambda qs, a, k: qs.model)
     watch(QuerySet, "create", lambda qs, a, k: qs.model)
-    original_write_rows = db.write_rows
+    original_write_rows, original_write_many = db_writes.write_rows, db_writes.write_many
 
     def write_rows(*, update=None, insert=(), updates=(), statements=()):
         for obj in [*(update[:1] if update else ()), *(obj for obj, _ in updates), *insert]:
             seen.append((type(obj).__name__, _asking_module()))
         return original_write_rows(update=update, insert=insert, updates=updates, statements=statements)
 
+    def write_many(*, inserts=(), updates=()):
+        for obj in [*(obj for obj, _ in updates), *inserts]:
+            seen.append((type(obj).__name__, _asking_module()))
+        return original_write_many(inserts=inserts, updates=updates)
+
     monkeypatch.setattr(changes, "write_rows", write_rows)
+    monkeypatch.setattr(changes, "write_many", write_many)
     return seen
 
 
@@ -86,6 +92,16 @@ def test_every_service_writes_through_the_unit_of_work(make_operator, writers, m
     job = SyncJob.objects.filter(status="pending").latest("id")
     claimed = claims.claim_jobs(job.pk)
     recording.record([(claimed[0], None, PermanentProviderError("refused", status=400))])
+    # A batch: its rows go through write_many.
+    other = phone_create(actor=actor, context=CTX, account_id=9, number="91234-0000", type="MOBILE", area_code=11)
+    links.provider_link_set(
+        actor=actor, context=CTX, account_id=9, phone_id=other.pk, provider="plivo", settings={"alias": "b"}
+    )
+    links.phone_resync(actor=actor, context=CTX, account_id=9, phone_id=phone.pk)
+    pending = list(SyncJob.objects.filter(status="pending").order_by("id").values_list("pk", flat=True))
+    batch = claims.claim_jobs(pending[0], limit=len(pending), among=pending)
+    assert len(batch) == 2
+    recording.record([(claim, None, PermanentProviderError("refused", status=400)) for claim in batch])
     callbacks.sinch_callback_received(number=phone.e164, event_type="x", status="y")
     links.provider_link_remove(actor=actor, context=CTX, account_id=9, phone_id=phone.pk)
     phone_inactivate(actor=actor, context=CTX, account_id=9, phone_id=phone.pk)

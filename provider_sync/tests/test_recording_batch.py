@@ -1,7 +1,7 @@
 """A recorded batch leaves what recording its jobs one at a time leaves.
 
 ``recording.record`` of several jobs locks them with compiled statements and writes every row in
-one statement (``backoffice.db.write_many``); of one job it takes the single-row path. The same
+one statement (``backoffice.db_writes.write_many``); of one job it takes the single-row path. The same
 outcomes (synced, a retry, a permanent failure, a stale claim) recorded both ways on two alike
 sets of linked phones must leave the same jobs, links, attempts and audit entries.
 """
