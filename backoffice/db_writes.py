@@ -258,10 +258,11 @@ def write_many(
     Inserts of one model go in one multi-row INSERT, their keys assigned in the order given and
     set on the instances, as ``bulk_create`` does; updates of one model and field names in one
     UPDATE from a ``VALUES`` list. Like ``bulk_create`` and ``QuerySet.update``: no signals;
-    ``auto_now``/``auto_now_add`` are filled in. Values are plain (no expressions). An update
-    needs the caller's atomic block and raises ``DoesNotExist`` when a row was not there (the
-    caller holds the rows' locks). Elsewhere (no data-modifying CTEs): ``bulk_create`` per model
-    and ``write_rows`` per update, in an atomic block.
+    ``auto_now``/``auto_now_add`` are filled in. Values are plain (no expressions), and a row is
+    updated once (all its fields in one entry). An update needs the caller's atomic block and
+    raises ``DoesNotExist`` when a row was not there (the caller holds the rows' locks).
+    Elsewhere (no data-modifying CTEs): ``bulk_create`` per model and ``write_rows`` per update,
+    in an atomic block.
     """
     if not inserts and not updates:
         return
@@ -272,6 +273,9 @@ def write_many(
         hasattr(getattr(instance, name), "resolve_expression") for instance, names in updates for name in names
     ):
         raise ValueError("write_many writes plain values of single-table rows")
+    if len({(type(instance), instance.pk) for instance, _ in updates}) < len(updates):
+        # An UPDATE from a VALUES list would write one of the two, and count one row.
+        raise ValueError("write_many: a row is updated twice")
     if connection.vendor != "postgresql":
         with transaction.atomic(using=using):
             by_model: dict[type[models.Model], list[models.Model]] = {}

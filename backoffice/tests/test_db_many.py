@@ -127,13 +127,16 @@ def test_write_many_refuses_a_value_too_long_for_its_column_instead_of_cutting_i
     assert Phone.objects.get(pk=phone.pk).extension is None
 
 
-def test_write_many_refuses_expressions():
+def test_write_many_refuses_expressions_and_a_row_updated_twice():
     from django.db.models import F
 
     phone = insert_row(_new_phone(account_id=360))
     phone.extension = F("number")
     with pytest.raises(ValueError, match="plain values"):
         write_many(updates=[(phone, ["extension"])])
+    phone.extension = "1"
+    with pytest.raises(ValueError, match="updated twice"), transaction.atomic():
+        write_many(updates=[(phone, ["extension"]), (phone, ["customer_id"])])
 
 
 @pytest.mark.postgres
