@@ -440,6 +440,13 @@ def build_rows(res: dict) -> list[dict]:
                         None,
                     )
                 )
+            alone = paced.get("claimed_alone_pct")
+            if alone is not None:
+                # Whether the workers kept up (jobs claimed one at a time) or a backlog built up
+                # that batches drained: the latency rows are a different regime in each.
+                rows.append(
+                    _row(f"sync at {paced['commits_per_s']:.0f}/s jobs claimed alone %", alone, "-", "-", "-", None)
+                )
         half, ref_half = sync.get("product_half") or {}, sync.get("reference_half") or {}
         if half:
             # Half the rate, no target: the same path where the host carries the load.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -259,10 +260,14 @@ def _outcome(http, targets, by_digits, committed, mark, timeout) -> dict:
     _wait_final(ids, reason="phone_change", timeout=timeout, after=mark)
     jobs = list(
         SyncJob.objects.filter(phone_id__in=ids, reason="phone_change", pk__gt=mark).values_list(
-            "phone_id", "status", "finished_at"
+            "phone_id", "status", "finished_at", "first_claimed_at"
         )
     )
-    synced = [(pid, fin.timestamp()) for pid, status, fin in jobs if status == SyncJobStatus.SYNCED]
+    # Jobs a claim took together share its time: how many went alone (a worker that keeps up)
+    # and how many in batches (a backlog that batches drain).
+    per_claim = Counter(claimed for *_, claimed in jobs if claimed is not None)
+    alone = sum(1 for count in per_claim.values() if count == 1)
+    synced = [(pid, fin.timestamp()) for pid, status, fin, _ in jobs if status == SyncJobStatus.SYNCED]
     posts = _sim_post_times(http)
     to_synced = [(fin - committed[pid]) * 1000 for pid, fin in synced]
     to_provider = [(posts[by_digits[pid]] - committed[pid]) * 1000 for pid in ids if by_digits[pid] in posts]
@@ -277,6 +282,7 @@ def _outcome(http, targets, by_digits, committed, mark, timeout) -> dict:
         "provider_p99_ms": _pct(to_provider, 0.99),
         "synced_p50_ms": _pct(to_synced, 0.5),
         "synced_p99_ms": _pct(to_synced, 0.99),
+        "claimed_alone_pct": round(100 * alone / max(len(jobs), 1), 1),
     }
 
 
