@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from threading import Lock
@@ -187,7 +188,11 @@ def _cast(field: models.Field, connection: Any) -> str:
     """The type a ``VALUES`` list states for ``field``: its own, text for strings (a cast to
     ``varchar(n)`` would cut a long value instead of refusing it)."""
     db_type = field.cast_db_type(connection)
-    return "text" if db_type.startswith("varchar") else db_type
+    return "text" if re.fullmatch(r"varchar(\(\d+\))?", db_type) else db_type
+
+
+# PostgreSQL takes at most 65,535 parameters in one statement: a larger write goes in parts.
+MAX_PARAMETERS = 65_535
 
 
 def _insert_fields(instance: models.Model) -> list[models.Field]:
@@ -262,7 +267,8 @@ def write_many(
     updated once (all its fields in one entry). An update needs the caller's atomic block and
     raises ``DoesNotExist`` when a row was not there (the caller holds the rows' locks).
     Elsewhere (no data-modifying CTEs): ``bulk_create`` per model and ``write_rows`` per update,
-    in an atomic block.
+    in an atomic block. A write past PostgreSQL's 65,535 parameters goes in several statements,
+    in order, in one transaction.
     """
     if not inserts and not updates:
         return
@@ -288,6 +294,14 @@ def write_many(
         return
     if updates and not connection.in_atomic_block:
         raise transaction.TransactionManagementError("write_many: an update needs transaction.atomic")
+    rows_params = [len(names) + 1 for _, names in updates] + [len(_insert_fields(i)) for i in inserts]
+    if sum(rows_params) > MAX_PARAMETERS and len(rows_params) > 1:
+        # In parts, in order (keys still rise in the order given), all in one transaction.
+        with transaction.atomic(using=using):
+            half_updates, half_inserts = len(updates) // 2, len(inserts) // 2
+            write_many(inserts=inserts[:half_inserts], updates=updates[:half_updates])
+            write_many(inserts=inserts[half_inserts:], updates=updates[half_updates:])
+        return
     insert_groups: dict[tuple[type[models.Model], bool], list[models.Model]] = {}
     for instance in inserts:
         insert_groups.setdefault((type(instance), instance.pk is not None), []).append(instance)
@@ -319,9 +333,10 @@ def write_many(
     for ((model, _), rows), count in zip(update_groups.items(), row[: len(update_groups)], strict=True):
         if count != len(rows):
             raise model.DoesNotExist(f"{count} of {len(rows)} {model.__name__} rows updated")
-    for rows, keys in zip(insert_groups.values(), row[len(update_groups) :], strict=True):
+    for ((_, keyed), rows), keys in zip(insert_groups.items(), row[len(update_groups) :], strict=True):
         for instance, pk in zip(rows, keys, strict=True):
-            setattr(instance, instance._meta.auto_field.attname, pk)
+            if not keyed:  # keys given by the caller stay (they may not come in ascending order)
+                setattr(instance, instance._meta.auto_field.attname, pk)
             instance._state.db = using
             instance._state.adding = False
 

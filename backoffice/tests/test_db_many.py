@@ -147,3 +147,35 @@ def test_write_many_refuses_an_update_outside_a_transaction():
     phone.extension = "1"
     with pytest.raises(transaction.TransactionManagementError):
         write_many(updates=[(phone, ["extension"])])
+
+
+@pytest.mark.postgres  # keys reserved ahead (a sequence) and the parameter limit are PostgreSQL's
+def test_write_many_leaves_keys_given_ahead_on_their_rows_whatever_their_order():
+    from backoffice.db_writes import reserve_id
+
+    low, high = reserve_id(Phone), reserve_id(Phone)
+    first, second = _new_phone(account_id=370, number="9500-0001"), _new_phone(account_id=371, number="9500-0002")
+    first.pk, second.pk = high, low
+    write_many(inserts=[first, second])
+    assert (first.pk, second.pk) == (high, low)
+    assert Phone.objects.get(pk=high).number == "9500-0001" and Phone.objects.get(pk=low).number == "9500-0002"
+
+
+@pytest.mark.postgres
+def test_a_write_past_the_parameter_limit_goes_in_parts_in_order_all_or_nothing(make_operator, monkeypatch):
+    monkeypatch.setattr(db_writes, "MAX_PARAMETERS", 100)  # PostgreSQL's is 65,535: a phone takes 14
+    phones = [_new_phone(account_id=380 + n, number=f"9600-{n:04d}") for n in range(20)]
+    with CaptureQueriesContext(connection) as queries:
+        write_many(inserts=phones)
+    writes = [q for q in queries.captured_queries if q["sql"].startswith("WITH part_0")]
+    assert len(writes) > 2
+    assert [p.pk for p in phones] == sorted(p.pk for p in phones)
+    assert list(Phone.objects.filter(account_id__gte=380, account_id__lt=400).order_by("pk")) == phones
+    # A missed update in the last part: nothing of the earlier parts stays.
+    for phone in phones:
+        phone.extension = "7"
+    gone = _new_phone(account_id=399, number="9600-9999")
+    gone.pk = 2**62
+    with pytest.raises(Phone.DoesNotExist), transaction.atomic():
+        write_many(updates=[(phone, ["extension"]) for phone in [*phones, gone]])
+    assert not Phone.objects.filter(extension="7").exists()
