@@ -19,6 +19,12 @@ ModelT = TypeVar("ModelT", bound=models.Model)
 _WRITE_SQL: dict[tuple[object, ...], tuple[str, list[list[models.Field]]]] = {}
 
 
+def _insert_fields(model: type[models.Model], keyed: bool) -> list[models.Field]:
+    """The columns an INSERT of ``model`` writes: all but the auto key, unless the key is given."""
+    meta = model._meta
+    return [f for f in meta.local_concrete_fields if f is not meta.auto_field or keyed]
+
+
 def _write_sql(
     updates: Sequence[tuple[models.Model, Sequence[str]]],
     inserts: Sequence[models.Model],
@@ -50,7 +56,7 @@ def _write_sql(
         targets.append(fields)
     for instance in inserts:
         meta = instance._meta
-        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field or instance.pk is not None]
+        fields = _insert_fields(type(instance), instance.pk is not None)
         columns = ", ".join(quote(field.column) for field in fields)
         placeholders = ", ".join(["%s"] * len(fields))
         parts.append(
@@ -195,11 +201,6 @@ def _cast(field: models.Field, connection: Any) -> str:
 MAX_PARAMETERS = 65_535
 
 
-def _insert_fields(instance: models.Model) -> list[models.Field]:
-    meta = instance._meta
-    return [f for f in meta.local_concrete_fields if f is not meta.auto_field or instance.pk is not None]
-
-
 def _many_sql(
     inserts: list[tuple[type[models.Model], bool, int]],
     updates: list[tuple[type[models.Model], tuple[str, ...], int]],
@@ -234,7 +235,7 @@ def _many_sql(
         picks.append(f"(SELECT count(*) FROM {name})")
     for model, with_keys, count in inserts:
         meta = model._meta
-        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field or with_keys]
+        fields = _insert_fields(model, with_keys)
         row = "(" + ", ".join(["%s"] * len(fields)) + ")"
         auto = quote(meta.auto_field.column)
         name = f"part_{len(parts)}"
@@ -294,7 +295,8 @@ def write_many(
         return
     if updates and not connection.in_atomic_block:
         raise transaction.TransactionManagementError("write_many: an update needs transaction.atomic")
-    rows_params = [len(names) + 1 for _, names in updates] + [len(_insert_fields(i)) for i in inserts]
+    rows_params = [len(names) + 1 for _, names in updates]
+    rows_params += [len(_insert_fields(type(instance), instance.pk is not None)) for instance in inserts]
     if sum(rows_params) > MAX_PARAMETERS and len(rows_params) > 1:
         # In parts, in order (keys still rise in the order given), all in one transaction.
         with transaction.atomic(using=using):
@@ -321,11 +323,11 @@ def write_many(
             params += [
                 field.get_db_prep_save(field.pre_save(instance, False), connection=connection) for field in fields
             ]
-    for rows in insert_groups.values():
+    for (model, keyed), rows in insert_groups.items():
+        fields = _insert_fields(model, keyed)
         for instance in rows:
             params += [
-                field.get_db_prep_save(field.pre_save(instance, True), connection=connection)
-                for field in _insert_fields(instance)
+                field.get_db_prep_save(field.pre_save(instance, True), connection=connection) for field in fields
             ]
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, params)
