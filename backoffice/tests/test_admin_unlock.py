@@ -208,3 +208,14 @@ def test_the_lockout_and_its_unlock_speak_portuguese(client, make_operator, jane
     assert "Sim, desbloquear" in confirm and "Não, voltar" in confirm and "Unlock" not in confirm
     done = _text(client.post(unlock_url(jane), follow=True).content.decode())
     assert "jane@bank.example já pode acessar novamente." in done and "Não bloqueado" in done
+
+
+def test_the_lists_sign_in_column_shows_nothing_as_every_page_does(client, master, jane):
+    """An operator who is not locked out: the column's badge is empty, and Unfold's label
+    template wrote a hard-coded "-" for it beside the site's "—" (the empty last sign-in)."""
+    from backoffice.admin_base import NOTHING
+
+    client.force_login(master)
+    page = client.get(LIST).content.decode()
+    cells = re.findall(r'<td class="[^"]*field-sign_in[^"]*"[^>]*>(.*?)</td>', page, re.S)
+    assert cells and all(cell.strip() == NOTHING for cell in cells), cells
