@@ -50,9 +50,9 @@ class SimConfig:
     callback_timeout: float = 5.0
 
 
-def now_iso(ts: float | None = None) -> str:
+def now_iso(ts: float | None = None, *, timespec: str = "milliseconds") -> str:
     when = datetime.fromtimestamp(ts, UTC) if ts is not None else datetime.now(UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return when.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def digits(number: str) -> str:
