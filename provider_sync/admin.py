@@ -185,6 +185,12 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     list_select_related = ("phone",)
     raw_id_fields = ("phone",)
     actions = ("resync_links",)
+
+    class Media:
+        # Only the chosen provider's settings block on the form (a static file: the CSP allows no
+        # inline script).
+        js = ("provider_sync/link_settings.js",)
+
     readonly_fields = (
         "state",
         "linked",
@@ -238,7 +244,9 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
         else:
             for provider in Provider.values:
                 names = tuple(_form_field(provider, key) for key in settings_fields(provider))
-                sets.append((_settings_title(Provider(provider).label), {"fields": names}))
+                # The page's script shows the chosen provider's block only (link_settings.js).
+                classes = ("provider-settings", f"provider-settings-{provider}")
+                sets.append((_settings_title(Provider(provider).label), {"fields": names, "classes": classes}))
         # The status in words is at the top ("sync_status"); here the fields it is made of.
         sets.append((_("Sync state"), {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
         return sets

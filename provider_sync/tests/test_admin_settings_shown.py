@@ -149,3 +149,67 @@ def test_nothing_is_one_dash_on_the_job_and_link_pages(client, linked):
         assert shown is not None and shown.group(1).strip() == "—", (url, shown and shown.group(1))
         readonly = re.findall(r'<div class="readonly[^"]*">\s*-\s*</div>', page)
         assert readonly == [], url
+
+
+def test_the_link_form_marks_each_providers_settings_block(client, linked):
+    """Each provider's settings block is marked for the page's script, which shows the chosen
+    provider's only (the browser test below); the script is on the page."""
+    boss, _, link = linked
+    client.force_login(boss)
+    html = client.get(reverse("admin:phones_providerlink_change", args=[link.pk])).content.decode()
+    assert re.search(r'<fieldset class="[^"]*provider-settings provider-settings-sinch', html)
+    assert re.search(r'<fieldset class="[^"]*provider-settings provider-settings-plivo', html)
+    assert "provider_sync/link_settings.js" in html
+
+
+# --- In Chromium: the chosen provider's settings only ------------------------------------------
+
+from backoffice.tests.test_browser import CHROMIUM, CI, RECORD_CSP_VIOLATIONS, browser, page_for, shot  # noqa: E402,F401
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists() and not CI, reason="Debian's Chromium is not installed")
+@pytest.mark.django_db(transaction=True)
+def test_a_link_page_shows_the_settings_of_its_provider_only(page_for, make_operator):  # noqa: F811
+    """A Sinch link's page showed the Plivo block too (found in the crawler's screenshots): now the
+    Sinch block only; switching the provider shows Plivo's instead; a new link's page shows the
+    block of the provider its select holds. No console error (a CSP violation would be one)."""
+    from playwright.sync_api import expect
+
+    boss = make_operator("backoffice-operator", email="boss@bank.example")
+    phone = phone_create(actor=Actor.of(boss), context=CTX, **BR_NUMBER)
+    link = links.provider_link_set(
+        actor=Actor.of(boss),
+        context=CTX,
+        account_id=phone.account_id,
+        phone_id=phone.pk,
+        provider="sinch",
+        settings={"sms_service_plan_id": "plan-a"},
+    )
+    page = page_for(boss.email)
+    page.context.add_init_script(RECORD_CSP_VIOLATIONS)
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    sinch, plivo = page.locator("fieldset.provider-settings-sinch"), page.locator("fieldset.provider-settings-plivo")
+
+    page.goto(f"/admin/phones/providerlink/{link.pk}/change/")
+    expect(sinch).to_be_visible()
+    expect(sinch).to_contain_text("Sinch settings")
+    expect(page.locator("#id_sinch_sms_service_plan_id")).to_have_value("plan-a")
+    expect(plivo).to_be_hidden()
+    shot(page, "link-settings-01-sinch")
+
+    page.select_option("#id_provider", "plivo")
+    expect(plivo).to_be_visible()
+    expect(sinch).to_be_hidden()
+    shot(page, "link-settings-02-switched-to-plivo")
+
+    page.goto("/admin/phones/providerlink/add/")
+    chosen = page.locator("#id_provider").input_value()
+    expect(page.locator(f"fieldset.provider-settings-{chosen}")).to_be_visible()
+    expect(page.locator("fieldset.provider-settings:visible")).to_have_count(1)
+    page.select_option("#id_provider", "plivo")
+    expect(plivo).to_be_visible()
+    expect(sinch).to_be_hidden()
+    assert errors == [], errors
+    assert page.evaluate("window.__cspViolations") == []
