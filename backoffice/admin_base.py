@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
-from django.contrib.admin.views.main import ERROR_FLAG, SEARCH_VAR, ChangeList
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.contrib.admin.views.main import ERROR_FLAG, IGNORED_PARAMS, SEARCH_VAR, ChangeList
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.core.validators import EMPTY_VALUES
 from django.db import connections
@@ -171,13 +171,13 @@ class IndexOrderedMixin:
 
 
 # --- Active filters shown as chips ------------------------------------------------------------------
-def filter_chips(changelist: ChangeList, request: HttpRequest) -> list[dict[str, str]]:
+def filter_chips(changelist: ChangeList, request: HttpRequest | None) -> list[dict[str, str]]:
     """The list's active filters and search, one chip per query parameter: what it filters, its
     value as the filter shows it, and the list's address without that one parameter (sort and
     the other filters kept, back to the first page). Parameters left out (``ignored``) have no chip:
     they did not filter."""
     params = {key: [v for v in values if v != ""] for key, values in changelist.filter_params.items()}
-    skipped = ignored_filters(request)
+    skipped = ignored_filters(request) if request is not None else frozenset()
 
     def without(key: str) -> str:
         kept = {name: values for name, values in changelist.filter_params.items() if name != key}
@@ -203,7 +203,28 @@ def filter_chips(changelist: ChangeList, request: HttpRequest) -> list[dict[str,
             else:
                 value = ", ".join(params[key])
             chips.append({"label": capfirst(label), "value": value, "remove_url": without(key)})
+    # A lookup no filter of the list offers (the link page's "N jobs" opens the jobs list with
+    # ``link__id__exact``) narrows the list all the same: it gets a chip too, or the list looked
+    # whole ("No sync jobs yet." for a link without jobs).
+    consumed = {key for spec in changelist.filter_specs for key in spec.expected_parameters() if key}
+    for key, values in params.items():
+        if not values or key in consumed or key in skipped or key in IGNORED_PARAMS or key.startswith("_"):
+            continue
+        label = _lookup_label(changelist, key)
+        if label is not None:
+            chips.append({"label": label, "value": ", ".join(values), "remove_url": without(key)})
     return chips
+
+
+def _lookup_label(changelist: ChangeList, key: str) -> str | None:
+    """What a lookup parameter (``link__id__exact``) filters on, in words: the first field's name
+    ("Provider link"); the value stays as typed (an id: the related row's own words could name
+    something the operator may not see)."""
+    try:
+        field = changelist.model._meta.get_field(key.split("__")[0])
+    except FieldDoesNotExist:
+        return None
+    return capfirst(str(getattr(field, "verbose_name", field.name)))
 
 
 # --- Query parameters of the lists --------------------------------------------------------

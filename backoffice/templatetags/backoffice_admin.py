@@ -15,4 +15,6 @@ def active_filter_chips(context: Any, changelist: Any) -> list[dict[str, str]]:
     # Imported here: template libraries load while the admin (unfold's included) is still importing.
     from backoffice.admin_base import filter_chips
 
-    return filter_chips(changelist, context["request"])
+    # The empty list's template has no request in its context (unfold's results tag): it only asks
+    # whether anything narrows the list, and the filters left out are then not known.
+    return filter_chips(changelist, context.get("request"))

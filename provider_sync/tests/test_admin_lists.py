@@ -74,3 +74,18 @@ def test_jobs_filtered_by_created_and_updated_time_with_chips(viewer, two_links)
     junk = viewer.get(f"{JOBS}?updated_at_from=not-a-date", follow=True)
     assert len(junk.context["cl"].result_list) == 2
     assert any("updated_at_from" in str(message) for message in junk.context["messages"])
+
+
+def test_the_jobs_of_one_link_say_so_even_when_there_are_none(viewer, two_links):
+    """The link page's "N jobs" opens the jobs list narrowed to the link (``link__id__exact``, a
+    lookup no filter of the list offers): it had no chip, so the list looked whole, and for a link
+    without jobs it said "No sync jobs yet." (found in the crawler's screenshots)."""
+    first, second = two_links
+    narrowed = viewer.get(f"{JOBS}?link__id__exact={first.pk}&o=-1")
+    assert {job.link_id for job in narrowed.context["cl"].result_list} == {first.pk}
+    assert chips(narrowed) == {f"Link: {first.pk}": "?o=-1"}  # removing it keeps the sort
+
+    SyncJob.objects.filter(link_id=second.pk).delete()
+    empty = viewer.get(f"{JOBS}?link__id__exact={second.pk}").content.decode()
+    assert "No sync jobs match these filters." in empty and "No sync jobs yet." not in empty
+    assert "Reset filters" in empty
