@@ -136,3 +136,10 @@ UNFOLD_STRINGS = (
     gettext_noop("Date"),
     gettext_noop("Select currency"),
 )
+
+# Django's own strings whose Portuguese reads wrong on our pages: listed so that ``makemessages``
+# keeps them in our catalogue, which Django reads before its own (LOCALE_PATHS).
+DJANGO_REWORDED = (
+    # An app's index page: Django's "%(app)s administração" read "Telefones administração".
+    gettext_noop("%(app)s administration"),
+)

@@ -215,3 +215,17 @@ def test_the_main_pages_speak_the_operators_language(client, make_operator, role
             assert not re.search(rf"(?<![\w-]){re.escape(words)}(?![\w-])", text), (
                 f"{role} {language} {page}: {words!r} shown"
             )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "title"),
+    [("pt-br", "Administração de Telefones"), ("en", "Phones administration")],
+)
+def test_an_apps_index_page_is_titled_in_plain_words(client, make_operator, language, title):
+    """Django's Portuguese put the words in English order: "Telefones administração" (found in the
+    crawler's screenshots); our catalogue rewords it (``unfold_catalogue.DJANGO_REWORDED``)."""
+    client.force_login(make_operator("backoffice-operator", language=language))
+    text = visible_text(client.get(reverse("admin:app_list", args=["phones"])).content.decode())
+    assert title in text
+    assert "Telefones administração" not in text
