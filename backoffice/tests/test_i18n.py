@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import gettext
+import json
 import re
 import shutil
 import subprocess
@@ -123,17 +124,22 @@ def test_every_string_of_ours_is_translated_into_portuguese(fresh_msgids):
     assert not problems, "\n".join(problems)
 
 
-def test_the_catalogue_has_no_fuzzy_or_empty_entry_and_its_compiled_form_is_current(tmp_path):
-    entries = read_po(CATALOGUE)
+# The scripts' catalogue: Django's own strings of the admin's scripts, reworded (hand-kept).
+SCRIPTS_CATALOGUE = CATALOGUE.with_name("djangojs.po")
+
+
+@pytest.mark.parametrize("catalogue", [CATALOGUE, SCRIPTS_CATALOGUE], ids=["django", "djangojs"])
+def test_the_catalogue_has_no_fuzzy_or_empty_entry_and_its_compiled_form_is_current(tmp_path, catalogue):
+    entries = read_po(catalogue)
     header = entries[0]
     assert header["msgid"] == "" and "fuzzy" not in header["flags"] and "Language: pt_BR" in header["msgstr"][0]
     assert not [e["msgid"] for e in entries[1:] if "fuzzy" in e["flags"] or not all(e["msgstr"].values())]
     if not shutil.which("msgfmt"):
         pytest.skip("GNU gettext is not installed (apt-get install gettext)")
     # The committed .mo says what the .po says (Django reads only the .mo).
-    fresh = tmp_path / "django.mo"
-    subprocess.run(["msgfmt", "--check", "-o", str(fresh), str(CATALOGUE)], check=True)
-    with fresh.open("rb") as expected, CATALOGUE.with_suffix(".mo").open("rb") as committed:
+    fresh = tmp_path / "fresh.mo"
+    subprocess.run(["msgfmt", "--check", "-o", str(fresh), str(catalogue)], check=True)
+    with fresh.open("rb") as expected, catalogue.with_suffix(".mo").open("rb") as committed:
         assert gettext.GNUTranslations(committed)._catalog == gettext.GNUTranslations(expected)._catalog, (
             "run `make messages` (compilemessages)"
         )
@@ -229,3 +235,21 @@ def test_an_apps_index_page_is_titled_in_plain_words(client, make_operator, lang
     text = visible_text(client.get(reverse("admin:app_list", args=["phones"])).content.decode())
     assert title in text
     assert "Telefones administração" not in text
+
+
+@pytest.mark.django_db
+def test_the_role_pages_permission_picker_reads_as_portuguese(client, make_operator):
+    """The two-list picker of a role's permissions is drawn by Django's script, whose Portuguese
+    agreed with a masculine noun: "Escolher todos permissões", "permissões escolhido(s)" (found on
+    the role page). Our scripts' catalogue (``djangojs.po``) says it without agreement; the page
+    reads the catalogue from the admin's ``jsi18n`` view."""
+    client.force_login(make_operator(is_superuser=True, language="pt-br"))
+    catalogue = client.get(reverse("admin:jsi18n")).content.decode()
+
+    def said(text: str) -> bool:  # the catalogue is JSON in a script: accents escaped
+        return json.dumps(text)[1:-1] in catalogue
+
+    for reworded in ("%s na seleção", "Escolher tudo (%s)", "Remover tudo (%s)"):
+        assert said(reworded), reworded
+    for agreed in ("%s escolhido(s)", "Escolher todos %s", "Remover todos %s", "selecionando-os"):
+        assert not said(agreed), agreed
