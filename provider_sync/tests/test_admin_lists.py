@@ -103,33 +103,25 @@ from backoffice.tests.test_browser import CHROMIUM, CI, browser, page_for, shot 
 def test_the_horizontal_scrollbar_of_a_wide_list_leaves_its_last_row_readable(
     page_for,  # noqa: F811
     make_operator,
+    two_links,
     language,
 ):
     """The sync job list is wider than a 1400-pixel window: its horizontal scrollbar (unfold's
     SimpleBar, drawn over the content) covered the bottom of the last row's text (found in the
     crawler's screenshots, both languages). The bar now sits below the rows."""
-    boss = make_operator("backoffice-operator", email="boss@bank.example", language=language)
-    phone = phone_create(actor=Actor.of(boss), context=CTX, **BR_NUMBER)
-    links.provider_link_set(
-        actor=Actor.of(boss),
-        context=CTX,
-        account_id=phone.account_id,
-        phone_id=phone.pk,
-        provider="sinch",
-        settings={"sms_service_plan_id": "plan-a"},
-    )
-    page = page_for(boss.email)
-    for url in (JOBS, LINKS):
-        page.goto(url)
-        table = page.locator("#result_list")
-        area = page.locator("[data-simplebar]:has(#result_list)")
-        scroller = area.locator(".simplebar-content-wrapper").first
-        wider = page.evaluate("(el) => el.scrollWidth > el.clientWidth + 1", scroller.element_handle())
-        track = area.locator(".simplebar-track.simplebar-horizontal").first
-        if not wider or not track.is_visible():
-            continue  # this list fits the window in this language: nothing to cover
-        rows = table.locator("tbody tr")
-        last = rows.nth(rows.count() - 1).bounding_box()
-        bar = track.bounding_box()
-        shot(page, f"wide-list-{language}-{url.strip('/').replace('/', '-')}")
-        assert bar["y"] >= last["y"] + last["height"] - 1, (url, bar, last)
+    boss = make_operator("backoffice-operator", email="wide@bank.example", language=language)
+    page = page_for(boss.email)  # a 1400-pixel window, as the crawler's
+    url = JOBS
+    page.goto(url)
+    table = page.locator("#result_list")
+    area = page.locator("[data-simplebar]:has(#result_list)")
+    scroller = area.locator(".simplebar-content-wrapper").first
+    wider = page.evaluate("(el) => el.scrollWidth > el.clientWidth + 1", scroller.element_handle())
+    track = area.locator(".simplebar-track.simplebar-horizontal").first
+    # The test is about the bar, not a width: should the list come to fit, narrow the window.
+    assert wider and track.is_visible(), f"{url} fits the window: make it narrower"
+    rows = table.locator("tbody tr")
+    last = rows.nth(rows.count() - 1).bounding_box()
+    bar = track.bounding_box()
+    shot(page, f"wide-list-{language}-{url.strip('/').replace('/', '-')}")
+    assert bar["y"] >= last["y"] + last["height"] - 1, (url, bar, last)

@@ -170,22 +170,13 @@ from backoffice.tests.test_browser import CHROMIUM, CI, RECORD_CSP_VIOLATIONS, b
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists() and not CI, reason="Debian's Chromium is not installed")
 @pytest.mark.django_db(transaction=True)
-def test_a_link_page_shows_the_settings_of_its_provider_only(page_for, make_operator):  # noqa: F811
+def test_a_link_page_shows_the_settings_of_its_provider_only(page_for, linked):  # noqa: F811
     """A Sinch link's page showed the Plivo block too (found in the crawler's screenshots): now the
     Sinch block only; switching the provider shows Plivo's instead; a new link's page shows the
     block of the provider its select holds. No console error (a CSP violation would be one)."""
     from playwright.sync_api import expect
 
-    boss = make_operator("backoffice-operator", email="boss@bank.example")
-    phone = phone_create(actor=Actor.of(boss), context=CTX, **BR_NUMBER)
-    link = links.provider_link_set(
-        actor=Actor.of(boss),
-        context=CTX,
-        account_id=phone.account_id,
-        phone_id=phone.pk,
-        provider="sinch",
-        settings={"sms_service_plan_id": "plan-a"},
-    )
+    boss, _, link = linked
     page = page_for(boss.email)
     page.context.add_init_script(RECORD_CSP_VIOLATIONS)
     errors: list[str] = []
