@@ -23,7 +23,8 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -212,19 +213,46 @@ def filter_chips(changelist: ChangeList, request: HttpRequest | None) -> list[di
             continue
         label = _lookup_label(changelist, key)
         if label is not None:
-            chips.append({"label": label, "value": ", ".join(values), "remove_url": without(key)})
+            chips.append({"label": label, "value": ", ".join(map(_lookup_value, values)), "remove_url": without(key)})
     return chips
 
 
+# A lookup's comparison, as the date range filters' chips say it.
+_LOOKUP_BOUNDS = {
+    "gte": _("%(filter)s from"),
+    "gt": _("%(filter)s from"),
+    "lte": _("%(filter)s to"),
+    "lt": _("%(filter)s to"),
+}
+
+
 def _lookup_label(changelist: ChangeList, key: str) -> str | None:
-    """What a lookup parameter (``link__id__exact``) filters on, in words: the first field's name
-    ("Provider link"); the value stays as typed (an id: the related row's own words could name
-    something the operator may not see)."""
+    """What a lookup parameter filters on, in words: the first field's name ("Link" for
+    ``link__id__exact``), and its bound for a comparison ("Finished at from" for
+    ``finished_at__gte``, the dashboard's 30 days)."""
+    parts = key.split("__")
     try:
-        field = changelist.model._meta.get_field(key.split("__")[0])
+        field = changelist.model._meta.get_field(parts[0])
     except FieldDoesNotExist:
         return None
-    return capfirst(str(getattr(field, "verbose_name", field.name)))
+    label = str(getattr(field, "verbose_name", field.name))
+    if len(parts) > 1 and parts[-1] in _LOOKUP_BOUNDS:
+        label = str(_LOOKUP_BOUNDS[parts[-1]]) % {"filter": label}
+    return capfirst(label)
+
+
+def _lookup_value(value: str) -> str:
+    """A lookup's value as typed (an id stays an id: the related row's own words could name
+    something the operator may not see), but a time in the operator's zone and format."""
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        moment = None
+    if moment is None or "T" not in value:
+        return value
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return formats.localize(timezone.localtime(moment))
 
 
 # --- Query parameters of the lists --------------------------------------------------------

@@ -90,6 +90,10 @@ def test_the_jobs_of_one_link_say_so_even_when_there_are_none(viewer, two_links)
     assert "No sync jobs match these filters." in empty and "No sync jobs yet." not in empty
     assert "Reset filters" in empty
 
+    # The dashboard's 30 days: a bound, and a time in the operator's zone and the admin's format.
+    since = viewer.get(f"{JOBS}?finished_at__gte=2026-04-01T00:00:00-03:00")
+    assert list(chips(since)) == ["Finished at from: 2026-04-01 00:00:00 (America/Sao_Paulo)"]
+
 
 # --- In Chromium: a list wider than the page scrolls without hiding its last row -------------------
 
