@@ -235,12 +235,15 @@ def _changes(entry: AuditEntry) -> list[tuple[str, Any, Any]]:
     return sorted(found, key=lambda change: order.get(change[0], len(order)))
 
 
-def change_rows(entry: AuditEntry) -> list[tuple[str, SafeString, SafeString]]:
-    """The entry's field changes: (label, old, new), as HTML values."""
+def change_rows(entry: AuditEntry, *, identity: bool = True) -> list[tuple[str, SafeString, SafeString]]:
+    """The entry's field changes: (label, old, new), as HTML values. ``identity=False`` leaves out
+    who the subject is (``IDENTITY_KEYS``), for tables that name the phone in a column of their
+    own (the histories of a phone's and an account's pages)."""
     event = entry.event
     return [
         (label(event, key), value_html(event, key, old), value_html(event, key, new))
         for key, old, new in _changes(entry)
+        if identity or key not in IDENTITY_KEYS
     ]
 
 

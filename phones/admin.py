@@ -31,6 +31,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
 from audit.access_events import record_phones_export
+from audit.presentation import change_rows
 from audit.selectors import audit_entries_visible_to
 from backoffice import roles
 from backoffice.actor import Actor
@@ -46,7 +47,6 @@ from backoffice.admin_base import (
     ignored_filters,
     not_understood,
     screen_query,
-    shown_value,
 )
 from backoffice.auth import log_denied
 from backoffice.errors import InvalidInput
@@ -142,19 +142,17 @@ def _phone_row(phone: Phone) -> list[Any]:
     ]
 
 
-def _entry_row(entry: Any) -> list[Any]:
-    changes = format_html_join(
-        "",
-        "<div>{}: {} → {}</div>",
-        ((field, shown_value(old), shown_value(new)) for field, (old, new) in entry.changes.items()),
-    )
+def _entry_row(entry: Any, numbers: dict[int, str]) -> list[Any]:
+    # In words, as the audit log says them ("Provider: — → Sinch", "Linked: — → Yes"), not the
+    # stored keys and values ("provider: — → sinch", "linked: — → True").
+    changes = format_html_join("", "<div>{}: {} → {}</div>", change_rows(entry, identity=False))
     return [
         _link(
             reverse("admin:audit_auditentry_change", args=[entry.pk]),
             date_format(localtime(entry.created_at), "DATETIME_FORMAT"),
         ),
         entry.get_event_display(),
-        f"#{entry.phone_id}",
+        numbers.get(entry.phone_id) or f"#{entry.phone_id}",
         entry.operator_email,
         entry.get_origin_display(),
         changes,
@@ -451,10 +449,9 @@ class PhoneAdmin(
             .order_by("-id")[:HISTORY_ON_PAGE]
         )
         for entry in entries:
-            # Values as operators read them: a link's settings as a small table, not a dict.
-            entry.change_rows = [
-                (field, shown_value(old), shown_value(new)) for field, (old, new) in entry.changes.items()
-            ]
+            # In words, as the audit log says them: labels, Yes/No, choices, a link's settings as
+            # a small table (not the stored keys and values, nor a dict).
+            entry.change_rows = change_rows(entry, identity=False)
         return {
             "phone_history": entries,
             "phone_history_url": reverse("admin:audit_auditentry_changelist") + f"?phone={phone.pk}",
@@ -614,6 +611,8 @@ class PhoneAdmin(
                 .only("id", "event", "origin", "operator_email", "created_at", "changes", "phone_id")
                 .order_by("-id")[:200]
             )
+        # The history names each phone by its number, as the table above does.
+        numbers = {phone.pk: format_international(phone.e164) or phone.number for phone in phones}
         context = {
             **self.admin_site.each_context(request),
             "title": gettext("Account %(account)s") % {"account": account_id},
@@ -626,7 +625,7 @@ class PhoneAdmin(
             "entries": entries,
             "history_table": {
                 "headers": [_("When"), _("Event"), _("Phone"), _("Operator"), _("Origin"), _("Changes")],
-                "rows": [_entry_row(entry) for entry in entries or ()],
+                "rows": [_entry_row(entry, numbers) for entry in entries or ()],
             },
             "audit_url": reverse("admin:audit_auditentry_changelist") + "?" + urlencode({"account": account_id}),
             "add_url": reverse("admin:phones_phone_add") + "?" + urlencode({"account_id": account_id}),

@@ -68,6 +68,25 @@ def test_histories_show_link_settings_as_a_table(client, linked):
         assert "plan-a" in page, url
 
 
+def test_histories_say_changes_in_the_audit_logs_words(client, linked):
+    """The phone's and the account's history tables showed the stored keys and values
+    ("linked: — → True", "provider: — → sinch", "phone_id: — → 96", "type: — → MOBILE") and the
+    account's named phones "#96" (found in the crawler's screenshots), where the audit log says
+    "Provider: — → Sinch; Linked: — → Yes"."""
+    boss, phone, _ = linked
+    client.force_login(boss)
+    for url in (
+        reverse("admin:phones_phone_change", args=[phone.pk]),
+        reverse("admin:phones_phone_account", args=[phone.account_id]),
+    ):
+        html = client.get(url).content.decode()
+        text = re.sub(r"\s+:", ":", re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
+        for said in ("Provider: — → Sinch", "Linked: — → Yes", "Type: — → Mobile"):
+            assert said in text, (url, said)
+        for raw in ("provider:", "linked:", "True", "MOBILE", "phone_id", "Phone ID", f"#{phone.pk}"):
+            assert raw not in text, (url, raw)
+
+
 def test_the_link_page_shows_drift_and_error_codes_in_words(client, linked):
     from phones.models import ProviderLink
 
