@@ -194,15 +194,19 @@ def filter_chips(changelist: ChangeList, request: HttpRequest | None) -> list[di
         shown = [choice.get("display") for choice in spec.choices(changelist) if choice.get("selected")]
         for key in used:
             label = str(spec.title)
+            bound = _LOOKUP_BOUNDS.get(key.rpartition("__")[2]) if "__" in key else None
             if key.endswith("_from"):
                 label = str(_("%(filter)s from")) % {"filter": label}
             elif key.endswith("_to"):
                 label = str(_("%(filter)s to")) % {"filter": label}
-            # A choice filter shows its chosen choice in words; a typed value (a date, a number) as typed.
+            elif bound is not None and not shown:  # a quick date's own link ("Past 7 days") names itself
+                label = str(bound) % {"filter": label}
+            # A choice filter shows its chosen choice in words; a typed value (a date, a number) as
+            # typed, a time (a link's ``created_at__gte``) in the operator's zone and format.
             if len(used) == 1 and len(shown) == 1 and shown[0] is not None:
                 value = str(shown[0])
             else:
-                value = ", ".join(params[key])
+                value = ", ".join(map(_lookup_value, params[key]))
             chips.append({"label": capfirst(label), "value": value, "remove_url": without(key)})
     # A lookup no filter of the list offers (the link page's "N jobs" opens the jobs list with
     # ``link__id__exact``) narrows the list all the same: it gets a chip too, or the list looked

@@ -95,3 +95,18 @@ def test_date_filter_and_phone_history_link(client, trail):
     assert listed(client.get(LIST_URL, {"created_at__gte": "2999-01-01 00:00:00+00:00"})) == []
     mine = listed(client.get(LIST_URL, {"phone": trail["mine"].pk}))
     assert [e.event for e in mine] == ["phone_change", "phone_creation"]
+
+
+def test_the_filters_the_list_applies_show_as_chips(client, trail):
+    """A phone's "Open in the audit log" and the dashboard's "last 24 h" open the list filtered,
+    with only the Filters button coloured to say so (found in the crawler's screenshots): the
+    list now shows its filters as chips, as the other lists do, each removable."""
+    from phones.tests.test_admin_list_filters import chips
+
+    client.force_login(trail["other"])
+    phone = trail["mine"]
+    assert chips(client.get(LIST_URL, {"phone": phone.pk})) == {f"Phone ID: {phone.pk}": "?"}
+    since = chips(
+        client.get(LIST_URL, {"created_at__gte": "2026-04-01T00:00:00+00:00", "event__exact": "phone_change"})
+    )
+    assert set(since) == {"Date from: 2026-03-31 21:00:00 (America/Sao_Paulo)", "Event: Phone changed"}
