@@ -236,7 +236,10 @@ class PhoneAdmin(
     # --- List --------------------------------------------------------------------------------
     @display(description=_("Number"), ordering="e164")
     def formatted_number(self, phone: Phone) -> str:
-        return format_international(phone.e164) or phone.number
+        # On one line: the column wrapped "+55 11 91232-" / "5678" in Portuguese (wider headers).
+        return format_html(
+            '<span class="whitespace-nowrap">{}</span>', format_international(phone.e164) or phone.number
+        )
 
     @display(description=_("Account"), ordering="account_id")
     def account_link(self, phone: Phone) -> str:

@@ -150,7 +150,8 @@ class ProviderLinkForm(forms.ModelForm):
 def _setting_form_field(provider: str, key: str) -> forms.Field:
     if key == "voice_type":
         field: forms.Field = forms.ChoiceField(
-            choices=[("", "-"), ("RTC", _("RTC (app)")), ("EST", _("EST (trunk)")), ("FAX", _("FAX (service)"))],
+            # "—" for nothing, as everywhere else in the backoffice.
+            choices=[("", "—"), ("RTC", _("RTC (app)")), ("EST", _("EST (trunk)")), ("FAX", _("FAX (service)"))],
             required=False,
             widget=UnfoldAdminSelectWidget,
         )
@@ -247,8 +248,10 @@ class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
                 # The page's script shows the chosen provider's block only (link_settings.js).
                 classes = ("provider-settings", f"provider-settings-{provider}")
                 sets.append((_settings_title(Provider(provider).label), {"fields": names, "classes": classes}))
-        # The status in words is at the top ("sync_status"); here the fields it is made of.
-        sets.append((_("Sync state"), {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
+        if obj is not None:
+            # The status in words is at the top ("sync_status"); here the fields it is made of. A
+            # link not saved yet has none (the add page showed "Linked ✓" for it).
+            sets.append((_("Sync state"), {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
         return sets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

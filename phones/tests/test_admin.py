@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -252,3 +253,15 @@ def test_history_button_opens_the_audit_trail(crm_client, crm):
     response = crm_client.get(reverse("admin:phones_phone_history", args=[phone.pk]))
     assert response.status_code == 302
     assert response.url == reverse("admin:audit_auditentry_changelist") + f"?phone={phone.pk}"
+
+
+def test_the_list_keeps_a_number_on_one_line_and_an_account_without_visible_history_says_so(crm_client, crm):
+    """Seen in the crawler's screenshots: the Portuguese list broke "+55 11 91232-" / "5678" over
+    two lines, and an account page whose entries the role may not see showed unfold's "No data"
+    (the phone page says "No audit entries you may see.")."""
+    PhoneFactory(actor=crm, account_id=4242, number="91234-5678")
+    html = crm_client.get(LIST_URL).content.decode()
+    assert '<span class="whitespace-nowrap">+55 11 91234-5678</span>' in html
+    empty = crm_client.get(reverse("admin:phones_phone_account", args=[999999]))
+    assert empty.context["entries"] == []
+    assert re.search(r'id="account-history-empty"[^>]*>\s*No audit entries you may see\.', empty.content.decode())

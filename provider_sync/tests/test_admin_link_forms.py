@@ -76,3 +76,18 @@ def test_a_role_without_the_link_right_is_refused_the_unlink(client, make_operat
     assert client.get(reverse("admin:phones_providerlink_delete", args=[made.pk])).status_code == 403
     made.refresh_from_db()
     assert made.linked is True
+
+
+# --- Seen in the crawler's screenshots ----------------------------------------------------------
+
+
+def test_a_new_links_page_shows_no_sync_state_and_nothing_is_a_dash(client, boss):
+    """The add page showed a "Sync state" section with "Linked ✓" for a link that did not exist
+    yet, and the voice type's empty choice read "-" where the backoffice says "—" for nothing."""
+    client.force_login(boss)
+    response = client.get(ADD_URL)
+    fieldsets = response.context["adminform"].fieldsets
+    names = [name for _, options in fieldsets for name in options["fields"]]
+    assert "linked" not in names and "last_synced_at" not in names
+    assert "Sync state" not in [title for title, _ in fieldsets]
+    assert '<option value="" selected>—</option>' in response.content.decode()
