@@ -15,7 +15,8 @@ from django.db.models.options import Options
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -382,11 +383,20 @@ class _ShownAsRole:
         return str(self._role)
 
 
+# The audit trail is append-only for everyone: of its permissions the product checks the two that
+# read it (``roles.VIEW_AUDIT``, ``roles.VIEW_OWN_AUDIT``). Django's add, change and delete of an
+# entry, and all four of the chain head (an internal table), grant nothing: the roles page showed
+# them ("Can delete audit entry"), which a reviewer of a bank's role matrix reads as a hole.
+AUDIT_PERMISSIONS_OFFERED = ("view_auditentry", "view_own_auditentry")
+
+
 def product_permissions() -> QuerySet[Permission]:
-    """The permissions this product checks: its own apps' and who may see or edit the roles
-    (``auth``'s group permissions); not Django's sessions, content types, axes or OTP devices."""
+    """The permissions this product checks: its own apps' (of the audit's, reading it only) and
+    who may see or edit the roles (``auth``'s group permissions); not Django's sessions, content
+    types, axes or OTP devices."""
     ours = Q(content_type__app_label__in=PRODUCT_APPS) | Q(content_type__app_label="auth", content_type__model="group")
-    return Permission.objects.filter(ours).select_related("content_type")
+    unused_audit = Q(content_type__app_label="audit") & ~Q(codename__in=AUDIT_PERMISSIONS_OFFERED)
+    return Permission.objects.filter(ours).exclude(unused_audit).select_related("content_type")
 
 
 ROLE_PERMISSION_LABELS = {
@@ -493,6 +503,19 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     @display(description=_("Permissions"))
     def permission_count(self, group: Group) -> int:
         return len(group.permissions.all())
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only, Django lists the permissions by their stored names ("Telefones | telefone
+            # | Can view phone" on a Portuguese page): the form's labels instead.
+            return ["permissions_shown" if name == "permissions" else name for name in fields]
+        return fields
+
+    @display(description=_("Permissions"))
+    def permissions_shown(self, group: Group) -> str:
+        labels = sorted(permission_label(p) for p in group.permissions.select_related("content_type"))
+        return format_html_join(mark_safe("<br>"), "{}", ((label,) for label in labels)) if labels else "—"
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Saves the role's permissions and sends what changed (audited, in the admin's

@@ -85,3 +85,23 @@ def test_a_manager_reads_the_roles_list_under_its_name(client, make_operator):
     assert response.status_code == 200
     text = visible_text(response.content.decode())
     assert "Roles" in text and not re.search(r"\bgroups?\b", text, re.IGNORECASE)
+
+
+def test_the_roles_page_offers_no_write_on_the_audit_trail(root_client):
+    """The trail is append-only for everyone, so Django's add, change and delete of an audit
+    entry and the chain head's permissions grant nothing; the picker offered them ("Auditoria |
+    registro de auditoria | Pode excluir ...", found in the crawler's screenshots)."""
+    form = root_client.get(reverse("admin:auth_group_add")).context["adminform"].form
+    audit = form.fields["permissions"].queryset.filter(content_type__app_label="audit")
+    assert set(audit.values_list("codename", flat=True)) == {"view_auditentry", "view_own_auditentry"}
+
+
+def test_a_role_read_only_names_its_permissions_in_the_operators_language(client, make_operator):
+    """A role that may view roles but not change them saw the permissions by their stored names,
+    in English on a Portuguese page ("Telefones | telefone | Can view phone", found in the crawler's
+    screenshots); now as the form names them."""
+    client.force_login(make_operator("itibackoffice-master", email="master@bank.example", language="pt-br"))
+    role = Group.objects.get(name="crm-operator")
+    text = visible_text(client.get(reverse("admin:auth_group_change", args=[role.pk])).content.decode())
+    assert "Can view phone" not in text and "Can change phone" not in text
+    assert "Pode ver telefone" in text
