@@ -152,7 +152,7 @@ def _entry_row(entry: Any, numbers: dict[int, str]) -> list[Any]:
             date_format(localtime(entry.created_at), "DATETIME_FORMAT"),
         ),
         entry.get_event_display(),
-        numbers.get(entry.phone_id) or f"#{entry.phone_id}",
+        format_html('<span class="whitespace-nowrap">{}</span>', numbers.get(entry.phone_id) or f"#{entry.phone_id}"),
         entry.operator_email,
         entry.get_origin_display(),
         changes,

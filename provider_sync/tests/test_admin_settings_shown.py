@@ -85,6 +85,8 @@ def test_histories_say_changes_in_the_audit_logs_words(client, linked):
             assert said in text, (url, said)
         for raw in ("provider:", "linked:", "True", "MOBILE", "phone_id", "Phone ID", f"#{phone.pk}"):
             assert raw not in text, (url, raw)
+    # The account's history names the phone on one line, as its list does.
+    assert '<span class="whitespace-nowrap">+55 11 91234-5678</span>' in html
 
 
 def test_the_link_page_shows_drift_and_error_codes_in_words(client, linked):
