@@ -31,7 +31,7 @@ from backoffice.admin_forms import OperatorChangeForm, OperatorCreationForm, Ope
 from backoffice.auth import log_denied
 from backoffice.ids import whole_number
 from backoffice.models import ApiKey, User
-from backoffice.roles import PRODUCT_APPS
+from backoffice.roles import PRODUCT_APPS, VIEW_AUDIT, VIEW_OWN_AUDIT
 from backoffice.service_accounts import api_key_revoke
 from backoffice.services import (
     OperatorChangeRefused,
@@ -384,10 +384,10 @@ class _ShownAsRole:
 
 
 # The audit trail is append-only for everyone: of its permissions the product checks the two that
-# read it (``roles.VIEW_AUDIT``, ``roles.VIEW_OWN_AUDIT``). Django's add, change and delete of an
+# read it (``VIEW_AUDIT``, ``VIEW_OWN_AUDIT``). Django's add, change and delete of an
 # entry, and all four of the chain head (an internal table), grant nothing: the roles page showed
 # them ("Can delete audit entry"), which a reviewer of a bank's role matrix reads as a hole.
-AUDIT_PERMISSIONS_OFFERED = ("view_auditentry", "view_own_auditentry")
+AUDIT_PERMISSIONS_OFFERED = tuple(name.partition(".")[2] for name in (VIEW_AUDIT, VIEW_OWN_AUDIT))
 
 
 def product_permissions() -> QuerySet[Permission]:

@@ -25,6 +25,11 @@ def _insert_fields(model: type[models.Model], keyed: bool) -> list[models.Field]
     return [f for f in meta.local_concrete_fields if f is not meta.auto_field or keyed]
 
 
+def _values(instance: models.Model, fields: Sequence[models.Field], add: bool, connection: Any) -> list[Any]:
+    """The parameters of a row's ``fields``, as ``save`` computes them (``auto_now`` filled in)."""
+    return [field.get_db_prep_save(field.pre_save(instance, add), connection=connection) for field in fields]
+
+
 def _write_sql(
     updates: Sequence[tuple[models.Model, Sequence[str]]],
     inserts: Sequence[models.Model],
@@ -155,10 +160,10 @@ def write_rows(
             )
     params: list[Any] = []
     for (instance, _), fields in zip(changed, targets, strict=False):
-        params += [field.get_db_prep_save(field.pre_save(instance, False), connection=connection) for field in fields]
+        params += _values(instance, fields, False, connection)
         params.append(instance.pk)
     for instance, fields in zip(insert, targets[len(changed) :], strict=True):
-        params += [field.get_db_prep_save(field.pre_save(instance, True), connection=connection) for field in fields]
+        params += _values(instance, fields, True, connection)
     for _, values in statements:
         params += values
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
@@ -320,15 +325,11 @@ def write_many(
         fields = [model._meta.get_field(name) for name in names]
         for instance in rows:
             params.append(instance.pk)
-            params += [
-                field.get_db_prep_save(field.pre_save(instance, False), connection=connection) for field in fields
-            ]
+            params += _values(instance, fields, False, connection)
     for (model, keyed), rows in insert_groups.items():
         fields = _insert_fields(model, keyed)
         for instance in rows:
-            params += [
-                field.get_db_prep_save(field.pre_save(instance, True), connection=connection) for field in fields
-            ]
+            params += _values(instance, fields, True, connection)
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = list(cursor.fetchone())

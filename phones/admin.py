@@ -131,9 +131,21 @@ def _link(url: str, text: Any) -> str:
     return format_html('<a class="text-primary-600 underline" href="{}">{}</a>', url, text)
 
 
+def _number(phone: Phone) -> str:
+    """A phone's number as operators read it ("+55 11 91234-5678"), or as typed when it has no
+    E.164 form."""
+    return format_international(phone.e164) or phone.number
+
+
+def _one_line(text: str) -> str:
+    # A number on one line: lists and histories broke "+55 11 91232-" / "5678" (Portuguese headers
+    # are wider).
+    return format_html('<span class="whitespace-nowrap">{}</span>', text)
+
+
 def _phone_row(phone: Phone) -> list[Any]:
     return [
-        _link(reverse("admin:phones_phone_change", args=[phone.pk]), format_international(phone.e164) or phone.number),
+        _link(reverse("admin:phones_phone_change", args=[phone.pk]), _number(phone)),
         phone.e164 or "",
         phone.get_type_display(),
         gettext("Active") if phone.active else gettext("Inactive"),
@@ -152,7 +164,7 @@ def _entry_row(entry: Any, numbers: dict[int, str]) -> list[Any]:
             date_format(localtime(entry.created_at), "DATETIME_FORMAT"),
         ),
         entry.get_event_display(),
-        format_html('<span class="whitespace-nowrap">{}</span>', numbers.get(entry.phone_id) or f"#{entry.phone_id}"),
+        _one_line(numbers.get(entry.phone_id) or f"#{entry.phone_id}"),
         entry.operator_email,
         entry.get_origin_display(),
         changes,
@@ -236,10 +248,7 @@ class PhoneAdmin(
     # --- List --------------------------------------------------------------------------------
     @display(description=_("Number"), ordering="e164")
     def formatted_number(self, phone: Phone) -> str:
-        # On one line: the column wrapped "+55 11 91232-" / "5678" in Portuguese (wider headers).
-        return format_html(
-            '<span class="whitespace-nowrap">{}</span>', format_international(phone.e164) or phone.number
-        )
+        return _one_line(_number(phone))
 
     @display(description=_("Account"), ordering="account_id")
     def account_link(self, phone: Phone) -> str:
@@ -364,7 +373,7 @@ class PhoneAdmin(
         messages.success(
             request,
             gettext("The phone %(number)s was inactivated: it can no longer be changed; its history stays available.")
-            % {"number": format_international(obj.e164) or obj.number},
+            % {"number": _number(obj)},
         )
         url = add_preserved_filters(
             {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts},
@@ -615,7 +624,7 @@ class PhoneAdmin(
                 .order_by("-id")[:200]
             )
         # The history names each phone by its number, as the table above does.
-        numbers = {phone.pk: format_international(phone.e164) or phone.number for phone in phones}
+        numbers = {phone.pk: _number(phone) for phone in phones}
         context = {
             **self.admin_site.each_context(request),
             "title": gettext("Account %(account)s") % {"account": account_id},
