@@ -215,9 +215,10 @@ def filter_chips(changelist: ChangeList, request: HttpRequest | None) -> list[di
     for key, values in params.items():
         if not values or key in consumed or key in skipped or key in IGNORED_PARAMS or key.startswith("_"):
             continue
-        label = _lookup_label(changelist, key)
-        if label is not None:
-            chips.append({"label": label, "value": ", ".join(map(_lookup_value, values)), "remove_url": without(key)})
+        shown = _lookup_chip(changelist, key, values)
+        if shown is not None:
+            label, value = shown
+            chips.append({"label": label, "value": value, "remove_url": without(key)})
     return chips
 
 
@@ -230,10 +231,12 @@ _LOOKUP_BOUNDS = {
 }
 
 
-def _lookup_label(changelist: ChangeList, key: str) -> str | None:
-    """What a lookup parameter filters on, in words: the first field's name ("Link" for
-    ``link__id__exact``), and its bound for a comparison ("Finished at from" for
-    ``finished_at__gte``, the dashboard's 30 days)."""
+def _lookup_chip(changelist: ChangeList, key: str, values: list[str]) -> tuple[str, str] | None:
+    """A lookup parameter in words: the first field's name ("Link" for ``link__id__exact``) and
+    its bound for a comparison ("Finished at from" for ``finished_at__gte``, the dashboard's 30
+    days); the value a choice's label ("Phone changed" for ``event__in=phone_change,...``, the
+    dashboard's links), else as ``_lookup_value`` shows it. None for a parameter that names no
+    field."""
     parts = key.split("__")
     try:
         field = changelist.model._meta.get_field(parts[0])
@@ -242,7 +245,9 @@ def _lookup_label(changelist: ChangeList, key: str) -> str | None:
     label = str(getattr(field, "verbose_name", field.name))
     if len(parts) > 1 and parts[-1] in _LOOKUP_BOUNDS:
         label = str(_LOOKUP_BOUNDS[parts[-1]]) % {"filter": label}
-    return capfirst(label)
+    items = [item for value in values for item in (value.split(",") if parts[-1] == "in" else [value])]
+    choices = {str(choice): str(name) for choice, name in getattr(field, "flatchoices", None) or ()}
+    return capfirst(label), ", ".join(choices.get(item) or _lookup_value(item) for item in items)
 
 
 def _lookup_value(value: str) -> str:

@@ -110,3 +110,6 @@ def test_the_filters_the_list_applies_show_as_chips(client, trail):
         client.get(LIST_URL, {"created_at__gte": "2026-04-01T00:00:00+00:00", "event__exact": "phone_change"})
     )
     assert set(since) == {"Date from: 2026-03-31 21:00:00 (America/Sao_Paulo)", "Event: Phone changed"}
+    # The dashboard's chart opens the list with ``event__in``: the events in words, not their codes.
+    charted = chips(client.get(LIST_URL, {"event__in": "phone_creation,phone_change"}))
+    assert list(charted) == ["Event: Phone created, Phone changed"]
