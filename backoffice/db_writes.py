@@ -8,15 +8,13 @@ import os
 import re
 from collections import OrderedDict, deque
 from collections.abc import Sequence
+from functools import lru_cache
 from threading import Lock
 from typing import Any, TypeVar
 
 from django.db import connections, models, transaction
 
 ModelT = TypeVar("ModelT", bound=models.Model)
-
-
-_WRITE_SQL: dict[tuple[object, ...], tuple[str, list[list[models.Field]]]] = {}
 
 
 def _insert_fields(model: type[models.Model], keyed: bool) -> list[models.Field]:
@@ -30,6 +28,11 @@ def _values(instance: models.Model, fields: Sequence[models.Field], add: bool, c
     return [field.get_db_prep_save(field.pre_save(instance, add), connection=connection) for field in fields]
 
 
+# write_rows' statements by combination. Bounded (LRU) like write_many's: the combinations are
+# few in practice (row types, and the fields a change touched), but nothing else bounds them.
+WRITE_SQL_MAX = 256
+
+
 def _write_sql(
     updates: Sequence[tuple[models.Model, Sequence[str]]],
     inserts: Sequence[models.Model],
@@ -40,28 +43,36 @@ def _write_sql(
     updated row's key is the last parameter of its part). Several parts become data-modifying
     CTEs of one statement whose one row gives each updated row count, then each inserted key;
     ``statements`` (the caller's own SQL) are further parts whose results nobody reads."""
-    key = (
+    return _built_write_sql(
         using,
         tuple((type(instance), tuple(names)) for instance, names in updates),
         tuple(statements),
-        *((type(instance), instance.pk is not None) for instance in inserts),
+        tuple((type(instance), instance.pk is not None) for instance in inserts),
     )
-    cached = _WRITE_SQL.get(key)
-    if cached is not None:
-        return cached
+
+
+@lru_cache(maxsize=WRITE_SQL_MAX)
+def _built_write_sql(
+    using: str,
+    updates: tuple[tuple[type[models.Model], tuple[str, ...]], ...],
+    statements: tuple[str, ...],
+    inserts: tuple[tuple[type[models.Model], bool], ...],
+) -> tuple[str, list[list[models.Field]]]:
+    """``_write_sql`` for a combination: (model, field names) per update, (model, key given) per
+    insert; built once per combination (the cache is thread-safe)."""
     quote = connections[using].ops.quote_name
     several = len(updates) + len(inserts) + len(statements) > 1
     parts, targets = [], []
-    for instance, names in updates:
-        meta = instance._meta
+    for model, names in updates:
+        meta = model._meta
         fields = [meta.get_field(name) for name in names]
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
         returning = " RETURNING 1" if several else ""
         parts.append(f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s{returning}")
         targets.append(fields)
-    for instance in inserts:
-        meta = instance._meta
-        fields = _insert_fields(type(instance), instance.pk is not None)
+    for model, keyed in inserts:
+        meta = model._meta
+        fields = _insert_fields(model, keyed)
         columns = ", ".join(quote(field.column) for field in fields)
         placeholders = ", ".join(["%s"] * len(fields))
         parts.append(
@@ -70,19 +81,16 @@ def _write_sql(
         )
         targets.append(fields)
     if not several:
-        sql = parts[0]
-    else:
-        parts += statements
-        names = [f"part_{index}" for index in range(len(parts))]
-        ctes = ", ".join(f"{name} AS ({part})" for name, part in zip(names, parts, strict=True))
-        picks = [f"(SELECT count(*) FROM {name})" for name in names[: len(updates)]]
-        picks += [
-            f"(SELECT {quote(instance._meta.auto_field.column)} FROM {name})"
-            for name, instance in zip(names[len(updates) : len(updates) + len(inserts)], inserts, strict=True)
-        ]
-        sql = f"WITH {ctes} SELECT {', '.join(picks)}"
-    cached = _WRITE_SQL[key] = (sql, targets)
-    return cached
+        return parts[0], targets
+    parts += statements
+    names = [f"part_{index}" for index in range(len(parts))]
+    ctes = ", ".join(f"{name} AS ({part})" for name, part in zip(names, parts, strict=True))
+    picks = [f"(SELECT count(*) FROM {name})" for name in names[: len(updates)]]
+    picks += [
+        f"(SELECT {quote(model._meta.auto_field.column)} FROM {name})"
+        for name, (model, _) in zip(names[len(updates) : len(updates) + len(inserts)], inserts, strict=True)
+    ]
+    return f"WITH {ctes} SELECT {', '.join(picks)}", targets
 
 
 def _plain(instance: models.Model) -> bool:

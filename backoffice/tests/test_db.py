@@ -83,6 +83,29 @@ def test_write_rows_update_writes_what_save_would(make_operator):
     assert after.updated_at > before.updated_at and after.updated_at == phone.updated_at
 
 
+def test_write_rows_statements_are_kept_for_a_bounded_number_of_combinations(make_operator):
+    # One statement per combination of rows and fields, built once. The combinations are few in
+    # practice, but the fields a change touches are any subset of a phone's: the cache must not
+    # grow with them for the life of a worker (it had no bound, unlike write_many's).
+    from itertools import combinations
+
+    from backoffice import db_writes
+    from backoffice.db_writes import write_rows
+
+    phone = PhoneFactory(account_id=7, actor=make_operator("crm-operator"))
+    names = ["extension", "customer_id", "area_code", "country_code", "type", "number", "e164", "active", "updated_at"]
+    subsets = [list(c) for size in range(1, len(names) + 1) for c in combinations(names, size)]
+    assert len(subsets) > db_writes.WRITE_SQL_MAX
+    db_writes._built_write_sql.cache_clear()
+    for subset in subsets:
+        write_rows(update=(phone, subset))
+    info = db_writes._built_write_sql.cache_info()
+    assert info.currsize == db_writes.WRITE_SQL_MAX and info.misses == len(subsets)
+    write_rows(update=(phone, subsets[-1]))  # the most recent combination is still there
+    assert db_writes._built_write_sql.cache_info().hits == 1
+    assert Phone.objects.get(pk=phone.pk).extension == phone.extension
+
+
 def test_write_rows_update_of_a_missing_row_raises(make_operator):
     from backoffice.db_writes import write_rows
 
