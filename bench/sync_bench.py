@@ -8,6 +8,9 @@ processes deliver the outbox jobs. Measured per change: commit -> the provider's
 same loads with a bare Celery task (``bench/reference/celery_app.py``): a burst of enqueues, and,
 for the latency at a fixed rate, the same committers committing the same change (of an unlinked
 phone) at the same rate, each publishing the bare task on its commit, timed from the commit.
+Both sides' workers run through the latency phases, which alternate between the sides (product,
+reference, reference, product: half of the changes each time), so that the host's drift falls on
+both; each change's latency is kept in ``latency-<side>-<rate>.tsv`` in the run's log folder.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import multiprocessing
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -71,6 +76,52 @@ def _sim_post_times(http: httpx.Client) -> dict[str, float]:
         ts = datetime.fromisoformat(req["timestamp"].replace("Z", "+00:00")).timestamp()
         seen.setdefault(digits, ts)
     return seen
+
+
+@dataclass
+class _Samples:
+    """One side's measured changes in one phase, or in several slices of one (added together)."""
+
+    changes: int = 0
+    synced: int = 0
+    to_provider: list[float] = field(default_factory=list)  # commit -> the provider's first POST, ms
+    to_synced: list[float] = field(default_factory=list)  # commit -> job final (task done), ms
+    seconds: float = 0.0  # first commit -> last final, per slice, summed
+    jobs: int = 0  # the product's jobs, and those a claim took alone
+    alone: int = 0
+    cpu_seconds: float = 0.0  # the machine's busy time over the slices
+    commit_seconds: float = 0.0  # first -> last commit, per slice, summed
+    # (commit time, commit -> POST ms, key): each change, for reading where a tail lies.
+    kept: list[tuple[float, float, Any]] = field(default_factory=list)
+
+    def __add__(self, other: _Samples) -> _Samples:
+        return _Samples(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(_Samples)})
+
+    def summary(self, *, product: bool) -> dict:
+        out = {
+            "changes": self.changes,
+            "synced": self.synced,
+            "changes_per_s": round(self.synced / max(self.seconds, 1e-6), 1),
+            "provider_p50_ms": _pct(self.to_provider, 0.5),
+            "provider_p99_ms": _pct(self.to_provider, 0.99),
+            "synced_p50_ms": _pct(self.to_synced, 0.5),
+            "synced_p99_ms": _pct(self.to_synced, 0.99),
+        }
+        if product:
+            out["not_synced"] = self.changes - self.synced
+            # Jobs a claim took together share its time: how many went alone (a worker that
+            # keeps up) and how many in batches (a backlog that batches drain).
+            out["claimed_alone_pct"] = round(100 * self.alone / max(self.jobs, 1), 1)
+        if self.commit_seconds:
+            out["cpu_ms_per_change"] = round(self.cpu_seconds * 1000 / max(self.changes, 1), 2)
+            out["commits_per_s"] = round(self.changes / self.commit_seconds, 1)
+        return out
+
+    def keep(self, path: Path) -> None:
+        """Each change's commit time, commit -> POST latency and key (phone id, or the
+        reference's number), in commit order: where in a phase its tail lies (a stall at one
+        moment, or spread over it), and which jobs to look at."""
+        path.write_text("".join(f"{at:.6f}\t{ms:.3f}\t{key}\n" for at, ms, key in sorted(self.kept)))
 
 
 COMMITTERS = 4
@@ -174,29 +225,28 @@ def _enqueue_reference(
     return enqueued
 
 
-def _reference_outcome(http: httpx.Client, r, enqueued: dict[str, float], timeout: float) -> dict:
+def _reference_outcome(http: httpx.Client, r, enqueued: dict[str, float], timeout: float) -> _Samples:
     """Wait for the reference tasks enqueued at ``enqueued`` (number -> time) and measure them."""
     from bench.reference.celery_app import DONE_KEY
 
     deadline = time.monotonic() + timeout
-    while r.llen(DONE_KEY) < len(enqueued) and time.monotonic() < deadline:
+    while True:
+        # The warm-up's tasks finish into the same list: only the measured ones count.
+        done = [line.decode().split() for line in r.lrange(DONE_KEY, 0, -1)]
+        done_at = {d: float(t) for d, _, t in done if d in enqueued}
+        if len(done_at) == len(enqueued) or time.monotonic() > deadline:
+            break
         time.sleep(0.1)
-    done = [line.decode().split() for line in r.lrange(DONE_KEY, 0, -1)]
-    done_at = {d: float(t) for d, _, t in done if d in enqueued}
     posts = _sim_post_times(http)
-    to_done = [(done_at[d] - enqueued[d]) * 1000 for d in done_at]
-    to_provider = [(posts[d] - enqueued[d]) * 1000 for d in enqueued if d in posts]
     first = min(enqueued.values())
-    last = max(done_at.values(), default=first)
-    return {
-        "changes": len(enqueued),
-        "synced": len(done_at),
-        "changes_per_s": round(len(done_at) / max(last - first, 1e-6), 1),
-        "provider_p50_ms": _pct(to_provider, 0.5),
-        "provider_p99_ms": _pct(to_provider, 0.99),
-        "synced_p50_ms": _pct(to_done, 0.5),
-        "synced_p99_ms": _pct(to_done, 0.99),
-    }
+    return _Samples(
+        changes=len(enqueued),
+        synced=len(done_at),
+        to_provider=[(posts[d] - enqueued[d]) * 1000 for d in enqueued if d in posts],
+        to_synced=[(done_at[d] - enqueued[d]) * 1000 for d in done_at],
+        seconds=max(done_at.values(), default=first) - first,
+        kept=[(at, (posts[d] - at) * 1000, d) for d, at in enqueued.items() if d in posts],
+    )
 
 
 def _paced_shares(items: list, start: float, rate: float = PACED_RATE) -> list[tuple[list, float, float]]:
@@ -214,29 +264,33 @@ def _reference_paced(
     targets: list[tuple[int, int, str]],
     timeout: float,
     *,
-    rate: float = PACED_RATE,
-    extension: str = "42",
-) -> dict:
-    """The reference of the latency phase: ``COMMITTERS`` processes commit the same change as the
-    product's committers (``extension``: a value the phones do not hold yet), at ``rate`` on the
-    product's schedule (open loop), each publishing a bare task on its commit; each timed from
-    its commit. Reference workers must be running."""
+    rate: float,
+    extension: str,
+) -> _Samples:
+    """A slice of the reference's latency phase: ``COMMITTERS`` processes commit the same change
+    as the product's committers (``extension``: a value the phones do not hold yet), at ``rate``
+    on the product's schedule (open loop), each publishing a bare task on its commit; each timed
+    from its commit. Reference workers must be running."""
+    from django.db import connection
+
     from bench.reference.celery_app import DONE_KEY
 
     r.delete(DONE_KEY)
     http.delete(f"{SIM}/_sim/requests")
+    _vacuum()
+    connection.close()  # a forked child must not inherit (and later close) the parent's socket
     busy = machine_cpu_seconds()
     with multiprocessing.get_context("fork").Pool(COMMITTERS) as pool:
         schedule = _paced_shares(targets, time.time() + PACED_START_SECONDS, rate)
         parts = pool.starmap(
-            _enqueue_reference, [(operator_id, part, extension, at, every) for part, at, every in schedule]
+            _enqueue_reference,
+            [(operator_id, part, extension, at, every) for part, at, every in schedule],
         )
     enqueued = {d: t for part in parts for d, t in part.items()}
-    outcome = _reference_outcome(http, r, enqueued, timeout)
-    outcome["cpu_ms_per_change"] = round((machine_cpu_seconds() - busy) * 1000 / len(enqueued), 2)
-    span = max(enqueued.values()) - min(enqueued.values())
-    outcome["commits_per_s"] = round(len(enqueued) / max(span, 1e-6), 1)
-    return outcome
+    samples = _reference_outcome(http, r, enqueued, timeout)
+    samples.cpu_seconds = machine_cpu_seconds() - busy
+    samples.commit_seconds = max(enqueued.values()) - min(enqueued.values())
+    return samples
 
 
 def _wait_final(phone_ids: list[int], *, reason: str, timeout: float, after: int | None = None) -> None:
@@ -252,7 +306,7 @@ def _wait_final(phone_ids: list[int], *, reason: str, timeout: float, after: int
     raise RuntimeError(f"{reason} sync jobs not final after {timeout} s")
 
 
-def _outcome(http, targets, by_digits, committed, mark, timeout) -> dict:
+def _outcome(http, targets, by_digits, committed, mark, timeout) -> _Samples:
     """Wait for the change jobs newer than ``mark`` and measure them against ``committed``."""
     from phones.models import SyncJob, SyncJobStatus
 
@@ -263,27 +317,22 @@ def _outcome(http, targets, by_digits, committed, mark, timeout) -> dict:
             "phone_id", "status", "finished_at", "first_claimed_at"
         )
     )
-    # Jobs a claim took together share its time: how many went alone (a worker that keeps up)
-    # and how many in batches (a backlog that batches drain).
     per_claim = Counter(claimed for *_, claimed in jobs if claimed is not None)
-    alone = sum(1 for count in per_claim.values() if count == 1)
     synced = [(pid, fin.timestamp()) for pid, status, fin, _ in jobs if status == SyncJobStatus.SYNCED]
     posts = _sim_post_times(http)
-    to_synced = [(fin - committed[pid]) * 1000 for pid, fin in synced]
-    to_provider = [(posts[by_digits[pid]] - committed[pid]) * 1000 for pid in ids if by_digits[pid] in posts]
     first = min(committed.values())
-    last = max((fin for _, fin in synced), default=first)
-    return {
-        "changes": len(ids),
-        "synced": len(synced),
-        "not_synced": len(ids) - len(synced),
-        "changes_per_s": round(len(synced) / max(last - first, 1e-6), 1),
-        "provider_p50_ms": _pct(to_provider, 0.5),
-        "provider_p99_ms": _pct(to_provider, 0.99),
-        "synced_p50_ms": _pct(to_synced, 0.5),
-        "synced_p99_ms": _pct(to_synced, 0.99),
-        "claimed_alone_pct": round(100 * alone / max(len(jobs), 1), 1),
-    }
+    return _Samples(
+        changes=len(ids),
+        synced=len(synced),
+        to_provider=[(posts[by_digits[pid]] - committed[pid]) * 1000 for pid in ids if by_digits[pid] in posts],
+        to_synced=[(fin - committed[pid]) * 1000 for pid, fin in synced],
+        seconds=max((fin for _, fin in synced), default=first) - first,
+        jobs=len(jobs),
+        alone=sum(1 for count in per_claim.values() if count == 1),
+        kept=[
+            (at, (posts[by_digits[pid]] - at) * 1000, pid) for pid, at in committed.items() if by_digits[pid] in posts
+        ],
+    )
 
 
 def _workers(cmd: list[str], logdir: Path, name: str):
@@ -414,51 +463,12 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
                 )
         t_burst = at_commit[0]
         bulk = _outcome(http, targets, by_digits, dict.fromkeys([pid for _, pid in targets], t_burst), mark, timeout)
-        result["product"] = bulk
-        log(f"  product sync, burst in one commit: {bulk}")
-
-        # (2) Latency: COMMITTERS processes commit their share one change per transaction, as
-        # many API clients would; each change is timed at its own commit. First at a fixed offered
-        # load (PACED_RATE, open loop: latency at a known rate), then as fast as the committers go
-        # (closed loop: they compete with the workers for the same 2 cores, so this shows the
-        # latency of a saturated machine, not a target).
-        def concurrent(paced: bool, rate: float = PACED_RATE, extension: str = "42") -> dict:
-            provider_differs()
-            _vacuum()
-            mark = SyncJob.objects.order_by("-id").values_list("pk", flat=True).first()
-            ctx_fork = multiprocessing.get_context("fork")
-            connection.close()  # a forked child must not inherit (and later close) the parent's socket
-            t0 = time.time()
-            if paced:
-                schedule = _paced_shares(targets, t0 + PACED_START_SECONDS, rate)
-                shares = [(operator.pk, part, extension, at, every) for part, at, every in schedule]
-            else:
-                shares = [(operator.pk, targets[i::COMMITTERS], extension, None, 0.0) for i in range(COMMITTERS)]
-            committed: dict[int, float] = {}
-            busy = machine_cpu_seconds()
-            with ctx_fork.Pool(COMMITTERS) as pool:
-                for part in pool.starmap(_commit_changes, shares):
-                    committed.update(part)
-            spread = _outcome(http, targets, by_digits, committed, mark, timeout)
-            # From the committers' fork to the last job final, both sides alike: the machine's
-            # CPU per change, whatever process spent it.
-            spread["cpu_ms_per_change"] = round((machine_cpu_seconds() - busy) * 1000 / len(committed), 2)
-            spread["commit_seconds"] = round(time.time() - t0, 2)
-            span = max(committed.values()) - min(committed.values())
-            spread["commits_per_s"] = round(len(committed) / max(span, 1e-6), 1)
-            return spread
-
-        # Each phase really changes every phone: an extension the phones do not hold yet.
-        result["product_paced"] = concurrent(paced=True)
-        log(f"  product sync, {COMMITTERS} committers at {PACED_RATE:.0f} changes/s: {result['product_paced']}")
-        result["product_half"] = concurrent(paced=True, rate=HALF_RATE, extension="44")
-        log(f"  product sync, {COMMITTERS} committers at {HALF_RATE:.0f} changes/s: {result['product_half']}")
-        result["product_concurrent"] = concurrent(paced=False, extension="43")
-        log(f"  product sync, {COMMITTERS} committers as fast as they go: {result['product_concurrent']}")
-        stop(product_workers)
-        product_workers = None
+        result["product"] = bulk.summary(product=True)
+        log(f"  product sync, burst in one commit: {result['product']}")
 
         # --- reference: bare Celery task, shared httpx client ------------------------------
+        # Its workers run from here on beside the product's (each side's idle while the other
+        # measures), so that the latency phases below can alternate between the two.
         ref_digits = [f"1555{i:07d}" for i in range(changes)]
         http.post(
             f"{SIM}/_sim/numbers",
@@ -491,20 +501,66 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         for d in ref_digits:
             ref_committed[d] = time.time()
             push.apply_async((d, {"alias": "bench"}, ref_committed[d]))
-        result["reference"] = _reference_outcome(http, r, ref_committed, timeout)
+        result["reference"] = _reference_outcome(http, r, ref_committed, timeout).summary(product=False)
         log(f"  reference sync: {result['reference']}")
-
-        connection.close()  # as above: no forked child inherits the parent's database socket
-        _vacuum()
         ref_targets = [(p.account_id, p.pk, d) for p, d in zip(ref_phones, ref_digits, strict=True)]
-        result["reference_paced"] = _reference_paced(http, r, operator.pk, ref_targets, timeout)
-        log(f"  reference sync, {COMMITTERS} committers at {PACED_RATE:.0f} tasks/s: {result['reference_paced']}")
-        connection.close()
-        _vacuum()
-        result["reference_half"] = _reference_paced(
-            http, r, operator.pk, ref_targets, timeout, rate=HALF_RATE, extension="44"
-        )
-        log(f"  reference sync, {COMMITTERS} committers at {HALF_RATE:.0f} tasks/s: {result['reference_half']}")
+
+        # (2) Latency: COMMITTERS processes commit their share one change per transaction, as
+        # many API clients would; each change is timed at its own commit. First at a fixed offered
+        # load (open loop: latency at a known rate), product and reference alternating, then as
+        # fast as the product's committers go (closed loop: they compete with the workers for
+        # the same 2 cores, so this shows the latency of a saturated machine, not a target).
+        def product_changes(part: list[tuple[int, int]], rate: float | None, extension: str) -> _Samples:
+            provider_differs()
+            _vacuum()
+            mark = SyncJob.objects.order_by("-id").values_list("pk", flat=True).first()
+            ctx_fork = multiprocessing.get_context("fork")
+            connection.close()  # a forked child must not inherit (and later close) the parent's socket
+            t0 = time.time()
+            if rate is not None:
+                schedule = _paced_shares(part, t0 + PACED_START_SECONDS, rate)
+                shares = [(operator.pk, share, extension, at, every) for share, at, every in schedule]
+            else:
+                shares = [(operator.pk, part[i::COMMITTERS], extension, None, 0.0) for i in range(COMMITTERS)]
+            committed: dict[int, float] = {}
+            busy = machine_cpu_seconds()
+            with ctx_fork.Pool(COMMITTERS) as pool:
+                for share in pool.starmap(_commit_changes, shares):
+                    committed.update(share)
+            samples = _outcome(http, part, by_digits, committed, mark, timeout)
+            # From the committers' fork to the last job final, both sides alike: the machine's
+            # CPU per change, whatever process spent it.
+            samples.cpu_seconds = machine_cpu_seconds() - busy
+            samples.commit_seconds = max(committed.values()) - min(committed.values())
+            return samples
+
+        def paced(rate: float, extension: str) -> None:
+            """Each side's half of the changes, then the other's, in the order product, reference,
+            reference, product: the host's speed drifts by tens of percent within minutes (seen:
+            the bare task's CPU per change 4.8 and 12.1 ms in two runs), and one side measured a
+            minute after the other took the drift for the code's. Each change, an extension its
+            phone does not hold yet."""
+            half = len(targets) // 2
+            product = product_changes(targets[:half], rate, extension)
+            reference = _reference_paced(
+                http, r, operator.pk, ref_targets[:half], timeout, rate=rate, extension=extension
+            )
+            reference += _reference_paced(
+                http, r, operator.pk, ref_targets[half:], timeout, rate=rate, extension=extension
+            )
+            product += product_changes(targets[half:], rate, extension)
+            name = "paced" if rate == PACED_RATE else "half"
+            result[f"product_{name}"] = product.summary(product=True)
+            result[f"reference_{name}"] = reference.summary(product=False)
+            product.keep(logdir / f"latency-product-{rate:.0f}.tsv")
+            reference.keep(logdir / f"latency-reference-{rate:.0f}.tsv")
+            log(f"  product sync, {COMMITTERS} committers at {rate:.0f} changes/s: {result[f'product_{name}']}")
+            log(f"  reference sync, {COMMITTERS} committers at {rate:.0f} tasks/s: {result[f'reference_{name}']}")
+
+        paced(PACED_RATE, "42")
+        paced(HALF_RATE, "44")
+        result["product_concurrent"] = product_changes(targets, None, "43").summary(product=True)
+        log(f"  product sync, {COMMITTERS} committers as fast as they go: {result['product_concurrent']}")
     finally:
         stop(product_workers)
         stop(reference_workers)

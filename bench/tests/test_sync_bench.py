@@ -1,0 +1,59 @@
+"""The sync bench's arithmetic: slices of a phase added together, and their summary."""
+
+from __future__ import annotations
+
+from bench.sync_bench import _Samples
+
+
+def _slice(latencies: list[float], *, first_commit: float, alone: int) -> _Samples:
+    return _Samples(
+        changes=len(latencies),
+        synced=len(latencies),
+        to_provider=list(latencies),
+        to_synced=[ms + 1 for ms in latencies],
+        seconds=10.0,
+        jobs=len(latencies),
+        alone=alone,
+        cpu_seconds=2.0,
+        commit_seconds=5.0,
+        kept=[(first_commit + i, ms, f"key{first_commit + i:.0f}") for i, ms in enumerate(latencies)],
+    )
+
+
+def test_slices_of_a_phase_are_measured_as_one():
+    # The latency phases alternate between the sides (product, reference, reference, product):
+    # each side's percentiles are over all its changes, not an average of its slices' figures.
+    early = _slice([1.0] * 97 + [50.0] * 3, first_commit=0, alone=100)
+    late = _slice([3.0] * 100, first_commit=1000, alone=50)
+    both = early + late
+
+    summary = both.summary(product=True)
+
+    assert summary["changes"] == summary["synced"] == 200 and summary["not_synced"] == 0
+    assert summary["provider_p50_ms"] == 3.0  # 97 changes at 1 ms, 100 at 3 ms, 3 at 50 ms
+    assert summary["provider_p99_ms"] == 50.0  # from the early slice's three slow changes
+    assert summary["synced_p50_ms"] == 4.0
+    assert summary["changes_per_s"] == 10.0  # 200 synced over 2 x 10 s
+    assert summary["claimed_alone_pct"] == 75.0
+    assert summary["cpu_ms_per_change"] == 20.0  # 4 s of CPU for 200 changes
+    assert summary["commits_per_s"] == 20.0
+    # The slices themselves are left as they were.
+    assert early.changes == 100 and len(early.kept) == 100
+
+
+def test_the_reference_summary_has_no_product_rows(tmp_path):
+    samples = _slice([2.0, 1.0], first_commit=5, alone=0)
+    summary = samples.summary(product=False)
+    assert "not_synced" not in summary and "claimed_alone_pct" not in summary
+
+    samples.keep(tmp_path / "latency.tsv")
+    # In commit order: commit time, commit -> POST, key.
+    assert (tmp_path / "latency.tsv").read_text() == "5.000000\t2.000\tkey5\n6.000000\t1.000\tkey6\n"
+
+
+def test_a_phase_without_committers_has_no_rate_rows():
+    # The burst commits in one transaction: no commit span, no CPU per change.
+    burst = _Samples(changes=3, synced=3, to_provider=[1.0, 2.0, 3.0], to_synced=[2.0, 3.0, 4.0], seconds=1.5)
+    summary = burst.summary(product=True)
+    assert "cpu_ms_per_change" not in summary and "commits_per_s" not in summary
+    assert summary["changes_per_s"] == 2.0
