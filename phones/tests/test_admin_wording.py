@@ -51,6 +51,23 @@ def test_the_phone_pages_say_phones_once(client, boss, phone):
     )
 
 
+def test_an_object_is_named_in_the_header_as_it_is_written(client, make_operator):
+    """The header capitalised every part, the object's own name too: an operator's page read
+    "Operators > Jane@bank.example", a role's "Crm-operator". App and list names start with a
+    capital; an email, a role's code or a key's name are shown as they are written."""
+    from django.contrib.auth.models import Group
+
+    jane = make_operator("crm-operator", email="jane@bank.example")
+    master = make_operator("itibackoffice-master", email="master@bank.example")
+    client.force_login(master)
+    page = header(client.get(reverse("admin:backoffice_user_change", args=[jane.pk])).content.decode())
+    assert page.endswith("> jane@bank.example"), page
+    assert "Jane@" not in page and page[0].isupper()
+    role = Group.objects.get(name="crm-operator")
+    page = header(client.get(reverse("admin:auth_group_change", args=[role.pk])).content.decode())
+    assert page.endswith("> crm-operator"), page
+
+
 def test_the_add_page_is_titled_add_phone(client, boss):
     client.force_login(boss)
     html = client.get(reverse("admin:phones_phone_add")).content.decode()
