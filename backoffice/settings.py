@@ -37,7 +37,7 @@ INSTALLED_APPS = [
     "unfold",
     "unfold.contrib.filters",
     "django.contrib.admin",
-    "django.contrib.auth",
+    "backoffice.auth_config.RolesAuthConfig",  # django.contrib.auth, named "Roles"
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",

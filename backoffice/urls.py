@@ -46,6 +46,9 @@ urlpatterns = [
     # also serves the sign-in page (a cookie only, nobody is signed in).
     path("admin/preferences/", admin.site.admin_view(preferences_view), name="operator-preferences"),
     path("admin/language/", switch_language, name="operator-language"),
+    # The auth app's index lists its one model, the roles, by Django's name ("Groups"): the list
+    # itself instead, as a role page's header (app and list both "Roles") shows it.
+    path("admin/auth/", RedirectView.as_view(pattern_name="admin:auth_group_changelist", permanent=False)),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

@@ -51,6 +51,24 @@ def test_the_roles_pages_say_role_not_group(root_client, make_operator):
     assert not re.search(r"\bgroups?\b", saved_text, re.IGNORECASE)
 
 
+@pytest.mark.parametrize(("language", "roles"), [("en", "Roles"), ("pt-br", "Perfis")])
+def test_the_roles_app_is_called_roles_and_its_index_is_the_roles_list(client, make_operator, language, roles):
+    """Failed before: a role page's header began "Authentication and Authorization", Django's name
+    for the app of groups, and it led to that app's index page, which listed "Groups" ("Grupos")
+    where the sidebar and every other page say "Roles"."""
+    from phones.tests.test_admin_wording import header
+
+    client.force_login(make_operator("itibackoffice-master", email="master@bank.example", language=language))
+    role = Group.objects.get(name="crm-operator")
+    page = client.get(reverse("admin:auth_group_change", args=[role.pk])).content.decode()
+    assert header(page) == f"{roles} > crm-operator"  # the app named as its one list: shown once
+    assert header(client.get(reverse("admin:auth_group_changelist")).content.decode()) == roles
+    index = client.get(reverse("admin:app_list", args=["auth"]))
+    assert index.status_code == 302 and index.url == reverse("admin:auth_group_changelist")
+    text = visible_text(client.get(reverse("admin:app_list", args=["auth"]), follow=True).content.decode())
+    assert not re.search(r"\b(groups?|grupos?|authentication|autentica\w*)\b", text, re.IGNORECASE), text[:400]
+
+
 def test_the_roles_page_offers_only_this_products_permissions(root_client):
     """Failed before: every permission of every installed app (sessions, content types, axes
     attempts, OTP devices, Django's own permissions and log entries)."""
