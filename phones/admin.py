@@ -143,6 +143,11 @@ def _one_line(text: str) -> str:
     return format_html('<span class="whitespace-nowrap">{}</span>', text)
 
 
+def number_shown(phone: Phone) -> str:
+    """A phone's number in a list, as the phones list writes it: formatted, on one line."""
+    return _one_line(_number(phone))
+
+
 def _phone_row(phone: Phone) -> list[Any]:
     return [
         _link(reverse("admin:phones_phone_change", args=[phone.pk]), _number(phone)),
@@ -248,7 +253,7 @@ class PhoneAdmin(
     # --- List --------------------------------------------------------------------------------
     @display(description=_("Number"), ordering="e164")
     def formatted_number(self, phone: Phone) -> str:
-        return _one_line(_number(phone))
+        return number_shown(phone)
 
     @display(description=_("Account"), ordering="account_id")
     def account_link(self, phone: Phone) -> str:

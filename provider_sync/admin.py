@@ -33,7 +33,7 @@ from backoffice import roles
 from backoffice.actor import Actor
 from backoffice.admin_base import DateRangeFilter, LoggedDenialsMixin, ScreenedQueryMixin, shown_field, shown_value
 from backoffice.auth import log_denied
-from phones.admin import RESYNC_URL_NAME, register_phone_action
+from phones.admin import RESYNC_URL_NAME, number_shown, register_phone_action
 from phones.admin_sync_state import sync_state_block, sync_status_badge, sync_status_of
 from phones.checks import shown_problem
 from phones.errors import PhoneError, PhoneValidationError
@@ -174,11 +174,29 @@ for _provider in Provider.values:
         ProviderLinkForm.declared_fields[_form_field(_provider, _key)] = _field
 
 
+class PhoneColumn:
+    """A row's phone in a list as the phones list writes it ("+55 11 91234-5678", on one line),
+    sorted by its number; the list reads it with the row (``list_select_related``)."""
+
+    @admin.display(description=_("phone"), ordering="phone__e164")
+    def phone_shown(self, row: ProviderLink | SyncJob) -> str:
+        return number_shown(row.phone)
+
+
 @admin.register(ProviderLink)
-class ProviderLinkAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
+class ProviderLinkAdmin(PhoneColumn, ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     form = ProviderLinkForm
     delete_confirmation_template = "admin/phones/providerlink/unlink_confirmation.html"  # it unlinks
-    list_display = ("phone", "provider", "number", "state", "last_synced_at", "drift_shown", "linked", "updated_at")
+    list_display = (
+        "phone_shown",
+        "provider",
+        "number",
+        "state",
+        "last_synced_at",
+        "drift_shown",
+        "linked",
+        "updated_at",
+    )
     list_filter = ("provider", "sync_state", "linked", ("updated_at", DateRangeFilter))
     list_filter_submit = True  # the date range is typed, then applied with the other filters
     list_before_template = "admin/includes/filter_chips.html"
@@ -454,10 +472,10 @@ class SyncAttemptInline(TabularInline):
 
 
 @admin.register(SyncJob)
-class SyncJobAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
+class SyncJobAdmin(PhoneColumn, ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     list_display = (
         "id",
-        "phone",
+        "phone_shown",
         "provider",
         "number",
         "reason",

@@ -129,3 +129,23 @@ def test_the_horizontal_scrollbar_of_a_wide_list_leaves_its_last_row_readable(
     bar = track.bounding_box()
     shot(page, f"wide-list-{language}-{url.strip('/').replace('/', '-')}")
     assert bar["y"] >= last["y"] + last["height"] - 1, (url, bar, last)
+
+
+def test_the_lists_show_the_phone_as_the_phones_list_does(viewer, two_links):
+    """The link and job lists showed a job's phone as its raw E.164 ("+5511912340001"), beside the
+    provider's number in the same form, where the phones list reads "+55 11 91234-0001". The
+    phone is now written as there, on one line, and sorts by its number; the provider's number
+    stays in E.164, the provider's own form."""
+    import re
+
+    for url in (LINKS, JOBS):
+        response = viewer.get(url)
+        html = response.content.decode()
+        cells = re.findall(r'<t[hd] class="[^"]*field-phone_shown[^"]*"[^>]*>(.*?)</t[hd]>', html, re.S)
+        shown = sorted(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells)
+        assert shown == ["+55 11 91234-0001", "+55 11 91234-0002"], (url, shown)
+        assert all("whitespace-nowrap" in cell for cell in cells), url
+        assert html.count("+5511912340001") >= 1, url  # the provider's number, as the provider has it
+        column = response.context["cl"].list_display.index("phone_shown")
+        ordered = viewer.get(f"{url}?o=-{column}").context["cl"].result_list
+        assert [row.phone.number for row in ordered] == ["91234-0002", "91234-0001"], url
