@@ -515,7 +515,7 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
     @display(description=_("Permissions"))
     def permissions_shown(self, group: Group) -> str:
         labels = sorted(permission_label(p) for p in group.permissions.select_related("content_type"))
-        return format_html_join(mark_safe("<br>"), "{}", ((label,) for label in labels)) if labels else "—"
+        return format_html_join(mark_safe("<br>"), "{}", ((label,) for label in labels)) if labels else NOTHING
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Saves the role's permissions and sends what changed (audited, in the admin's
