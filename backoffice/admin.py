@@ -158,7 +158,12 @@ class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, Mod
     # --- Display ------------------------------------------------------------------------------
     @display(description=_("Roles"))
     def role_names(self, user: User) -> str:
-        return ", ".join(sorted(group.name for group in user.groups.all()))
+        # Each role on one line (a code broke at its hyphen: "backoffice-" / "operator"); none is
+        # "—", as every empty value.
+        names = sorted(group.name for group in user.groups.all())
+        return (
+            format_html_join(", ", '<span class="whitespace-nowrap">{}</span>', ((name,) for name in names)) or NOTHING
+        )
 
     @display(description=_("Sign-in"), label={"locked_out": "danger"})
     def sign_in(self, user: User) -> tuple[str, str] | str:

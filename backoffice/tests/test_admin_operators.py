@@ -264,3 +264,28 @@ def test_the_operator_list_filters_by_last_sign_in_with_chips(master_client, mak
     assert set(chips(response)) == {"Last login to: 2025-12-31", "Active: Yes"}
     by_status = master_client.get(url + "?o=" + str(response.context["cl"].list_display.index("is_active")))
     assert by_status.status_code == 200
+
+
+def test_the_lists_roles_column_shows_nothing_as_every_page_does_and_keeps_a_role_whole(
+    master_client, master, make_operator
+):
+    """Seen in the crawler's screenshots: an operator without roles (a superuser) had an empty
+    cell where every empty value reads "—", and a role's code broke at its hyphen
+    ("backoffice-" / "operator")."""
+    import re
+
+    from backoffice.admin_base import NOTHING
+
+    bare = make_operator(email="bare@bank.example")
+    bare.groups.clear()
+    html = master_client.get(reverse("admin:backoffice_user_changelist")).content.decode()
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S)
+    cells = {
+        email: re.search(r'<td class="[^"]*field-role_names[^"]*"[^>]*>(.*?)</td>', row, re.S).group(1)
+        for row in rows
+        for email in ("bare@bank.example", "master@bank.example")
+        if email in row and "field-role_names" in row
+    }
+    assert cells["bare@bank.example"].strip() == NOTHING
+    roles_of_master = re.findall(r'<span class="whitespace-nowrap">([^<]*)</span>', cells["master@bank.example"])
+    assert roles_of_master == ["crm-operator", "itibackoffice-master"]
