@@ -150,3 +150,16 @@ def api_client_for() -> Callable[[object], object]:
 def _fast_password_hashing(settings: object) -> None:
     # PBKDF2's deliberate slowness is for production; tests make hundreds of operators.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _project_language_and_zone() -> Iterator[None]:
+    """Each test starts in the project's language and zone (English, UTC). The admin's middleware
+    leaves an operator's in force on its thread after a response (a streamed export still needs
+    them), so a test after an admin request read times in its operator's zone: a status test saw
+    "pending since 11:50" for 14:50 UTC, depending on the order the tests ran in."""
+    from django.utils import timezone, translation
+
+    timezone.deactivate()
+    translation.deactivate()
+    yield
