@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.models import AuditEvent, Origin
 from audit.services import AuditContext
 from backoffice.actor import Actor
-from backoffice.db import CompiledIdSelect, CompiledSelect
+from backoffice.db import CompiledIdSelect, CompiledSelect, Fetch
 from phones import outbox
 from phones.changes import changes
 from phones.models import OPEN_JOB_STATUSES, ProviderLink, SyncAttempt, SyncJob, SyncJobStatus, SyncReason, SyncState
@@ -184,14 +184,16 @@ def record(outcomes: list[Outcome]) -> list[str]:
     recorded: list[tuple[SyncJob, list[str]]] = []
     with changes() as work:
         # Lock order phone, link, job (each in id order), as every writer.
-        phones = work.lock_phones(claim.phone_id for claim, _, _ in outcomes)
-        links = work.lock_links(claim.link_id for claim, _, _ in outcomes)
+        job_locks = (
+            [Fetch(_ONE_JOB_FOR_RECORD, {"job_id": next(iter(by_job))})]
+            if len(by_job) == 1
+            else _JOBS_FOR_RECORD.fetches(sorted(by_job))
+        )
+        phones, links, jobs = work.lock_together(
+            (claim.phone_id for claim, _, _ in outcomes), (claim.link_id for claim, _, _ in outcomes), job_locks
+        )
         for link in links.values():
             link.phone = phones[link.phone_id]  # the locked instance: no lazy read per link
-        if len(by_job) == 1:
-            jobs = work.lock_compiled(_ONE_JOB_FOR_RECORD, job_id=next(iter(by_job)))
-        else:
-            jobs = work.lock_ids(_JOBS_FOR_RECORD, list(by_job))
         work.add_rows(
             SyncAttempt,
             (

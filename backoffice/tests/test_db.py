@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.models import Count, QuerySet, Window
+from django.db import DataError, connection, transaction
+from django.db.models import Count, F, QuerySet, Value, Window
 from django.test.utils import CaptureQueriesContext
+from psycopg import pq
 
 from audit.models import AuditEntry
-from backoffice.db import CompiledSelect
-from phones.models import Phone
+from backoffice.db import CompiledSelect, Fetch, fetch_together
+from phones.models import Phone, PhoneType
 from phones.tests.factories import PhoneFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +54,27 @@ def test_values_go_as_parameters_and_each_shape_compiles_once(make_operator):
     select.fetch((False, 5), account_id=7)
     select.fetch((None, 5), account_id=7)
     assert len(select._cache) == 2  # least recently used shape dropped
+
+
+def test_the_querys_own_text_constants_are_written_into_its_sql_and_values_stay_parameters(make_operator):
+    """A constant of the query (a status, a type) is part of its text, so that PostgreSQL can
+    plan the statement once for all values; a value passed at each fetch stays a parameter, and
+    a constant that is not plainly a word (a quote in it) stays one too."""
+    actor = make_operator("crm-operator")
+    mobile = PhoneFactory(account_id=7, number="1111-0001", type="MOBILE", actor=actor)
+    PhoneFactory(account_id=7, number="1111-0002", type="RESIDENTIAL", actor=actor)
+
+    def build(_shape: None, *, account_id: int) -> QuerySet[Phone]:
+        return Phone.objects.filter(account_id=account_id, type=PhoneType.MOBILE).exclude(extension="1'2")
+
+    select = CompiledSelect(build)
+    compiled = select._compiled(None)
+    assert "'MOBILE'" in compiled.sql
+    assert [param for param in compiled.params if isinstance(param, str)] == ["1'2"]
+    assert len(compiled.params) == 2
+    assert [row.pk for row in select.fetch(account_id=7)] == [mobile.pk]
+    assert [row.pk for row in build(None, account_id=7)] == [mobile.pk]
+    assert select.fetch(account_id=8) == []
 
 
 def test_a_value_that_is_not_a_parameter_is_refused():
@@ -505,3 +527,56 @@ def test_a_finished_threads_connection_is_not_kept_by_the_converters(make_operat
     thread.join()
     gc.collect()
     assert refs and refs[0]() is None
+
+
+def _by_id(_shape: None, *, phone_id: int) -> QuerySet[Phone]:
+    return Phone.objects.filter(pk=phone_id)
+
+
+def _boom(_shape: None, *, phone_id: int) -> QuerySet[Phone]:
+    return Phone.objects.filter(pk=phone_id).annotate(boom=Value(1) / (F("id") - F("id")))
+
+
+@pytest.mark.postgres
+def test_fetch_together_sends_its_statements_in_order_in_one_pipeline(make_operator):
+    """One round trip for several statements (psycopg's pipeline mode), run in the order given
+    (a lock order holds), each answer what its own fetch gives."""
+    actor = make_operator("crm-operator")
+    phones = [PhoneFactory(account_id=7, number=f"1111-000{n}", actor=actor) for n in range(3)]
+    select = CompiledSelect(_by_id)
+    sent = []
+
+    def keep(execute, sql, params, many, context):
+        sent.append((params[-1], connection.connection.pgconn.pipeline_status == pq.PipelineStatus.ON))
+        return execute(sql, params, many, context)
+
+    order = [phones[2], phones[0], phones[1]]
+    with connection.execute_wrapper(keep):
+        answers = fetch_together([Fetch(select, {"phone_id": phone.pk}) for phone in order])
+    assert sent == [(phone.pk, True) for phone in order]
+    assert [[row.pk for row in rows] for rows in answers] == [[phone.pk] for phone in order]
+    assert [rows[0].number for rows in answers] == [select.fetch(phone_id=phone.pk)[0].number for phone in order]
+    assert connection.connection.pgconn.pipeline_status == pq.PipelineStatus.OFF
+
+
+@pytest.mark.postgres
+def test_fetch_together_raises_the_failed_statements_error_as_djangos_and_runs_nothing_after_it(make_operator):
+    actor = make_operator("crm-operator")
+    phone = PhoneFactory(account_id=7, actor=actor)
+    sent = []
+
+    def keep(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with pytest.raises(DataError, match="division by zero"), transaction.atomic(), connection.execute_wrapper(keep):
+        fetch_together(
+            [
+                Fetch(CompiledSelect(_by_id), {"phone_id": phone.pk}),
+                Fetch(CompiledSelect(_boom), {"phone_id": phone.pk}),
+                Fetch(CompiledSelect(_by_id), {"phone_id": phone.pk}),
+            ]
+        )
+    assert len(sent) == 3  # all sent; the third was skipped by the server after the error
+    assert connection.connection.pgconn.pipeline_status == pq.PipelineStatus.OFF
+    assert Phone.objects.get(pk=phone.pk).pk == phone.pk  # the connection is usable again

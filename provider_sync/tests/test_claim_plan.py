@@ -138,3 +138,53 @@ def test_the_sweepers_and_dashboards_queries_use_the_due_index(sim, make_linked_
     assert len(statements) == 2
     for sql, params in statements:
         assert "syncjob_due_idx" in _uses_due_index(sql, params), sql
+
+
+def test_the_workers_statements_are_planned_once_not_at_every_job(sim, make_linked_phone, operator):
+    """Every statement that claims, records and changes a linked phone gets PostgreSQL's generic
+    plan once psycopg has prepared it, instead of being planned anew for every job.
+
+    A generic plan is kept only when it is about as cheap as one made for the values at hand; a
+    partial index whose condition names a parameter is of no use to it. The record's job lock
+    took its open statuses as parameters, so its plan was made again at every job (custom plans
+    only: ~0.1 ms of PostgreSQL's CPU per job)."""
+    from audit.models import Origin
+    from audit.services import AuditContext
+    from backoffice.actor import Actor
+    from phones.services import phone_update
+    from provider_sync.delivery import deliver
+
+    phones = [
+        make_linked_phone(
+            sim,
+            "plivo",
+            {"alias": f"plan-{i}"},
+            phone={"account_id": 950 + i, "number": f"555-04{i:02d}", "type": "MOBILE", "area_code": 212},
+        )
+        for i in range(14)
+    ]
+    actor = Actor.of(operator)
+    context = AuditContext(origin=Origin.API, request_id="req-plan")
+    for phone in phones:
+        deliver([SyncJob.objects.filter(phone_id=phone.pk).latest("pk").pk])  # the link's first sync
+    # A history, as production's: most jobs finished, and statistics that saw it.
+    finished = list(SyncJob.objects.order_by("pk"))
+    SyncJob.objects.bulk_create(
+        SyncJob(**{f.attname: getattr(job, f.attname) for f in SyncJob._meta.concrete_fields if f.attname != "id"})
+        for _ in range(100)
+        for job in finished
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {SyncJob._meta.db_table}")
+    for phone in phones:
+        phone_update(
+            actor=actor, context=context, account_id=phone.account_id, phone_id=phone.pk, data={"extension": "7"}
+        )
+        job = SyncJob.objects.filter(phone_id=phone.pk).latest("pk")
+        assert deliver([job.pk]) == {job.pk: SyncJobStatus.SYNCED}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        prepared = cursor.fetchall()
+    assert any('FOR UPDATE OF "phones_syncjob"' in sql for sql, _, _ in prepared)  # the record's job lock
+    replanned = [sql for sql, generic, custom in prepared if generic == 0 and custom > 5]
+    assert replanned == []

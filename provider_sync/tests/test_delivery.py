@@ -586,19 +586,28 @@ def test_recording_a_batch_costs_a_fixed_number_of_statements(sim, make_linked_p
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from psycopg import pq
+
     _linked_plivo_phones(sim, make_linked_phone, 6)
-    counts = []
+    counts, pipelined = [], []
+
+    def keep(execute, sql, params, many, context):
+        pipelined.append(connection.connection.pgconn.pipeline_status == pq.PipelineStatus.ON)
+        return execute(sql, params, many, context)
+
     for limit in (1, 5):
         batch = claims.claim_jobs(SyncJob.objects.filter(status="pending").order_by("id").first().pk, limit=limit)
         assert len(batch) == limit
         outcomes = delivery.push(batch)
-        with CaptureQueriesContext(connection) as ctx:
+        with CaptureQueriesContext(connection) as ctx, connection.execute_wrapper(keep):
             assert recording.record(outcomes) == [SyncJobStatus.SYNCED] * limit
         counts.append(len(ctx.captured_queries))
     # One job: BEGIN, 3 locks (compiled), one statement for attempts, job, link, entry and head,
     # COMMIT. A batch the same, whatever its size: its locks are compiled too, and its attempts,
     # jobs, links, entries and heads go in one statement (``backoffice.db_writes.write_many``).
     assert counts == [6, 6]
+    # The BEGIN and the three locks go in one round trip (a pipeline), the write after them.
+    assert pipelined == [True, True, True, False] * 2
 
 
 def test_a_stale_claim_in_a_batch_does_not_decide_for_its_job(sim, make_linked_phone):
