@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -39,16 +40,6 @@ STATE_COLOURS = {
     UNLINKED: "#6b7280",
 }
 
-# The block's headline: the state in a word (the details follow in ``SyncStatus.text``).
-STATE_LABELS = {
-    SyncState.PENDING: _("Pending"),
-    RETRYING: _("Retrying"),
-    SyncState.IN_PROGRESS: _("In progress"),
-    SyncState.PROVISIONING: _("Provisioning"),
-    SyncState.SYNCED: _("Synced"),
-    SyncState.FAILED: _("Failed"),
-    UNLINKED: _("Unlinked"),
-}
 # The fragment view that answers the block's polling (``PhoneAdmin.sync_state_view``), by phone.
 SYNC_STATE_URL_NAME = "admin:phones_phone_sync_state"
 # A link's own state while it has no job to read: these still move.
@@ -65,13 +56,14 @@ def sync_status_of(link: ProviderLink, *, read_job: bool = True) -> SyncStatus:
 
 
 def sync_status_badge(link: ProviderLink, status: SyncStatus) -> str:
-    """The status in words, coloured by its state; the provider's whole message as its title."""
+    """The status in words (capitalised: a list cell), coloured by its state; the provider's whole
+    message as its title."""
     drift = " " + gettext("(drift)") if link.drift else ""
     return format_html(
         '<span style="color:{}" title="{}">{}{}</span>',
         STATE_COLOURS.get(status.state, "inherit"),
         status.last_error or status.text,
-        status.text,
+        capfirst(status.text),
         drift,
     )
 
@@ -97,7 +89,6 @@ def sync_state_block(link: ProviderLink | None, phone_id: int) -> SafeString:
     state = status.state if status is not None else ""
     context = {
         "status": status,
-        "label": STATE_LABELS.get(state, state),
         "colour": STATE_COLOURS.get(state, "inherit"),
         "drift": bool(link is not None and link.drift),
         "moving": moving,

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
 
 from phones.models import Phone, PhoneType
 from phones.tests.factories import PhoneFactory
@@ -40,7 +41,9 @@ def phones(make_operator):
         "residential": PhoneFactory(actor=owner, type=PhoneType.RESIDENTIAL),
         "commercial": PhoneFactory(actor=owner, type=PhoneType.COMMERCIAL),
     }
-    tz = timezone.get_current_timezone()
+    # The viewer's zone (the operators' default): the list's date filters read days in it. The
+    # thread's current zone was the last admin request's, left by its middleware.
+    tz = ZoneInfo(settings.OPERATOR_DEFAULT_TIME_ZONE)
     set_updated(made["mobile"], datetime(2026, 3, 1, 9, 0, tzinfo=tz))
     set_updated(made["residential"], datetime(2026, 3, 2, 23, 59, tzinfo=tz))  # late on the "to" day
     set_updated(made["commercial"], datetime(2026, 3, 5, 0, 0, tzinfo=tz))

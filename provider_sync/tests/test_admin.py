@@ -64,7 +64,7 @@ def test_the_link_page_shows_the_sync_status_at_the_top(boss_client, boss):
     SyncJob.objects.update(attempts=1, last_status=503, last_error="Service Unavailable")
     page = boss_client.get(reverse("admin:phones_providerlink_change", args=[made.pk])).content.decode()
     assert "Sync status" in page
-    text = "retrying, attempt 2 of"
+    text = "Retrying, attempt 2 of"
     assert text in page and "last error 503 at" in page
     assert page.index(text) < page.index("Sinch settings")
 
@@ -86,7 +86,7 @@ def test_the_link_list_shows_each_status_without_a_query_per_row(boss_client, bo
     )
     five, page = list_queries()
     assert five == one
-    assert page.count(">pending since") == 4 and "failed: Invalid plan (status 400) at" in page
+    assert page.count(">Pending since") == 4 and "Failed: Invalid plan (status 400) at" in page
 
 
 def test_the_list_actions_still_get_a_plain_queryset(boss_client, boss):

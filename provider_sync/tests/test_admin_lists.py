@@ -149,3 +149,13 @@ def test_the_lists_show_the_phone_as_the_phones_list_does(viewer, two_links):
         column = response.context["cl"].list_display.index("phone_shown")
         ordered = viewer.get(f"{url}?o=-{column}").context["cl"].result_list
         assert [row.phone.number for row in ordered] == ["91234-0002", "91234-0001"], url
+
+
+def test_the_links_sync_status_cell_begins_with_a_capital_as_every_cell(viewer, two_links):
+    """The cell read "pending since 12:00, waiting for Sinch" beside capitalised cells."""
+    import re
+
+    html = viewer.get(LINKS).content.decode()
+    cells = re.findall(r'<td class="[^"]*field-state[^"]*"[^>]*>(.*?)</td>', html, re.S)
+    shown = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells]
+    assert len(shown) == 2 and all(text.startswith("Pending since ") for text in shown), shown

@@ -585,7 +585,6 @@ def test_a_batch_claims_the_oldest_due_jobs_once_and_pushes_them(sim, make_linke
 def test_recording_a_batch_costs_a_fixed_number_of_statements(sim, make_linked_phone, queued):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-
     from psycopg import pq
 
     _linked_plivo_phones(sim, make_linked_phone, 6)
