@@ -494,7 +494,7 @@ class SyncJobAdmin(PhoneColumn, ScreenedQueryMixin, LoggedDenialsMixin, ModelAdm
     inlines = (SyncAttemptInline,)
     readonly_fields = (
         "link",
-        "phone",
+        "phone_page",
         "provider",
         "number",
         "reason",
@@ -529,6 +529,16 @@ class SyncJobAdmin(PhoneColumn, ScreenedQueryMixin, LoggedDenialsMixin, ModelAdm
     desired_shown = shown_field(SyncJob, "desired", show=labelled_settings)
     previous_shown = shown_field(SyncJob, "previous", show=labelled_settings)
     operator_roles_shown = shown_field(SyncJob, "operator_roles")
+
+    @admin.display(description=_("phone"))
+    def phone_page(self, job: SyncJob) -> str:
+        # As the lists write it, linked to its page; Django's own link to the related row wrote
+        # its raw E.164 ("+5511912345678").
+        return format_html(
+            '<a class="text-primary-600 underline" href="{}">{}</a>',
+            reverse("admin:phones_phone_change", args=[job.phone_id]),
+            number_shown(job.phone),
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SyncJob]:
         # A filter on an open status then reads the index of open jobs, not the whole history.

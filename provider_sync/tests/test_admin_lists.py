@@ -159,3 +159,16 @@ def test_the_links_sync_status_cell_begins_with_a_capital_as_every_cell(viewer, 
     cells = re.findall(r'<td class="[^"]*field-state[^"]*"[^>]*>(.*?)</td>', html, re.S)
     shown = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells]
     assert len(shown) == 2 and all(text.startswith("Pending since ") for text in shown), shown
+
+
+def test_a_jobs_page_writes_its_phone_as_the_lists_do_linked_to_its_page(viewer, two_links):
+    """Noticed in the last notes: the job's page named its phone by its raw E.164, in Django's
+    link to the related row, where every list writes "+55 11 91234-0001"."""
+    import re
+
+    job = SyncJob.objects.filter(link=two_links[0]).latest("pk")
+    html = viewer.get(reverse("admin:phones_syncjob_change", args=[job.pk])).content.decode()
+    phone_url = reverse("admin:phones_phone_change", args=[job.phone_id])
+    (shown,) = re.findall(rf'<a [^>]*href="{phone_url}"[^>]*>(.*?)</a>', html, re.S)
+    assert re.sub(r"<[^>]+>", "", shown).strip() == "+55 11 91234-0001", shown
+    assert ">+5511912340001</a>" not in html  # the link, "Sinch +5511912340001", keeps the provider's form
