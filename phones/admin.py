@@ -363,6 +363,8 @@ class PhoneAdmin(
         if phone is not None:
             # The read-only fields see the phone, not the request: what this operator may open.
             phone.may_link = request.user.has_perm(roles.MANAGE_PROVIDER_LINK)
+            # The page's header names it as the lists and its audit entries' pages write it.
+            phone.admin_title = _number(phone)
         return phone
 
     def get_form(self, request: HttpRequest, obj: Phone | None = None, change: bool = False, **kwargs: Any) -> Any:

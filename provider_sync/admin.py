@@ -532,10 +532,10 @@ class SyncJobAdmin(PhoneColumn, ScreenedQueryMixin, LoggedDenialsMixin, ModelAdm
 
     @admin.display(description=_("phone"))
     def phone_page(self, job: SyncJob) -> str:
-        # As the lists write it, linked to its page; Django's own link to the related row wrote
-        # its raw E.164 ("+5511912345678").
+        # As the lists write it, linked to its page (styled as unfold's link to the job's link
+        # just above); Django's own link to the related row wrote its raw E.164.
         return format_html(
-            '<a class="text-primary-600 underline" href="{}">{}</a>',
+            '<a href="{}" class="text-link">{}</a>',
             reverse("admin:phones_phone_change", args=[job.phone_id]),
             number_shown(job.phone),
         )
