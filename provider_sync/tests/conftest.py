@@ -136,6 +136,28 @@ def make_linked_phone(operator: Any) -> Callable[..., Any]:
     return make
 
 
+def linked_plivo_phones(
+    sim: ProviderSimulator,
+    make_linked_phone: Callable[..., Any],
+    count: int,
+    *,
+    account: int,
+    numbers: str,
+    alias: str,
+) -> list[Any]:
+    """``count`` phones linked to Plivo: accounts from ``account``, numbers ``numbers`` + two
+    digits, aliases ``alias-0``, ``alias-1``..."""
+    return [
+        make_linked_phone(
+            sim,
+            "plivo",
+            {"alias": f"{alias}-{i}"},
+            phone={"account_id": account + i, "number": f"{numbers}{i:02d}", "type": "MOBILE", "area_code": 212},
+        )
+        for i in range(count)
+    ]
+
+
 # One job through the three steps of delivery, as the tests drive them one at a time (the worker
 # runs them on batches: ``provider_sync.delivery.deliver``).
 

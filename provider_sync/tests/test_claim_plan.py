@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from phones.claim_statement import claim_sql
 from phones.models import SyncJob, SyncJobStatus
+from provider_sync.tests.conftest import linked_plivo_phones
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -37,13 +38,7 @@ def _setup(sync_settings, queued):
 
 def _backlog(sim, make_linked_phone) -> list[int]:
     """``BACKLOG`` due jobs over ``LINKS`` links, after statistics that saw no open job."""
-    for i in range(LINKS):
-        make_linked_phone(
-            sim,
-            "plivo",
-            {"alias": f"plan-{i}"},
-            phone={"account_id": 900 + i, "number": f"555-03{i:02d}", "type": "MOBILE", "area_code": 212},
-        )
+    linked_plivo_phones(sim, make_linked_phone, LINKS, account=900, numbers="555-03", alias="plan")
     now = timezone.now()
     SyncJob.objects.update(status=SyncJobStatus.SYNCED, finished_at=now)
     with connection.cursor() as cursor:
@@ -154,15 +149,7 @@ def test_the_workers_statements_are_planned_once_not_at_every_job(sim, make_link
     from phones.services import phone_update
     from provider_sync.delivery import deliver
 
-    phones = [
-        make_linked_phone(
-            sim,
-            "plivo",
-            {"alias": f"plan-{i}"},
-            phone={"account_id": 950 + i, "number": f"555-04{i:02d}", "type": "MOBILE", "area_code": 212},
-        )
-        for i in range(14)
-    ]
+    phones = linked_plivo_phones(sim, make_linked_phone, 14, account=950, numbers="555-04", alias="plan")
     actor = Actor.of(operator)
     context = AuditContext(origin=Origin.API, request_id="req-plan")
     for phone in phones:

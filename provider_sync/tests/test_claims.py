@@ -16,7 +16,7 @@ from phones import changes
 from phones.models import ProviderLink, SyncJob, SyncJobStatus
 from phones.services import phone_update
 from provider_sync import claims
-from provider_sync.tests.conftest import CTX
+from provider_sync.tests.conftest import CTX, linked_plivo_phones
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -31,15 +31,7 @@ def _setup(sync_settings, queued):
 
 def _scene(sim, make_linked_phone, operator):
     """Linked phones whose jobs cover every case of the claim's filter."""
-    phones = [
-        make_linked_phone(
-            sim,
-            "plivo",
-            {"alias": f"scene-{i}"},
-            phone={"account_id": 700 + i, "number": f"555-02{i:02d}", "type": "MOBILE", "area_code": 212},
-        )
-        for i in range(8)
-    ]
+    phones = linked_plivo_phones(sim, make_linked_phone, 8, account=700, numbers="555-02", alias="scene")
     jobs = list(SyncJob.objects.order_by("id"))
     due = NOW - timedelta(seconds=5)
     SyncJob.objects.update(next_attempt_at=due)

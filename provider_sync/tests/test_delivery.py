@@ -23,6 +23,7 @@ from provider_sync.tests.conftest import (
     CTX,
     US_E164,
     claim_one,
+    linked_plivo_phones,
     push_one,
     record_one,
     run_due,
@@ -529,15 +530,7 @@ def phone_operator(phone):
 
 
 def _linked_plivo_phones(sim, make_linked_phone, count):
-    return [
-        make_linked_phone(
-            sim,
-            "plivo",
-            {"alias": f"acme-{i}"},
-            phone={"account_id": 500 + i, "number": f"555-01{i:02d}", "type": "MOBILE", "area_code": 212},
-        )
-        for i in range(count)
-    ]
+    return linked_plivo_phones(sim, make_linked_phone, count, account=500, numbers="555-01", alias="acme")
 
 
 def test_a_batch_claims_the_oldest_due_jobs_once_and_pushes_them(sim, make_linked_phone, operator, settings):
