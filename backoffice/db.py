@@ -29,6 +29,22 @@ _INLINE_CONSTANT = re.compile(r"[A-Za-z0-9_.:+-]*")
 _PLACEHOLDER = re.compile(r"(%%|%s)")
 
 
+def _word(value: Any) -> str | None:
+    """``value``'s text when it is a plain word (an enum member's value too), else None."""
+    text = value.value if isinstance(value, Enum) else value
+    return text if type(text) is str and _INLINE_CONSTANT.fullmatch(text) else None
+
+
+def sql_constant(value: str) -> str:
+    """One of our own words (a status, a type) as an SQL string literal, for statements that name
+    their constants in their text (a partial index's condition can then serve them in a plan made
+    once); raises ``ValueError`` for anything that is not a plain word."""
+    text = _word(value)
+    if text is None:
+        raise ValueError(f"not a plain word for an SQL literal: {value!r}")
+    return f"'{text}'"
+
+
 def _inline_constants(sql: str, params: list[Any], sentinels: dict[int, str]) -> tuple[str, list[Any]]:
     """Write the query's own text constants (a status in a subquery, say) into its SQL; the
     values passed at each fetch stay parameters.
@@ -45,11 +61,10 @@ def _inline_constants(sql: str, params: list[Any], sentinels: dict[int, str]) ->
             continue
         param = params[index]
         index += 1
-        text = param.value if isinstance(param, Enum) else param
         is_value = isinstance(param, int) and int(param) in sentinels
-        if not is_value and type(text) is str and _INLINE_CONSTANT.fullmatch(text):
-            parts.append(f"'{text}'")
-        else:
+        if not is_value and _word(param) is not None:
+            parts.append(sql_constant(param))
+        else:  # a value of each fetch, or a constant that is not a plain word: a parameter
             parts.append(part)
             kept.append(param)
     if index != len(params):

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import AuditContext, build_entry
-from backoffice.db import CompiledIdSelect, CompiledSelect, Fetch, fetch_together
+from backoffice.db import CompiledIdSelect, CompiledSelect, Fetch, fetch_together, sql_constant
 from backoffice.db_writes import reserve_id, write_many, write_rows
 from phones import claim_statement, outbox
 from phones.errors import PhoneAlreadyExists, PhoneChangedMeanwhile, PhoneNotFound, ProviderNumberTaken
@@ -130,7 +130,7 @@ def _supersede_sql() -> str:
         name: quote(meta.get_field(name).column)
         for name in ("status", "finished_at", "updated_at", "link", "provider", "number")
     }
-    statuses = ", ".join(f"'{status}'" for status in OPEN_JOB_STATUSES)  # our own words: no quote
+    statuses = ", ".join(sql_constant(status) for status in OPEN_JOB_STATUSES)
     return (
         f"UPDATE {quote(meta.db_table)} SET {column['status']} = %s, {column['finished_at']} = %s, "
         f"{column['updated_at']} = %s WHERE {column['link']} = %s AND {column['provider']} = %s "

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from backoffice.db import sql_constant
 from phones.models import OPEN_JOB_STATUSES, ProviderLink, SyncJob, SyncJobStatus, SyncState
 
 # What the statement returns, in order; ``newer`` is whether a newer job of the link exists.
@@ -49,21 +50,15 @@ COLUMNS = (
 )
 
 
-def _literal(value: str) -> str:
-    # Only our own enum values reach here (no quote in them): constants of the statement.
-    assert "'" not in value
-    return f"'{value}'"
-
-
 @cache
 def claim_sql(*, single: bool, among: bool = False) -> str:
     """The statement; ``single``: the job ``%(job_id)s`` only, else the oldest due ``%(limit)s``,
     and with ``among`` only while one of the jobs ``%(among)s`` (a list) is claimable itself.
     Parameters: job_id, limit, among, now, due_by, lease_until, token."""
     jobs, links = SyncJob._meta.db_table, ProviderLink._meta.db_table
-    open_ = ", ".join(_literal(status) for status in OPEN_JOB_STATUSES)
-    pending, provisioning = _literal(SyncJobStatus.PENDING), _literal(SyncJobStatus.PROVISIONING)
-    in_progress = _literal(SyncJobStatus.IN_PROGRESS)
+    open_ = ", ".join(sql_constant(status) for status in OPEN_JOB_STATUSES)
+    pending, provisioning = sql_constant(SyncJobStatus.PENDING), sql_constant(SyncJobStatus.PROVISIONING)
+    in_progress = sql_constant(SyncJobStatus.IN_PROGRESS)
     # ``next_attempt_at <= due_by`` for every claimable job, in progress too (a job goes in
     # progress only once due, and nothing moves its due time while it is): the candidates are
     # then read from the index of due jobs, which serves only queries that bound the due time.
@@ -118,7 +113,7 @@ WITH picked AS (
                  AND NOT EXISTS (SELECT 1 FROM {jobs} w
                                  WHERE w.link_id = l.id AND w.status = {pending}
                                    AND w.id NOT IN (SELECT id FROM claimed) OFFSET 0)
-            THEN {_literal(SyncState.IN_PROGRESS)} ELSE l.sync_state END
+            THEN {sql_constant(SyncState.IN_PROGRESS)} ELSE l.sync_state END
     FROM claimed c WHERE l.id = c.link_id AND l.id IN (SELECT id FROM free_links)
 )
 SELECT {", ".join(COLUMNS)} FROM claimed ORDER BY next_attempt_at, id

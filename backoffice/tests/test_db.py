@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from psycopg import pq
 
 from audit.models import AuditEntry
-from backoffice.db import CompiledSelect, Fetch, fetch_together
+from backoffice.db import CompiledSelect, Fetch, fetch_together, sql_constant
 from phones.models import Phone, PhoneType
 from phones.tests.factories import PhoneFactory
 
@@ -75,6 +75,15 @@ def test_the_querys_own_text_constants_are_written_into_its_sql_and_values_stay_
     assert [row.pk for row in select.fetch(account_id=7)] == [mobile.pk]
     assert [row.pk for row in build(None, account_id=7)] == [mobile.pk]
     assert select.fetch(account_id=8) == []
+
+
+def test_sql_constant_writes_a_plain_word_and_refuses_anything_else():
+    """The one place statements built by hand (the claim, the supersede) and compiled selects
+    turn a constant into SQL text."""
+    assert sql_constant(PhoneType.MOBILE) == "'MOBILE'" and sql_constant("") == "''"
+    for bad in ("1'2", "a\\b", "50%", "x\x00", 7):
+        with pytest.raises(ValueError):
+            sql_constant(bad)
 
 
 def test_a_value_that_is_not_a_parameter_is_refused():
