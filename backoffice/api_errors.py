@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -61,6 +61,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # Django's own bound on reading a body (the middleware refuses most before this).
         message = body_too_large_message(settings.API_MAX_BODY_BYTES)
         return Response({"message": message}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent):
+        # Django's own bound on the parameters it parses (``DATA_UPLOAD_MAX_NUMBER_FIELDS``); the
+        # API reads JSON bodies only, so it is the query that went past it.
+        return bad_request("query", "Too many query parameters.")
     if isinstance(exc, Http404):
         return Response({"message": "Not found"}, status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):
