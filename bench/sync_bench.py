@@ -19,8 +19,10 @@ import multiprocessing
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -145,25 +147,38 @@ HALF_RATE = PACED_RATE / 2
 # the latency at a fixed rate is that of long-running API processes. Both sides get it.
 PACED_START_SECONDS = 2.0
 
+# The reference's warm-up publishes a push of this number (the simulator holds it; never measured).
+WARM_UP_DIGITS = "15559999999"
 
-def _warm_up(actor, ctx, account_id: int, phone_id: int) -> None:
-    """One change that changes nothing (the phone's own extension): the committer's connection
-    and code paths are ready, no job or entry is written."""
-    from phones import services
+
+def _warm_up(phone_id: int, change: Callable[[str], None]) -> None:
+    """The committer's first change, on a phone of its own that is not measured (``change``, the
+    side's measured change, applied to it with an extension it does not hold yet): its
+    connection, statements, broker connection and code paths are then those of a long-running
+    process. A real change, message included: a change that changed nothing (the warm-up until
+    2026-12-07) left the first real one to open the producer pool, import the broker's
+    transport and load the job and entry tables into its backend's caches (measured in a forked
+    committer: 80-90 ms of CPU and 5,400 page faults, then 9 ms with only the publish warmed,
+    where the next changes took 2-4 ms); four committers at once held both cores through the
+    phase's first 0.2 s, and the product's side, whose first change touches more tables, paid more."""
     from phones.models import Phone
 
-    extension = Phone.objects.values_list("extension", flat=True).get(pk=phone_id)
-    services.phone_update(
-        actor=actor, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
-    )
+    held = Phone.objects.values_list("extension", flat=True).get(pk=phone_id)
+    change("1" if held != "1" else "2")
 
 
 def _commit_changes(
-    operator_id: int, targets: list[tuple[int, int]], extension: str, start: float | None, interval: float
+    operator_id: int,
+    targets: list[tuple[int, int]],
+    extension: str,
+    start: float | None,
+    interval: float,
+    warm: tuple[int, int] | None = None,
 ) -> dict[int, float]:
     """One committer process: its own connection, one change per phone per transaction. With
     ``start``, change i is committed at ``start + i * interval`` (open loop: a late committer
-    does not wait to catch up); without, as fast as it can (closed loop)."""
+    does not wait to catch up), after a warm-up change of ``warm`` (account, phone: a linked
+    phone of its own); without, as fast as it can (closed loop)."""
     from django.db import connections
 
     from audit.models import Origin
@@ -174,30 +189,40 @@ def _commit_changes(
 
     actor = Actor.of(User.objects.get(pk=operator_id))
     ctx = AuditContext(origin=Origin.COMMAND, request_id="bench-sync")
-    if start is not None:
-        _warm_up(actor, ctx, *targets[0])
+
+    def change(account_id: int, phone_id: int, extension: str) -> None:
+        services.phone_update(
+            actor=actor, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
+        )
+
+    if warm is not None:
+        _warm_up(warm[1], partial(change, *warm))
     committed = {}
     for i, (account_id, phone_id) in enumerate(targets):
         if start is not None:
             delay = start + i * interval - time.time()
             if delay > 0:
                 time.sleep(delay)
-        services.phone_update(
-            actor=actor, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
-        )
+        change(account_id, phone_id, extension)
         committed[phone_id] = time.time()
     connections.close_all()
     return committed
 
 
 def _enqueue_reference(
-    operator_id: int, targets: list[tuple[int, int, str]], extension: str, start: float, interval: float
+    operator_id: int,
+    targets: list[tuple[int, int, str]],
+    extension: str,
+    start: float,
+    interval: float,
+    warm: tuple[int, int],
 ) -> dict[str, float]:
-    """One reference committer process, paced as ``_commit_changes`` and committing the same
-    change (``phones.services.phone_update`` of an unlinked phone: same transaction, same audit
-    entry, no outbox job); the bare push of number i is published on that commit. Timed when the
-    commit (and the publish on it) returns, as a product change is: the reference is the same
-    committed change delivered by a bare task instead of the outbox."""
+    """One reference committer process, paced and warmed up as ``_commit_changes`` (``warm``: an
+    unlinked phone of its own) and committing the same change (``phones.services.phone_update``
+    of an unlinked phone: same transaction, same audit entry, no outbox job); the bare push of
+    number i is published on that commit. Timed when the commit (and the publish on it) returns,
+    as a product change is: the reference is the same committed change delivered by a bare task
+    instead of the outbox."""
     from django.db import connections, transaction
 
     from audit.models import Origin
@@ -209,17 +234,21 @@ def _enqueue_reference(
 
     actor = Actor.of(User.objects.get(pk=operator_id))
     ctx = AuditContext(origin=Origin.COMMAND, request_id="bench-sync-reference")
-    _warm_up(actor, ctx, *targets[0][:2])
+
+    def change(account_id: int, phone_id: int, digits: str, extension: str) -> None:
+        with transaction.atomic():
+            services.phone_update(
+                actor=actor, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
+            )
+            transaction.on_commit(lambda: push.apply_async((digits, {"alias": "bench"}, time.time())))
+
+    _warm_up(warm[1], partial(change, *warm, WARM_UP_DIGITS))
     enqueued = {}
     for i, (account_id, phone_id, digits) in enumerate(targets):
         delay = start + i * interval - time.time()
         if delay > 0:
             time.sleep(delay)
-        with transaction.atomic():
-            services.phone_update(
-                actor=actor, context=ctx, account_id=account_id, phone_id=phone_id, data={"extension": extension}
-            )
-            transaction.on_commit(lambda digits=digits: push.apply_async((digits, {"alias": "bench"}, time.time())))
+        change(account_id, phone_id, digits, extension)
         enqueued[digits] = time.time()
     connections.close_all()
     return enqueued
@@ -266,11 +295,12 @@ def _reference_paced(
     *,
     rate: float,
     extension: str,
+    warm: list[tuple[int, int]],
 ) -> _Samples:
     """A slice of the reference's latency phase: ``COMMITTERS`` processes commit the same change
     as the product's committers (``extension``: a value the phones do not hold yet), at ``rate``
     on the product's schedule (open loop), each publishing a bare task on its commit; each timed
-    from its commit. Reference workers must be running."""
+    from its commit. Committer i warms up on ``warm[i]``. Reference workers must be running."""
     from django.db import connection
 
     from bench.reference.celery_app import DONE_KEY
@@ -284,7 +314,7 @@ def _reference_paced(
         schedule = _paced_shares(targets, time.time() + PACED_START_SECONDS, rate)
         parts = pool.starmap(
             _enqueue_reference,
-            [(operator_id, part, extension, at, every) for part, at, every in schedule],
+            [(operator_id, part, extension, at, every, warm[i]) for i, (part, at, every) in enumerate(schedule)],
         )
     enqueued = {d: t for part in parts for d, t in part.items()}
     samples = _reference_outcome(http, r, enqueued, timeout)
@@ -370,6 +400,8 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         # Numbers no earlier run used: a provider number is linked to one phone only, and the
         # links of earlier runs stay in the bench database.
         first = Phone.objects.filter(account_id__gte=SYNC_ACCOUNTS).count()
+        # Each side's paced committers also get a phone each for their warm-up (``_warm_up``).
+        every = changes + COMMITTERS
         phones = [
             services.phone_create(
                 actor=Actor.of(operator),
@@ -379,26 +411,28 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
                 type="MOBILE",
                 area_code=11,
             )
-            for i in range(changes)
+            for i in range(every)
         ]
-        digits = [p.e164.lstrip("+") for p in phones]
+        phones, warm_phones = phones[:changes], phones[changes:]
+        digits = [p.e164.lstrip("+") for p in phones + warm_phones]
         # The reference's paced committers change these (unlinked: no outbox job) in the same way.
         ref_phones = [
             services.phone_create(
                 actor=Actor.of(operator),
                 context=ctx,
-                account_id=base + changes + i,
+                account_id=base + every + i,
                 number=f"6{first + i:08d}",
                 type="MOBILE",
                 area_code=11,
             )
-            for i in range(changes)
+            for i in range(every)
         ]
+        ref_phones, warm_ref_phones = ref_phones[:changes], ref_phones[changes:]
         http.post(
             f"{SIM}/_sim/numbers",
             json={"numbers": [{"provider": "plivo", "number": d, "alias": "before"} for d in digits]},
         )
-        for p in phones:
+        for p in phones + warm_phones:
             links.provider_link_set(
                 actor=Actor.of(operator),
                 context=ctx,
@@ -429,7 +463,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             "product",
         )
         # The links' first syncs go out before the burst (they warm the workers up too).
-        _wait_final([p.pk for p in phones], reason="link", timeout=timeout)
+        _wait_final([p.pk for p in phones + warm_phones], reason="link", timeout=timeout)
 
         def provider_differs() -> None:
             # The provider holds another alias again, so each change's sync really writes: the
@@ -472,7 +506,11 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         ref_digits = [f"1555{i:07d}" for i in range(changes)]
         http.post(
             f"{SIM}/_sim/numbers",
-            json={"numbers": [{"provider": "plivo", "number": d, "alias": "before"} for d in ref_digits]},
+            json={
+                "numbers": [
+                    {"provider": "plivo", "number": d, "alias": "before"} for d in [*ref_digits, WARM_UP_DIGITS]
+                ]
+            },
         )
         http.delete(f"{SIM}/_sim/requests")
         from bench.reference.celery_app import DONE_KEY, push
@@ -504,6 +542,8 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
         result["reference"] = _reference_outcome(http, r, ref_committed, timeout).summary(product=False)
         log(f"  reference sync: {result['reference']}")
         ref_targets = [(p.account_id, p.pk, d) for p, d in zip(ref_phones, ref_digits, strict=True)]
+        warm = [(p.account_id, p.pk) for p in warm_phones]
+        warm_ref = [(p.account_id, p.pk) for p in warm_ref_phones]
 
         # (2) Latency: COMMITTERS processes commit their share one change per transaction, as
         # many API clients would; each change is timed at its own commit. First at a fixed offered
@@ -519,7 +559,9 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             t0 = time.time()
             if rate is not None:
                 schedule = _paced_shares(part, t0 + PACED_START_SECONDS, rate)
-                shares = [(operator.pk, share, extension, at, every) for share, at, every in schedule]
+                shares = [
+                    (operator.pk, share, extension, at, every, warm[i]) for i, (share, at, every) in enumerate(schedule)
+                ]
             else:
                 shares = [(operator.pk, part[i::COMMITTERS], extension, None, 0.0) for i in range(COMMITTERS)]
             committed: dict[int, float] = {}
@@ -543,10 +585,10 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             half = len(targets) // 2
             product = product_changes(targets[:half], rate, extension)
             reference = _reference_paced(
-                http, r, operator.pk, ref_targets[:half], timeout, rate=rate, extension=extension
+                http, r, operator.pk, ref_targets[:half], timeout, rate=rate, extension=extension, warm=warm_ref
             )
             reference += _reference_paced(
-                http, r, operator.pk, ref_targets[half:], timeout, rate=rate, extension=extension
+                http, r, operator.pk, ref_targets[half:], timeout, rate=rate, extension=extension, warm=warm_ref
             )
             product += product_changes(targets[half:], rate, extension)
             name = "paced" if rate == PACED_RATE else "half"

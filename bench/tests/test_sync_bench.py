@@ -57,3 +57,17 @@ def test_a_phase_without_committers_has_no_rate_rows():
     summary = burst.summary(product=True)
     assert "cpu_ms_per_change" not in summary and "commits_per_s" not in summary
     assert summary["changes_per_s"] == 2.0
+
+
+def test_the_warm_up_makes_a_real_change(db):
+    # A warm-up that changed nothing left the committer's first measured change to open its
+    # broker connection and load the job tables (80-90 ms of CPU): it must change the phone.
+    from bench.sync_bench import _warm_up
+    from phones.tests.factories import PhoneFactory
+
+    sent: list[str] = []
+    _warm_up(PhoneFactory(extension="1").pk, sent.append)
+    _warm_up(PhoneFactory(extension="42").pk, sent.append)
+    _warm_up(PhoneFactory(extension=None).pk, sent.append)
+
+    assert sent == ["2", "1", "1"]
