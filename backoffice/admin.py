@@ -65,6 +65,7 @@ class RoleListFilter(admin.RelatedFieldListFilter):
 class OperatorAdmin(ScreenedQueryMixin, LoggedDenialsMixin, DjangoUserAdmin, ModelAdmin):
     form = OperatorChangeForm
     add_form = OperatorCreationForm
+    add_form_template = "admin/backoffice/user/add_form.html"  # says "operator" where Django says "user"
     change_password_form = AdminPasswordChangeForm
     list_display = ("email", "full_name", "role_names", "is_active", "sign_in", "is_superuser", "last_login")
     list_filter = ("is_active", ("groups", RoleListFilter), ("last_login", DateRangeFilter))

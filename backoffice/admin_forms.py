@@ -71,6 +71,18 @@ class OperatorChangeForm(_RolesMixin, UserChangeForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limit_roles(self.instance)
+        # Django's help texts name a "user" ("usuário"); the backoffice's people are operators,
+        # as every other line of the page says.
+        password = self.fields.get("password")
+        if password is not None:
+            password.help_text = (
+                _("Passwords are kept only as a hash: no one can read this operator's password.")
+                if self.instance.has_usable_password()
+                else _("This operator has no password: they cannot sign in with one until it is set.")
+            )
+        superuser = self.fields.get("is_superuser")
+        if superuser is not None:
+            superuser.help_text = _("Holds every permission, whatever their roles.")
 
 
 class OperatorLoginForm(AuthenticationForm):

@@ -267,9 +267,11 @@ class ProviderLinkAdmin(PhoneColumn, ScreenedQueryMixin, LoggedDenialsMixin, Mod
                 classes = ("provider-settings", f"provider-settings-{provider}")
                 sets.append((_settings_title(Provider(provider).label), {"fields": names, "classes": classes}))
         if obj is not None:
-            # The status in words is at the top ("sync_status"); here the fields it is made of. A
-            # link not saved yet has none (the add page showed "Linked ✓" for it).
-            sets.append((_("Sync state"), {"fields": tuple(name for name in self.readonly_fields if name != "state")}))
+            # The status in words is at the top ("sync_status"); here the fields it is made of,
+            # under a title that does not name the status a second time. A link not saved yet has
+            # none (the add page showed "Linked ✓" for it).
+            details = tuple(name for name in self.readonly_fields if name != "state")
+            sets.append((_("Sync details"), {"fields": details}))
         return sets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
@@ -289,3 +291,25 @@ def test_the_lists_roles_column_shows_nothing_as_every_page_does_and_keeps_a_rol
     assert cells["bare@bank.example"].strip() == NOTHING
     roles_of_master = re.findall(r'<span class="whitespace-nowrap">([^<]*)</span>', cells["master@bank.example"])
     assert roles_of_master == ["crm-operator", "itibackoffice-master"]
+
+
+@pytest.mark.parametrize("usable", [True, False])
+def test_the_operator_pages_say_operator_in_portuguese_not_user(client, make_operator, usable):
+    """Django's own help texts on the operator page said "usuário" (its password, the superuser
+    flag) where every other line says "operador"."""
+    admin = make_operator(email="chefe@bank.example", language="pt-br")
+    admin.is_superuser = True
+    admin.save(update_fields=["is_superuser"])
+    other = make_operator("crm-operator", email="outro@bank.example")
+    if not usable:
+        other.set_unusable_password()
+        other.save(update_fields=["password"])
+    client.force_login(admin)
+    pages = [client.get(change_url(other)).content.decode(), client.get(ADD_URL).content.decode()]
+    said = "ninguém pode ler a senha deste operador" if usable else "Este operador não tem senha"
+    assert said in pages[0] and "Tem todas as permissões, quaisquer que sejam seus perfis." in pages[0]
+    for page in pages:
+        words = re.findall(r"[\w-]*usuário[\w-]*", page, flags=re.IGNORECASE)
+        assert [word for word in words if not word.lower().startswith("superusuário")] == [], [
+            page[max(0, i - 150) : i + 50] for i in [m.start() for m in re.finditer("usuário", page)]
+        ]

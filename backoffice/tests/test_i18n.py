@@ -249,7 +249,8 @@ def test_the_role_pages_permission_picker_reads_as_portuguese(client, make_opera
     def said(text: str) -> bool:  # the catalogue is JSON in a script: accents escaped
         return json.dumps(text)[1:-1] in catalogue
 
-    for reworded in ("%s na seleção", "Escolher tudo (%s)", "Remover tudo (%s)"):
+    # The lists' headings begin with a capital ("permissões disponíveis" began lowercase).
+    for reworded in ("Disponíveis (%s)", "Na seleção (%s)", "Escolher tudo (%s)", "Remover tudo (%s)"):
         assert said(reworded), reworded
     for agreed in ("%s escolhido(s)", "Escolher todos %s", "Remover todos %s", "selecionando-os"):
         assert not said(agreed), agreed

@@ -10,7 +10,7 @@ from backoffice.actor import Actor
 from phones import services
 from phones.models import ProviderLink
 from provider_sync.tests.conftest import CTX
-from provider_sync.tests.test_admin import ADD_URL, add_form, link, make_phone
+from provider_sync.tests.test_admin import ADD_URL, LINKS_URL, add_form, link, make_phone
 
 pytestmark = pytest.mark.django_db
 
@@ -89,5 +89,20 @@ def test_a_new_links_page_shows_no_sync_state_and_nothing_is_a_dash(client, boss
     fieldsets = response.context["adminform"].fieldsets
     names = [name for _, options in fieldsets for name in options["fields"]]
     assert "linked" not in names and "last_synced_at" not in names
-    assert "Sync state" not in [title for title, _ in fieldsets]
+    assert "Sync details" not in [title for title, _ in fieldsets]
     assert '<option value="" selected>—</option>' in response.content.decode()
+
+
+def test_the_links_pages_name_the_sync_status_once_in_portuguese(client, make_operator, boss):
+    """The link's page read "Situação da sincronização" above and "Estado da sincronização" over
+    its details, and the list's filter "estado" beside its column "situação": two words for one
+    thing. One word now; the section is the status's details."""
+    made = link(boss, make_phone(boss))
+    reader = make_operator("backoffice-operator", email="leitor@bank.example", language="pt-br")
+    client.force_login(reader)
+    page = client.get(reverse("admin:phones_providerlink_change", args=[made.pk])).content.decode()
+    listing = client.get(LINKS_URL).content.decode()
+    assert "Situação da sincronização" in page and "Detalhes da sincronização" in page
+    assert "situação da sincronização" in listing.lower()
+    for html in (page, listing):
+        assert "estado da sincronização" not in html.lower()
