@@ -428,21 +428,28 @@ CUSTOM_PERMISSION_LABELS = {
 
 
 def permission_label(permission: Permission) -> str:
-    """How the roles form names a permission: Django's "app | model | name" in the operator's
-    language, the group's in words of roles (Django's reads "Authentication and Authorization |
-    group | Can add group")."""
+    """How the roles form names a permission, in the operator's language: what it allows, in one
+    sentence that names its object ("Can view phone", "Pode ver telefone"). Django's label put the
+    app and the model before it ("Telefones | telefone | Pode ver telefone", up to 84 characters),
+    and the picker's lists cut it; the form lists the permissions in app and model order
+    (``PERMISSION_ORDER``), so they stay grouped. The group's permissions in words of roles (Django's reads
+    "Can add group")."""
     content_type = permission.content_type
     if content_type.app_label == "auth" and permission.codename in ROLE_PERMISSION_LABELS:
-        return f"{_('Roles')} | {ROLE_PERMISSION_LABELS[permission.codename]}"
+        return str(ROLE_PERMISSION_LABELS[permission.codename])
     custom = CUSTOM_PERMISSION_LABELS.get(f"{content_type.app_label}.{permission.codename}")
     if custom is not None:
-        return f"{content_type} | {custom}"
+        return str(custom)
     model = content_type.model_class()
     action = permission.codename.partition("_")[0]
     default = permission.codename == f"{action}_{content_type.model}" and action in DEFAULT_PERMISSION_LABELS
     if model is not None and default:
-        return f"{content_type} | {DEFAULT_PERMISSION_LABELS[action] % {'name': model._meta.verbose_name}}"
+        return DEFAULT_PERMISSION_LABELS[action] % {"name": model._meta.verbose_name}
     return str(permission)
+
+
+# The order the roles form lists the permissions in: by app and model, so that a model's stay together.
+PERMISSION_ORDER = ("content_type__app_label", "content_type__model", "codename")
 
 
 @admin.register(Group)
@@ -498,9 +505,7 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "permissions":
-            kwargs["queryset"] = product_permissions().order_by(
-                "content_type__app_label", "content_type__model", "codename"
-            )
+            kwargs["queryset"] = product_permissions().order_by(*PERMISSION_ORDER)
             field = super().formfield_for_manytomany(db_field, request, **kwargs)
             field.label_from_instance = permission_label
             return field
@@ -520,7 +525,9 @@ class RoleAdmin(ScreenedQueryMixin, LoggedDenialsMixin, ModelAdmin):
 
     @display(description=_("Permissions"))
     def permissions_shown(self, group: Group) -> str:
-        labels = sorted(permission_label(p) for p in group.permissions.select_related("content_type"))
+        labels = [
+            permission_label(p) for p in group.permissions.select_related("content_type").order_by(*PERMISSION_ORDER)
+        ]
         return format_html_join(mark_safe("<br>"), "{}", ((label,) for label in labels)) if labels else NOTHING
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

@@ -123,3 +123,20 @@ def test_a_role_read_only_names_its_permissions_in_the_operators_language(client
     text = visible_text(client.get(reverse("admin:auth_group_change", args=[role.pk])).content.decode())
     assert "Can view phone" not in text and "Can change phone" not in text
     assert "Pode ver telefone" in text
+
+
+@pytest.mark.parametrize(("language", "phone"), [("pt-br", "Pode ver telefone"), ("en", "Can view phone")])
+def test_the_picker_names_each_permission_by_what_it_allows(client, make_operator, language, phone):
+    """The picker's options read "Operadores e perfis | versão da matriz de perfis | Pode incluir
+    versão da matriz de perfis" (84 characters), and its lists cut them (found in the crawler's
+    screenshots): the sentence alone names its object. Listed by app and model, as before."""
+    client.force_login(make_operator(is_superuser=True, language=language))
+    page = client.get(reverse("admin:auth_group_add")).content.decode()
+    picker = re.search(r'<select[^>]*name="permissions"[^>]*>(.*?)</select>', page, re.S).group(1)
+    labels = [" ".join(label.split()) for label in re.findall(r"<option[^>]*>(.*?)</option>", picker, re.S)]
+    assert phone in labels
+    assert not [label for label in labels if "|" in label]
+    assert max(map(len, labels)) <= 50, max(labels, key=len)
+    # A model's permissions stay together (app, model, codename).
+    phones = [i for i, label in enumerate(labels) if "telefone" in label or "phone" in label]
+    assert len(phones) == 6 and phones == list(range(phones[0], phones[0] + 6))
