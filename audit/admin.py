@@ -97,6 +97,18 @@ class PhoneIdFilter(ExactIntegerFilter):
     parameter_name = "phone"
     field_name = "phone_id"
 
+    def chip(self, request: HttpRequest) -> tuple[str, str] | None:
+        """The chip names the phone by its number, as the list's column does (a phone's history
+        read "Phone ID: 8"); only for a phone whose entries the operator may read (the list's own
+        gate), else None: the id as typed."""
+        number = whole_number((self.value() or "").strip())
+        if number is None:
+            return None
+        entry = audit_entries_visible_to(request.user).filter(phone_id=number).select_related("phone").first()
+        if entry is None or entry.phone is None:
+            return None
+        return str(_("Phone")), presentation.format_number(entry.phone.e164) or entry.phone.number
+
 
 class AccountIdFilter(ExactIntegerFilter):
     title = _("account ID")

@@ -192,7 +192,12 @@ def filter_chips(changelist: ChangeList, request: HttpRequest | None) -> list[di
         if not used:
             continue
         shown = [choice.get("display") for choice in spec.choices(changelist) if choice.get("selected")]
+        # A filter may name its value itself (``chip``: an id as what it identifies).
+        own = spec.chip(request) if request is not None and hasattr(spec, "chip") else None
         for key in used:
+            if own is not None:
+                chips.append({"label": own[0], "value": own[1], "remove_url": without(key)})
+                continue
             label = str(spec.title)
             bound = _LOOKUP_BOUNDS.get(key.rpartition("__")[2]) if "__" in key else None
             if key.endswith("_from"):

@@ -254,9 +254,13 @@ class ProviderLinkAdmin(PhoneColumn, ScreenedQueryMixin, LoggedDenialsMixin, Mod
         return LinkChangeList
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        link_fields = ("sync_status", "provider", "remote_number") if obj else ("phone", "provider", "remote_number")
+        read_only = obj is not None and not self.has_change_permission(request, obj)
+        # Read only, the number the provider holds (the phone's own when no other is set), where the
+        # form's field showed "—" under its hint for whoever edits it ("empty: the phone's").
+        number = "number" if read_only else "remote_number"
+        link_fields = ("sync_status", "provider", number) if obj else ("phone", "provider", number)
         sets: list[Any] = [(None, {"fields": link_fields})]
-        if obj is not None and not self.has_change_permission(request, obj):
+        if read_only:
             # Read-only: the settings form fields are not the model's, so Django would show "-" for
             # each. The stored settings instead, as a small table.
             sets.append((_settings_title(obj.get_provider_display()), {"fields": ("settings_table",)}))

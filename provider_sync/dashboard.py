@@ -88,7 +88,7 @@ def sync_outcomes_card(request: HttpRequest) -> dict[str, Any]:
     figures.append(
         {
             "key": "retrying",
-            "label": _("Retrying now"),
+            "label": _("Waiting to retry"),  # pending, with an attempt behind it
             "count": retrying_now(),
             "url": jobs_url(status__exact=SyncJobStatus.PENDING.value, attempts__gt=0),
         }

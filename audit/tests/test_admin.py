@@ -105,7 +105,8 @@ def test_the_filters_the_list_applies_show_as_chips(client, trail):
 
     client.force_login(trail["other"])
     phone = trail["mine"]
-    assert chips(client.get(LIST_URL, {"phone": phone.pk})) == {f"Phone ID: {phone.pk}": "?"}
+    # The phone by its number, as the column shows it (it read "Phone ID: 8").
+    assert chips(client.get(LIST_URL, {"phone": phone.pk})) == {"Phone: +55 11 95555-0000": "?"}
     since = chips(
         client.get(LIST_URL, {"created_at__gte": "2026-04-01T00:00:00+00:00", "event__exact": "phone_change"})
     )
@@ -113,3 +114,14 @@ def test_the_filters_the_list_applies_show_as_chips(client, trail):
     # The dashboard's chart opens the list with ``event__in``: the events in words, not their codes.
     charted = chips(client.get(LIST_URL, {"event__in": "phone_creation,phone_change"}))
     assert list(charted) == ["Event: Phone created, Phone changed"]
+
+
+def test_the_phone_chip_names_only_a_phone_the_operator_may_read_about(client, trail):
+    """The chip's number comes through the list's own gate: an operator who reads only their own
+    entries, filtering by another's phone, learns nothing from the chip (its id as typed)."""
+    from phones.tests.test_admin_list_filters import chips
+
+    client.force_login(trail["crm"])
+    theirs = trail["theirs"]
+    assert chips(client.get(LIST_URL, {"phone": theirs.pk})) == {f"Phone ID: {theirs.pk}": "?"}
+    assert chips(client.get(LIST_URL, {"phone": trail["mine"].pk})) == {"Phone: +55 11 95555-0000": "?"}

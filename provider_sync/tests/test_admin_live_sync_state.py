@@ -119,7 +119,7 @@ def test_pending_polls(client, boss, linked):
     ("language", "expected"),
     [
         ("en", r"Pending since \d\d:\d\d, waiting for Sinch \(updates by itself\)"),
-        ("pt-br", r"Pendente desde \d\d:\d\d, aguardando a Sinch \(atualiza sozinho\)"),
+        ("pt-br", r"Pendente desde \d\d:\d\d, aguardando a Sinch \(atualização automática\)"),
     ],
 )
 def test_the_block_says_the_state_once(client, make_operator, linked, language, expected):

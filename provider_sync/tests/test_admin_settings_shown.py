@@ -225,3 +225,15 @@ def test_a_link_page_shows_the_settings_of_its_provider_only(page_for, linked): 
     expect(sinch).to_be_hidden()
     assert errors == [], errors
     assert page.evaluate("window.__cspViolations") == []
+
+
+def test_a_view_only_role_reads_the_number_at_the_provider_not_an_empty_field(client, make_operator, linked):
+    """Read only, the link page showed the form's "number at the provider" field as "—" (no other
+    number set) under its editing hint ("E.164; empty: the phone's"), beside a list that showed
+    the number: it shows the number the provider holds."""
+    _, phone, link = linked
+    client.force_login(make_operator("treasury-operator", email="probe@bank.example"))
+    page = client.get(reverse("admin:phones_providerlink_change", args=[link.pk])).content.decode()
+    shown = re.search(r">Number at the provider</label>.*?<div class=\"readonly[^\"]*\">(.*?)</div>", page, re.S)
+    assert shown is not None and shown.group(1).strip() == phone.e164
+    assert "E.164; empty: the phone" not in page
