@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from phones.limits import COUNTRY_CODE_MAX, DEFAULT_COUNTRY_CODE, EXTENSION_MAX_LENGTH, NUMBER_MAX_LENGTH
@@ -266,8 +266,9 @@ class SyncJob(models.Model):
     operator_roles = models.JSONField(verbose_name=_("operator roles"), default=list)
     origin = models.CharField(verbose_name=_("origin"), max_length=20)
     request_id = models.CharField(verbose_name=_("request ID"), max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
+    # A job ("tarefa") is feminine in Portuguese: its own words, where the other models' are masculine.
+    created_at = models.DateTimeField(verbose_name=pgettext_lazy("sync job", "created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=pgettext_lazy("sync job", "updated at"), auto_now=True)
     finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:

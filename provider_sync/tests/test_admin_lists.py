@@ -172,3 +172,11 @@ def test_a_jobs_page_writes_its_phone_as_the_lists_do_linked_to_its_page(viewer,
     (shown,) = re.findall(rf'<a [^>]*href="{phone_url}"[^>]*>(.*?)</a>', html, re.S)
     assert re.sub(r"<[^>]+>", "", shown).strip() == "+55 11 91234-0001", shown
     assert ">+5511912340001</a>" not in html  # the link, "Sinch +5511912340001", keeps the provider's form
+
+
+def test_the_jobs_list_speaks_of_a_job_in_the_feminine(client, make_operator, two_links):
+    """A job is a "tarefa": its list said "Criado em", "Atualizado em" beside "Concluída em"."""
+    client.force_login(make_operator("itibackoffice-operator", email="leitora@bank.example", language="pt-br"))
+    page = client.get(JOBS).content.decode()
+    assert "Criada em" in page and "Atualizada em" in page
+    assert "Criado em" not in page and "Atualizado em" not in page
