@@ -308,7 +308,8 @@ class PhoneAdmin(
         return (
             (_("Number"), {"fields": number}),
             (_("Account"), {"fields": ("account_link", "customer")}),
-            (_("Derived"), {"fields": derived}),
+            # What the phone's number and row are as stored ("Derived" was the developer's word).
+            (_("Record"), {"fields": derived}),
             (_("Provider"), {"fields": ("provider_sync",)}),
         )
 

@@ -170,8 +170,8 @@ WORDS = {
         "en": ["Add phone", "Digits, spaces and", "Country code", "Extension"],
     },
     "phone page": {
-        "pt-br": ["Derivados", "Sincronização com o provedor", "Criado em"],
-        "en": ["Derived", "Provider sync", "Created at"],
+        "pt-br": ["Cadastro", "Sincronização com o provedor", "Criado em"],
+        "en": ["Record", "Provider sync", "Created at"],
     },
     "audit list": {
         "pt-br": ["Registros de auditoria", "Telefone criado", "Por perfil do operador"],
