@@ -122,6 +122,12 @@ class ProviderLinkForm(forms.ModelForm):
             # queryset of active phones only answered "Select a valid choice" for either.
             self.fields["phone"].queryset = Phone.objects.all()
             self.fields["phone"].error_messages["invalid_choice"] = _("There is no phone with ID %(value)s.")
+            # A bare id box: say where the id comes from (the phone page's "Link to a provider"
+            # fills it in; the magnifier searches the phones by number).
+            self.fields["phone"].help_text = _(
+                "The phone's ID: open this form from the phone's page (Link to a provider), or find the "
+                "phone by its number with the magnifier."
+            )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

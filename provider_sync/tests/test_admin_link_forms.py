@@ -106,3 +106,12 @@ def test_the_links_pages_name_the_sync_status_once_in_portuguese(client, make_op
     assert "situação da sincronização" in listing.lower()
     for html in (page, listing):
         assert "estado da sincronização" not in html.lower()
+
+
+def test_the_new_links_phone_box_says_where_its_id_comes_from(client, boss):
+    """The add page's phone was a bare id box with a magnifier, nothing saying what to type (seen
+    by the crawler's screenshots' second reader)."""
+    client.force_login(boss)
+    page = " ".join(client.get(ADD_URL).content.decode().split())
+    assert "open this form from the phone's page (Link to a provider)" in page
+    assert "find the phone by its number with the magnifier" in page
