@@ -432,8 +432,8 @@ def permission_label(permission: Permission) -> str:
     sentence that names its object ("Can view phone", "Pode ver telefone"). Django's label put the
     app and the model before it ("Telefones | telefone | Pode ver telefone", up to 84 characters),
     and the picker's lists cut it; the form lists the permissions in app and model order
-    (``PERMISSION_ORDER``), so they stay grouped. The group's permissions in words of roles (Django's reads
-    "Can add group")."""
+    (``PERMISSION_ORDER``), so they stay grouped. The group's permissions in words of roles
+    (Django's reads "Can add group")."""
     content_type = permission.content_type
     if content_type.app_label == "auth" and permission.codename in ROLE_PERMISSION_LABELS:
         return str(ROLE_PERMISSION_LABELS[permission.codename])
