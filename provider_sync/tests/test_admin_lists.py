@@ -180,3 +180,12 @@ def test_the_jobs_list_speaks_of_a_job_in_the_feminine(client, make_operator, tw
     page = client.get(JOBS).content.decode()
     assert "Criada em" in page and "Atualizada em" in page
     assert "Criado em" not in page and "Atualizado em" not in page
+
+
+def test_a_date_chip_reads_as_portuguese(client, make_operator, two_links):
+    """The chip of a date range's start read "Concluída em (de): ..." ("from" word for word)."""
+    from phones.tests.test_admin_list_filters import chips
+
+    client.force_login(make_operator("itibackoffice-operator", email="leitor@bank.example", language="pt-br"))
+    shown = chips(client.get(f"{JOBS}?created_at_from=2026-04-01&created_at_to=2026-04-30"))
+    assert set(shown) == {"Criada em (a partir de): 2026-04-01", "Criada em (até): 2026-04-30"}
