@@ -93,14 +93,6 @@ def _active_link_for_update(_shape: None, *, phone_id: int) -> QuerySet[Provider
     return ProviderLink.objects.select_for_update().filter(phone_id=phone_id, linked=True).order_by("pk")[:1]
 
 
-def _phone_by_id_for_update(_shape: None, *, phone_id: int) -> QuerySet[Phone]:
-    return _with_creation_hash(Phone.objects.select_for_update(of=("self",)).filter(pk=phone_id))
-
-
-def _link_by_id_for_update(_shape: None, *, link_id: int) -> QuerySet[ProviderLink]:
-    return ProviderLink.objects.select_for_update().filter(pk=link_id)
-
-
 def _phones_by_ids_for_update(ids: list[int]) -> QuerySet[Phone]:
     return _with_creation_hash(Phone.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
 
@@ -113,8 +105,6 @@ def _links_by_ids_for_update(ids: list[int]) -> QuerySet[ProviderLink]:
 # compiling cost more than the round trip).
 _PHONE_FOR_UPDATE = CompiledSelect(_phone_for_update)
 _ACTIVE_LINK_FOR_UPDATE = CompiledSelect(_active_link_for_update)
-_PHONE_BY_ID_FOR_UPDATE = CompiledSelect(_phone_by_id_for_update)
-_LINK_BY_ID_FOR_UPDATE = CompiledSelect(_link_by_id_for_update)
 _PHONES_BY_IDS_FOR_UPDATE = CompiledIdSelect(_phones_by_ids_for_update)
 _LINKS_BY_IDS_FOR_UPDATE = CompiledIdSelect(_links_by_ids_for_update)
 
@@ -235,11 +225,8 @@ class UnitOfWork:
 
     def _phone_locks(self, phone_ids: Iterable[int]) -> list[Fetch]:
         ids = sorted(set(phone_ids))
-        if len(ids) == 1:
-            # One phone (the worker's record of one job): the compiled lock, and its writes go
-            # in one statement at the flush.
-            return [Fetch(_PHONE_BY_ID_FOR_UPDATE, {"phone_id": ids[0]})]
-        self._batch = True
+        if len(ids) > 1:
+            self._batch = True  # one phone's writes (a lone job's record) go in one statement at the flush
         return _PHONES_BY_IDS_FOR_UPDATE.fetches(ids)
 
     def _locked_phones(self, answers: Iterable[list[Phone]]) -> dict[int, Phone]:
@@ -258,12 +245,7 @@ class UnitOfWork:
         and three locks went in four round trips."""
         _require_transaction("lock_together")
         phone_locks = self._phone_locks(phone_ids)
-        ids = sorted(set(link_ids))
-        link_locks = (
-            [Fetch(_LINK_BY_ID_FOR_UPDATE, {"link_id": ids[0]})]
-            if len(ids) == 1
-            else _LINKS_BY_IDS_FOR_UPDATE.fetches(ids)
-        )
+        link_locks = _LINKS_BY_IDS_FOR_UPDATE.fetches(sorted(set(link_ids)))
         answers = fetch_together([*phone_locks, *link_locks, *rows])
         phones = self._locked_phones(answers[: len(phone_locks)])
         links_end = len(phone_locks) + len(link_locks)

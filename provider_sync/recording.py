@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.models import AuditEvent, Origin
 from audit.services import AuditContext
 from backoffice.actor import Actor
-from backoffice.db import CompiledIdSelect, CompiledSelect, Fetch
+from backoffice.db import CompiledIdSelect
 from phones import outbox
 from phones.changes import changes
 from phones.models import OPEN_JOB_STATUSES, ProviderLink, SyncAttempt, SyncJob, SyncJobStatus, SyncReason, SyncState
@@ -161,8 +161,7 @@ def _jobs_for_record(jobs: QuerySet[SyncJob]) -> QuerySet[SyncJob]:
     return jobs.select_for_update(of=("self",)).annotate(newer=newer_job(), waiting=Subquery(waiting)).order_by("pk")
 
 
-# The worker's hot path: its locks compiled once per process, for one job and for a batch.
-_ONE_JOB_FOR_RECORD = CompiledSelect(lambda _shape, *, job_id: _jobs_for_record(SyncJob.objects.filter(pk=job_id)))
+# The worker's hot path: its lock compiled once per process (for one job and for a batch).
 _JOBS_FOR_RECORD = CompiledIdSelect(lambda ids: _jobs_for_record(SyncJob.objects.filter(pk__in=ids)))
 
 
@@ -184,13 +183,10 @@ def record(outcomes: list[Outcome]) -> list[str]:
     recorded: list[tuple[SyncJob, list[str]]] = []
     with changes() as work:
         # Lock order phone, link, job (each in id order), as every writer.
-        job_locks = (
-            [Fetch(_ONE_JOB_FOR_RECORD, {"job_id": next(iter(by_job))})]
-            if len(by_job) == 1
-            else _JOBS_FOR_RECORD.fetches(sorted(by_job))
-        )
         phones, links, jobs = work.lock_together(
-            (claim.phone_id for claim, _, _ in outcomes), (claim.link_id for claim, _, _ in outcomes), job_locks
+            (claim.phone_id for claim, _, _ in outcomes),
+            (claim.link_id for claim, _, _ in outcomes),
+            _JOBS_FOR_RECORD.fetches(sorted(by_job)),
         )
         for link in links.values():
             link.phone = phones[link.phone_id]  # the locked instance: no lazy read per link
