@@ -11,10 +11,13 @@ class BackofficeConfig(AppConfig):
         # Registers the OpenAPI extension for our JWT authentication class.
         from backoffice import schema  # noqa: F401
         from backoffice.admin_base import memoize_unfold_headers
+        from backoffice.db_writes import cache_built_statements
         from backoffice.tokens import connect_receivers
 
         # A role taken away raises its holders' token version, whichever code removes it.
         connect_receivers()
 
-        # The one patch of a library's internals (unfold's changelist headers): checked, then applied.
+        # The two changes to a library's internals, each checked, then applied: unfold's changelist
+        # headers, and psycopg's limit for caching a statement's parsed placeholders.
         memoize_unfold_headers()
+        cache_built_statements()

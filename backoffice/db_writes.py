@@ -12,6 +12,7 @@ from functools import lru_cache
 from threading import Lock
 from typing import Any, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, transaction
 
 ModelT = TypeVar("ModelT", bound=models.Model)
@@ -26,6 +27,35 @@ def _insert_fields(model: type[models.Model], keyed: bool) -> list[models.Field]
 def _values(instance: models.Model, fields: Sequence[models.Field], add: bool, connection: Any) -> list[Any]:
     """The parameters of a row's ``fields``, as ``save`` computes them (``auto_now`` filled in)."""
     return [field.get_db_prep_save(field.pre_save(instance, add), connection=connection) for field in fields]
+
+
+# psycopg turns a statement's %s into $1, $2... by parsing its text at every execution, and keeps
+# the result (an LRU of 128 statements) only for statements of at most 4 KiB and 50 parameters:
+# ORM statements with one parameter per value of a list would crowd the cache. The statements
+# built here are few (``WRITE_SQL_MAX`` combinations) and the same at every change and job, but
+# often take more: a lone job's record is one statement of ~75 parameters in 2 KiB, parsed anew
+# at every job (0.2-0.3 ms of the worker's CPU, 17 % of the record's; measured in one process
+# alternating the two limits). Up to this many parameters, a short statement is cached; psycopg's
+# length limit still keeps long statements out.
+CACHED_STATEMENT_PARAMS = 1024
+
+
+def cache_built_statements(queries: Any = None) -> None:
+    """Raise psycopg's parameter limit for caching a statement's conversion to
+    ``CACHED_STATEMENT_PARAMS`` (at start-up: ``BackofficeConfig.ready``); idempotent. Raises
+    ImproperlyConfigured when psycopg no longer has the limit this relies on."""
+    if queries is None:
+        try:
+            from psycopg import _queries as queries
+        except ImportError:  # no PostgreSQL driver: nothing to tune
+            return
+    limit = getattr(queries, "MAX_CACHED_STATEMENT_PARAMS", None)
+    if not isinstance(limit, int) or not hasattr(getattr(queries, "_query2pg", None), "cache_info"):
+        raise ImproperlyConfigured(
+            "psycopg's statement cache changed (psycopg._queries.MAX_CACHED_STATEMENT_PARAMS, _query2pg): "
+            "review backoffice.db_writes.cache_built_statements"
+        )
+    queries.MAX_CACHED_STATEMENT_PARAMS = max(limit, CACHED_STATEMENT_PARAMS)
 
 
 # write_rows' statements by combination. Bounded (LRU) like write_many's: the combinations are

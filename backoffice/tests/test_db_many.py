@@ -179,3 +179,56 @@ def test_a_write_past_the_parameter_limit_goes_in_parts_in_order_all_or_nothing(
     with pytest.raises(Phone.DoesNotExist), transaction.atomic():
         write_many(updates=[(phone, ["extension"]) for phone in [*phones, gone]])
     assert not Phone.objects.filter(extension="7").exists()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="psycopg's statement cache")
+def test_a_statement_of_many_parameters_is_parsed_once(make_operator):
+    """psycopg parses a statement's placeholders at every execution unless it caches them, which
+    it did only up to 50 parameters: a lone job's record (~75) was parsed at every job."""
+    from psycopg import _queries
+
+    assert _queries.MAX_CACHED_STATEMENT_PARAMS >= db_writes.CACHED_STATEMENT_PARAMS  # applied at start-up
+    actor = make_operator("crm-operator")
+    phone = insert_row(_new_phone(account_id=330, number="9300-0001"))
+    parsed = []
+    original = _queries._query2pg_nocache
+
+    def counted(query, encoding):
+        parsed.append(query)
+        return original(query, encoding)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_queries, "_query2pg_nocache", counted)
+        for _ in range(3):
+            with transaction.atomic():
+                entries = [_entry_for(phone, actor) for _ in range(5)]  # 5 entries: over 50 parameters
+                with CaptureQueriesContext(connection) as queries:
+                    write_many(inserts=entries, updates=[])
+                assert len(queries) == 1
+    assert parsed == []
+
+
+def test_cache_built_statements_refuses_a_psycopg_without_the_limit():
+    from types import SimpleNamespace
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="psycopg's statement cache changed"):
+        db_writes.cache_built_statements(SimpleNamespace())
+    changed = SimpleNamespace(MAX_CACHED_STATEMENT_PARAMS=50, _query2pg=lambda query, encoding: None)
+    with pytest.raises(ImproperlyConfigured):
+        db_writes.cache_built_statements(changed)
+    kept = SimpleNamespace(MAX_CACHED_STATEMENT_PARAMS=50, _query2pg=_cached_query2pg())
+    db_writes.cache_built_statements(kept)
+    db_writes.cache_built_statements(kept)
+    assert kept.MAX_CACHED_STATEMENT_PARAMS == db_writes.CACHED_STATEMENT_PARAMS
+
+
+def _cached_query2pg():
+    from functools import lru_cache
+
+    @lru_cache
+    def _query2pg(query, encoding):
+        return query
+
+    return _query2pg
