@@ -71,3 +71,24 @@ def test_the_warm_up_makes_a_real_change(db):
     _warm_up(PhoneFactory(extension=None).pk, sent.append)
 
     assert sent == ["2", "1", "1"]
+
+
+def test_a_paced_committer_stays_after_its_last_change(transactional_db, make_operator, monkeypatch):
+    # Four committers exiting together (interpreter teardown, their backends' end) took CPU while
+    # the slice's last changes were on their way: a paced committer lingers before it exits.
+    import time
+
+    from bench import sync_bench
+    from phones.tests.factories import PhoneFactory
+
+    monkeypatch.setattr(sync_bench, "LINGER_SECONDS", 0.4)
+    operator = make_operator("backoffice-operator")
+    phone = PhoneFactory(extension="1")
+    start = time.time()
+    committed = sync_bench._commit_changes(operator.pk, [(phone.account_id, phone.pk)], "7", start, 0.05)
+    assert time.time() - committed[phone.pk] >= 0.4
+    # As fast as it goes (closed loop, no rate to keep): no linger.
+    second = PhoneFactory(extension="1")
+    before = time.time()
+    sync_bench._commit_changes(operator.pk, [(second.account_id, second.pk)], "8", None, 0.0)
+    assert time.time() - before < 0.4
