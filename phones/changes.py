@@ -345,7 +345,9 @@ class UnitOfWork:
         number: str | None = None,
     ) -> SyncJob:
         """Write the outbox row for ``link`` (default target: its provider, number and desired
-        state), published to the workers when the transaction commits.
+        state), published to the workers when the transaction commits. The phone's pending writes
+        go in the same statement when they are all the unit of work holds (a change of a linked
+        phone: its fields and its entry), and are not left for the flush.
 
         Open jobs for the same target are superseded: the newest desired state wins and stale ones
         are never pushed. Jobs for another target (an old number being released) stay and run
@@ -391,9 +393,25 @@ class UnitOfWork:
             _supersede_sql(),
             [SyncJobStatus.SUPERSEDED, at, at, link.pk, provider, number],
         )
-        write_rows(insert=[job], updates=shown, statements=[supersede])
+        # The change's own pending writes (its phone's fields and entries, when they are all the
+        # unit of work holds) go in the same statement: a change of a linked phone writes in one
+        # round trip, not two.
+        update, entries = self._take_phone_writes(phone)
+        write_rows(update=update, insert=[*entries, job], updates=shown, statements=[supersede])
         outbox.publish_on_commit(job.pk)
         return job
+
+    def _take_phone_writes(self, phone: Phone) -> tuple[tuple[Phone, list[str]] | None, list[AuditEntry]]:
+        """``phone``'s pending fields and entries, taken out of the flush for the caller's
+        statement, when they are all that is pending (no other phone, no held rows, not a batch);
+        otherwise nothing is taken."""
+        if self._batch or self._inserts or self._updates or set(self._dirty) - {phone.pk}:
+            return None, []
+        if any(entry.phone_id != phone.pk for entry in self._entries):
+            return None, []
+        fields = self._dirty.pop(phone.pk, None)
+        entries, self._entries = self._entries, []
+        return (self.phones[phone.pk], fields) if fields else None, entries
 
     def touch_jobs(self, job_ids: Sequence[int], **values: Any) -> int:
         """Set ``values`` on these jobs in one UPDATE (claims, callbacks' nudges)."""

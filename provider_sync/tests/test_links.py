@@ -401,3 +401,49 @@ def test_check_link_target_names_a_phone_without_e164():
     )
     assert checks.check_link_target(remote_number="", phone_e164=BR_E164) == BR_E164
     assert checks.check_link_target(remote_number="+12025550143", phone_e164="+55119") == "+12025550143"
+
+
+def test_a_change_of_a_linked_phone_writes_phone_entry_and_job_in_one_statement(boss, phone):
+    """The change's write and its job's are one statement on PostgreSQL (they were two): lock
+    the phone, lock the link, read the last desired state, write."""
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.integrity import audit_verify
+
+    link(boss, phone, provider="plivo", settings={"alias": "home"})
+    with CaptureQueriesContext(connection) as queries:
+        phone_update(
+            actor=Actor.of(boss), context=CTX, account_id=phone.account_id, phone_id=phone.pk, data={"extension": "12"}
+        )
+    writes = [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE", "WITH"))]
+    if connection.vendor == "postgresql":
+        assert len(writes) == 1, writes
+        assert all(table in writes[0] for table in ("phones_phone", "audit_auditentry", "phones_syncjob"))
+    change = SyncJob.objects.filter(reason=SyncReason.PHONE_CHANGE).get()
+    assert (change.status, change.operator_email) == (SyncJobStatus.PENDING, boss.email)
+    last = entries(phone)[-1]
+    assert (last.event, last.changes) == (AuditEvent.PHONE_CHANGE, {"extension": [None, "12"]})
+    phone.refresh_from_db()
+    assert phone.extension == "12" and phone.audit_head == last.hash
+    assert list(audit_verify(phone_ids=[phone.pk])) == []
+
+
+def test_a_linked_phone_changed_into_a_duplicate_writes_nothing(boss, phone):
+    from phones.errors import PhoneAlreadyExists
+
+    other = phone_create(actor=Actor.of(boss), context=CTX, **{**BR_NUMBER, "number": "98888-0000"})
+    link(boss, other, provider="plivo", settings={"alias": "home"})
+    jobs, written = SyncJob.objects.count(), len(entries(other))
+    state = ProviderLink.objects.get(phone=other).sync_state
+    with pytest.raises(PhoneAlreadyExists):
+        phone_update(
+            actor=Actor.of(boss),
+            context=CTX,
+            account_id=other.account_id,
+            phone_id=other.pk,
+            data={"number": BR_NUMBER["number"]},
+        )
+    assert SyncJob.objects.count() == jobs and len(entries(other)) == written
+    assert ProviderLink.objects.get(phone=other).sync_state == state
+    other.refresh_from_db()
+    assert other.number == "98888-0000"
