@@ -16,7 +16,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -59,10 +59,14 @@ def _thrown_away(node: dict) -> int:
     return own * max(1, int(node.get("Actual Loops", 1))) + sum(_thrown_away(child) for child in node.get("Plans", []))
 
 
-def _explain(sql: str, params: dict) -> dict:
+def _explain(sql: str, params: dict, *, seqscan: bool = True) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         try:
+            if not seqscan:
+                # A test table is small enough to read whole; what matters is what the indexes
+                # can serve when the table is not.
+                cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
             raw = cursor.fetchone()[0]
         finally:
@@ -175,3 +179,63 @@ def test_the_workers_statements_are_planned_once_not_at_every_job(sim, make_link
     assert any('FOR UPDATE OF "phones_syncjob"' in sql for sql, _, _ in prepared)  # the record's job lock
     replanned = [sql for sql, generic, custom in prepared if generic == 0 and custom > 5]
     assert replanned == []
+
+
+HISTORY = 400
+
+
+def _long_history(sim, make_linked_phone) -> SyncJob:
+    """A link with ``HISTORY`` finished jobs (a phone changed for years: jobs are kept) and a new
+    pending job, then as many jobs of each of ``LINKS - 1`` other links (newer ids: the job is
+    not the table's last), after statistics that saw them all."""
+    ours, *others = linked_plivo_phones(sim, make_linked_phone, LINKS, account=970, numbers="555-05", alias="history")
+    now = timezone.now()
+    SyncJob.objects.update(status=SyncJobStatus.SYNCED, finished_at=now)
+    fields = [f.attname for f in SyncJob._meta.concrete_fields if f.attname != "id"]
+
+    first = {job.phone_id: job for job in SyncJob.objects.all()}  # each link's first sync
+
+    def copies(phone, count: int) -> list[SyncJob]:
+        model = first[phone.pk]
+        return [SyncJob(**{name: getattr(model, name) for name in fields}) for _ in range(count)]
+
+    SyncJob.objects.bulk_create(copies(ours, HISTORY))
+    job = copies(ours, 1)[0]
+    job.status, job.finished_at, job.next_attempt_at = SyncJobStatus.PENDING, None, now - timedelta(seconds=1)
+    job.save(force_insert=True)
+    SyncJob.objects.bulk_create([row for phone in others for row in copies(phone, HISTORY)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {SyncJob._meta.db_table}")
+    return job
+
+
+def test_a_claim_does_not_read_its_links_history(sim, make_linked_phone):
+    """Whether a newer job of the link exists is one index probe, however many jobs the link
+    had: by the link's own index it read every job the link ever had (each row's id checked on
+    the table), by the primary key every newer job of every link, at every claim."""
+    job = _long_history(sim, make_linked_phone)
+    now = timezone.now()
+    params = {
+        "job_id": job.pk,
+        "limit": 32,
+        "among": [job.pk],
+        "now": now,
+        "due_by": now + timedelta(seconds=0.5),
+        "lease_until": now + timedelta(seconds=60),
+        "token": uuid.uuid4(),
+    }
+    for single, among in ((False, True), (True, False)):
+        thrown = _thrown_away(_explain(claim_sql(single=single, among=among), params, seqscan=False)["Plan"])
+        assert thrown < 20, f"the claim read {thrown} rows of the link's {HISTORY} finished jobs"
+
+
+def test_the_records_job_lock_does_not_read_its_links_history(sim, make_linked_phone):
+    """The record's lock of its jobs (with whether a newer one exists and the link's next open
+    job) reads a few index entries, not the link's history."""
+    from provider_sync.recording import _jobs_for_record
+
+    job = _long_history(sim, make_linked_phone)
+    with transaction.atomic():  # a locking query compiles only inside a transaction
+        sql, params = _jobs_for_record(SyncJob.objects.filter(pk__in=[job.pk])).query.sql_with_params()
+    thrown = _thrown_away(_explain(sql, params, seqscan=False)["Plan"])
+    assert thrown < 20, f"the record's lock read {thrown} rows of the link's {HISTORY} finished jobs"
