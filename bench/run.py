@@ -353,6 +353,12 @@ def _latency_rows(side: dict, reference: dict, limits: dict[str, float | None]) 
     return rows
 
 
+def machine_load(cpu_ms_per_change: float, changes_per_s: float, cores: int) -> float:
+    """The share of ``cores`` (percent) that ``cpu_ms_per_change`` of machine CPU takes at
+    ``changes_per_s``."""
+    return round(cpu_ms_per_change * changes_per_s / (10 * cores), 1)
+
+
 def build_rows(res: dict) -> list[dict]:
     rows: list[dict] = []
     api = res.get("api") or {}
@@ -440,6 +446,22 @@ def build_rows(res: dict) -> list[dict]:
                         None,
                     )
                 )
+                cores = sync.get("cores")
+                if cores:
+                    # The share of the machine that CPU takes at the rate: near all of it, a side
+                    # falls behind and its latency is a queue's (the jobs claimed alone fall), so on
+                    # a host where the reference alone takes most of it, the ratios above compare a
+                    # queue with a path rather than the two paths.
+                    rows.append(
+                        _row(
+                            f"sync at {paced['commits_per_s']:.0f}/s machine load %",
+                            machine_load(p_cpu, paced["commits_per_s"], cores),
+                            machine_load(r_cpu, ref_paced["commits_per_s"], cores) if r_cpu is not None else "-",
+                            "-",
+                            "-",
+                            None,
+                        )
+                    )
             alone = paced.get("claimed_alone_pct")
             if alone is not None:
                 # Whether the workers kept up (jobs claimed one at a time) or a backlog built up

@@ -611,6 +611,7 @@ def run_sync(*, changes: int, logdir: Path, operator, timeout: float = 180.0) ->
             log(f"  product sync, {COMMITTERS} committers at {rate:.0f} changes/s: {result[f'product_{name}']}")
             log(f"  reference sync, {COMMITTERS} committers at {rate:.0f} tasks/s: {result[f'reference_{name}']}")
 
+        result["cores"] = os.cpu_count()  # what the machine load rows divide by
         paced(PACED_RATE, "42")
         paced(HALF_RATE, "44")
         result["product_concurrent"] = product_changes(targets, None, "43").summary(product=True)

@@ -92,3 +92,24 @@ def test_a_paced_committer_stays_after_its_last_change(transactional_db, make_op
     before = time.time()
     sync_bench._commit_changes(operator.pk, [(second.account_id, second.pk)], "8", None, 0.0)
     assert time.time() - before < 0.4
+
+
+def test_the_machine_load_row_is_the_cpu_per_change_at_the_rate_over_the_cores():
+    # 19 ms of machine CPU per change at 100 changes/s on 2 cores: 1.9 of the 2 cores.
+    from bench.run import build_rows, machine_load
+
+    assert machine_load(19.0, 100.0, 2) == 95.0
+    assert machine_load(14.0, 100.0, 2) == 70.0
+    side = {"changes": 10, "synced": 10, "changes_per_s": 100.0, "provider_p50_ms": 1.0, "provider_p99_ms": 2.0}
+    paced = {**side, "not_synced": 0, "claimed_alone_pct": 90.0, "cpu_ms_per_change": 19.0, "commits_per_s": 100.0}
+    ref_paced = {**side, "cpu_ms_per_change": 14.0, "commits_per_s": 100.0}
+    burst = {**side, "not_synced": 0, "synced_p99_ms": 3.0}
+    sync = {"product": burst, "reference": burst, "product_paced": paced, "reference_paced": ref_paced, "cores": 2}
+
+    rows = {row["figure"]: row for row in build_rows({"sync": sync})}
+
+    load = rows["sync at 100/s machine load %"]
+    assert (load["product"], load["reference"]) == (95.0, 70.0)
+    # No core count recorded (results of an earlier harness): no load row.
+    earlier = build_rows({"sync": {**sync, "cores": None}})
+    assert "sync at 100/s machine load %" not in {row["figure"] for row in earlier}
