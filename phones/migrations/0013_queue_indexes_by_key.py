@@ -13,6 +13,8 @@ table is written all the time), hence a non-atomic migration.
 from django.db import migrations, models
 from django.db.models import Q
 
+from backoffice.migrate import swap_indexes_operation
+
 OPEN = ("pending", "in_progress", "provisioning")
 
 OLD = [
@@ -47,33 +49,6 @@ NEW = [
 ]
 
 
-def _swap(apps, schema_editor, add: list[models.Index], drop: list[models.Index]) -> None:
-    model = apps.get_model("phones", "SyncJob")
-    postgres = schema_editor.connection.vendor == "postgresql"
-    options = {"concurrently": True} if postgres else {}
-    exists = {
-        name
-        for name, info in schema_editor.connection.introspection.get_constraints(
-            schema_editor.connection.cursor(), model._meta.db_table
-        ).items()
-        if info["index"]
-    }
-    for index in add:
-        if index.name not in exists:
-            schema_editor.execute(index.create_sql(model, schema_editor, **options))
-    for index in drop:
-        if index.name in exists:
-            schema_editor.execute(index.remove_sql(model, schema_editor, **options))
-
-
-def forward(apps, schema_editor) -> None:
-    _swap(apps, schema_editor, add=NEW, drop=OLD)
-
-
-def backward(apps, schema_editor) -> None:
-    _swap(apps, schema_editor, add=OLD, drop=NEW)
-
-
 class Migration(migrations.Migration):
     atomic = False
 
@@ -85,6 +60,6 @@ class Migration(migrations.Migration):
                 *(migrations.RemoveIndex(model_name="syncjob", name=index.name) for index in OLD),
                 *(migrations.AddIndex(model_name="syncjob", index=index) for index in NEW),
             ],
-            database_operations=[migrations.RunPython(forward, backward, elidable=False)],
+            database_operations=[swap_indexes_operation("phones.SyncJob", add=NEW, drop=OLD)],
         ),
     ]

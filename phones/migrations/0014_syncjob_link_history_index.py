@@ -13,39 +13,14 @@ time), hence a non-atomic migration, as ``0013``.
 
 from django.db import migrations, models
 
+from backoffice.migrate import swap_indexes_operation
+
 NEW = [models.Index(fields=["link", "id"], name="syncjob_link_history_idx")]
 OLD = [
     models.Index(fields=["link", "status"], name="syncjob_link_status_idx"),
     # The foreign key's own index (Django's name for it, the same on every database).
     models.Index(fields=["link"], name="phones_syncjob_link_id_5ca552d7"),
 ]
-
-
-def _swap(apps, schema_editor, add: list[models.Index], drop: list[models.Index]) -> None:
-    model = apps.get_model("phones", "SyncJob")
-    postgres = schema_editor.connection.vendor == "postgresql"
-    options = {"concurrently": True} if postgres else {}
-    exists = {
-        name
-        for name, info in schema_editor.connection.introspection.get_constraints(
-            schema_editor.connection.cursor(), model._meta.db_table
-        ).items()
-        if info["index"]
-    }
-    for index in add:
-        if index.name not in exists:
-            schema_editor.execute(index.create_sql(model, schema_editor, **options))
-    for index in drop:
-        if index.name in exists:
-            schema_editor.execute(index.remove_sql(model, schema_editor, **options))
-
-
-def forward(apps, schema_editor) -> None:
-    _swap(apps, schema_editor, add=NEW, drop=OLD)
-
-
-def backward(apps, schema_editor) -> None:
-    _swap(apps, schema_editor, add=OLD, drop=NEW)
 
 
 class Migration(migrations.Migration):
@@ -70,6 +45,6 @@ class Migration(migrations.Migration):
                 migrations.RemoveIndex(model_name="syncjob", name="syncjob_link_status_idx"),
                 migrations.AddIndex(model_name="syncjob", index=NEW[0]),
             ],
-            database_operations=[migrations.RunPython(forward, backward, elidable=False)],
+            database_operations=[swap_indexes_operation("phones.SyncJob", add=NEW, drop=OLD)],
         ),
     ]
