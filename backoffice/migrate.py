@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from django.db import models
+from django.db import migrations, models
 
 
 def swap_indexes(
@@ -31,11 +31,11 @@ def swap_indexes(
             schema_editor.execute(index.remove_sql(model, schema_editor, **options))
 
 
-def swap_indexes_operation(model_label: str, *, add: list[models.Index], drop: list[models.Index]) -> Any:
+def swap_indexes_operation(
+    model_label: str, *, add: list[models.Index], drop: list[models.Index]
+) -> migrations.RunPython:
     """The migration operation of ``swap_indexes``: ``add`` for ``drop`` forwards, the other way
     backwards (in a non-atomic migration, with the state's own operations beside it)."""
-    from django.db import migrations
-
     return migrations.RunPython(
         partial(swap_indexes, model_label=model_label, add=add, drop=drop),
         partial(swap_indexes, model_label=model_label, add=drop, drop=add),

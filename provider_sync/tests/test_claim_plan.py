@@ -59,7 +59,7 @@ def _thrown_away(node: dict) -> int:
     return own * max(1, int(node.get("Actual Loops", 1))) + sum(_thrown_away(child) for child in node.get("Plans", []))
 
 
-def _explain(sql: str, params: dict, *, seqscan: bool = True) -> dict:
+def _explain(sql: str, params: dict | None, *, seqscan: bool = True, analyze: bool = True) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         try:
@@ -67,7 +67,7 @@ def _explain(sql: str, params: dict, *, seqscan: bool = True) -> dict:
                 # A test table is small enough to read whole; what matters is what the indexes
                 # can serve when the table is not.
                 cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            cursor.execute(f"EXPLAIN ({'ANALYZE, ' if analyze else ''}FORMAT JSON) " + sql, params)
             raw = cursor.fetchone()[0]
         finally:
             cursor.execute("ROLLBACK")
@@ -95,14 +95,7 @@ def test_a_claim_among_a_backlog_reads_its_candidates_once(sim, make_linked_phon
 
 
 def _uses_due_index(sql: str, params) -> str:
-    with connection.cursor() as cursor:
-        # A test table is small enough to read whole; what matters is that the index can serve.
-        cursor.execute("BEGIN")
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        raw = cursor.fetchone()[0]
-        cursor.execute("ROLLBACK")
-    return raw if isinstance(raw, str) else json.dumps(raw)
+    return json.dumps(_explain(sql, params, seqscan=False, analyze=False))
 
 
 def test_the_job_lists_open_status_filter_uses_the_due_index(sim, make_linked_phone, client, make_operator):
