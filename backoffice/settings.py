@@ -371,6 +371,15 @@ SYNC_BACKOFF_MAX_SECONDS = env.float("SYNC_BACKOFF_MAX_SECONDS", default=900.0)
 # A claimed job belongs to its worker until the lease ends; then the sweeper hands it to another.
 # It must outlast one push (up to three provider calls, each bounded by the timeout).
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=max(60.0, 4 * PROVIDER_TIMEOUT_SECONDS))
+# A change of one linked phone claims its job in its own transaction (PostgreSQL), and the worker
+# pushes on that claim: no claim of its own between the commit and the provider. Its lease is
+# three provider timeouts: the worker's first request needs no database check when it starts
+# within one timeout; a message lost with the broker leaves the job to the sweeper once it lapses.
+# Off: every job is claimed by the worker that takes it.
+SYNC_CLAIM_AT_COMMIT = env.bool("SYNC_CLAIM_AT_COMMIT", default=True)
+# ...but not while this many claims are out (the workers are behind, or the provider is slow): such
+# a job is pushed by its own message alone, and a backlog drains faster in the workers' batches.
+SYNC_CLAIM_AT_COMMIT_MAX_OUT = env.int("SYNC_CLAIM_AT_COMMIT_MAX_OUT", default=4)
 # A delivery task claims up to this many due jobs at once and pushes them concurrently: one
 # claim and one record transaction per batch instead of per job. Under a backlog batches fill up
 # (throughput); when idle each task finds its own job only (latency).

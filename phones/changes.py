@@ -25,11 +25,14 @@ keeping every write here is what lets a test prove nothing else writes (``test_o
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Case, CharField, OuterRef, QuerySet, Subquery, Value, When
 from django.db.transaction import TransactionManagementError
@@ -198,6 +201,8 @@ class UnitOfWork:
         # Rows to insert and rows' updates held for that statement.
         self._inserts: list[models.Model] = []
         self._updates: list[tuple[models.Model, list[str]]] = []
+        # The sync jobs this unit of work queued: a lone one is claimed before the commit.
+        self._jobs: list[SyncJob] = []
 
     # --- phones -----------------------------------------------------------------------------
 
@@ -399,7 +404,48 @@ class UnitOfWork:
         update, entries = self._take_phone_writes(phone)
         write_rows(update=update, insert=[*entries, job], updates=shown, statements=[supersede])
         outbox.publish_on_commit(job.pk)
+        self._jobs.append(job)
         return job
+
+    def claim_lone_job(self) -> None:
+        """Claim the job of a change that queued one (a change of one linked phone), in the
+        change's transaction, and publish it claimed on commit (``outbox.publish_claimed_on_commit``):
+        the worker then pushes it without a claim of its own, a round trip and a WAL flush less
+        between the commit and the provider. Called by ``changes()`` after the flush.
+
+        The same statement as a worker's claim (``claim_due_jobs``), so the same rules: it claims
+        nothing while an older job of the link or of the number is open, or another claim of
+        either holds a lease; the job is then published unclaimed, as any other. A statement of
+        its own after the job's: its snapshot is taken after the supersede waited for any claim of
+        the older jobs in flight, so it sees that claim's lease. Nor while
+        ``SYNC_CLAIM_AT_COMMIT_MAX_OUT`` claims are out: a job claimed at commit is pushed by its
+        own message alone, and when the workers fall behind, jobs left pending are taken in
+        batches of ``SYNC_BATCH_SIZE`` pushed concurrently. PostgreSQL only (the one-statement
+        claim); a batch, a unit of work that queued several jobs (a release goes before its
+        link's next job), or one inside a larger transaction (a bulk change: its jobs go in
+        batches, ``outbox.CommitBatch``) publishes them unclaimed.
+        """
+        if self._batch or len(self._jobs) != 1 or connection.vendor != "postgresql":
+            return
+        if not settings.SYNC_CLAIM_AT_COMMIT:
+            return
+        (job,) = self._jobs
+        now = timezone.now()
+        token = uuid.uuid4()
+        # Three provider timeouts (``SYNC_CLAIM_AT_COMMIT``), never more than a worker's lease.
+        lease = min(settings.SYNC_LEASE_SECONDS, 3 * settings.PROVIDER_TIMEOUT_SECONDS)
+        lease_until = now + timedelta(seconds=lease)
+        rows = claim_due_jobs(
+            job_id=job.pk,
+            limit=1,
+            now=now,
+            due_by=now,
+            lease_until=lease_until,
+            token=token,
+            max_out=settings.SYNC_CLAIM_AT_COMMIT_MAX_OUT,
+        )
+        if rows:
+            outbox.publish_claimed_on_commit(rows[0], token=token, lease_until=lease_until)
 
     def _take_phone_writes(self, phone: Phone) -> tuple[tuple[Phone, list[str]] | None, list[AuditEntry]]:
         """``phone``'s pending fields and entries, taken out of the flush for the caller's
@@ -500,13 +546,15 @@ def claim_due_jobs(
     lease_until: Any,
     token: Any,
     among: Sequence[int] | None = None,
+    max_out: int | None = None,
 ) -> list[dict[str, Any]]:
     """Claim sync jobs in one PostgreSQL statement, its own transaction (``phones.claim_statement``):
     ``job_id`` alone when ``limit`` is 1, else the oldest due ``limit`` jobs (with ``among``, only
     while one of those jobs is claimable itself); each gets ``token``
     and the lease ``lease_until``, and its link shows the push. Returns the claimed jobs as dicts
-    of ``claim_statement.COLUMNS`` (``status`` and ``attempts`` as the claim left them). Never
-    waits on a lock (``SKIP LOCKED``). PostgreSQL only: other databases claim the plain way."""
+    of ``claim_statement.COLUMNS`` (``status`` and ``attempts`` as the claim left them). With
+    ``max_out``, nothing while that many claims hold a lease. Never waits on a lock (``SKIP
+    LOCKED``). PostgreSQL only: other databases claim the plain way."""
     if connection.vendor != "postgresql":
         raise NotImplementedError("the one-statement claim is PostgreSQL's")
     ops = connection.ops
@@ -519,9 +567,11 @@ def claim_due_jobs(
         "due_by": ops.adapt_datetimefield_value(due_by),
         "lease_until": ops.adapt_datetimefield_value(lease_until),
         "token": token_field.get_db_prep_value(token, connection),
+        "max_out": max_out,
     }
+    sql = claim_statement.claim_sql(single=limit <= 1, among=among is not None, bounded=max_out is not None)
     with connection.cursor() as cursor:
-        cursor.execute(claim_statement.claim_sql(single=limit <= 1, among=among is not None), params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     claimed = []
     for row in rows:
@@ -546,10 +596,14 @@ def changes() -> Iterator[UnitOfWork]:
     block ends without an error; a duplicate number found at the flush raises
     ``PhoneAlreadyExists`` after the rollback."""
     work = UnitOfWork()
+    # Its own transaction, not a part of a larger one (a bulk change's, whose jobs go in batches).
+    alone = not transaction.get_connection().in_atomic_block
     try:
         with transaction.atomic():
             yield work
             work.flush()
+            if alone:
+                work.claim_lone_job()
     except IntegrityError as error:
         found = _domain_error(error)
         if found is None:

@@ -51,10 +51,12 @@ COLUMNS = (
 
 
 @cache
-def claim_sql(*, single: bool, among: bool = False) -> str:
+def claim_sql(*, single: bool, among: bool = False, bounded: bool = False) -> str:
     """The statement; ``single``: the job ``%(job_id)s`` only, else the oldest due ``%(limit)s``,
-    and with ``among`` only while one of the jobs ``%(among)s`` (a list) is claimable itself.
-    Parameters: job_id, limit, among, now, due_by, lease_until, token."""
+    and with ``among`` only while one of the jobs ``%(among)s`` (a list) is claimable itself;
+    with ``bounded``, only while fewer than ``%(max_out)s`` claims hold a lease (a change's claim
+    at commit: past that, the workers are behind and its job goes with the others in batches).
+    Parameters: job_id, limit, among, now, due_by, lease_until, token, max_out."""
     jobs, links = SyncJob._meta.db_table, ProviderLink._meta.db_table
     open_ = ", ".join(sql_constant(status) for status in OPEN_JOB_STATUSES)
     pending, provisioning = sql_constant(SyncJobStatus.PENDING), sql_constant(SyncJobStatus.PROVISIONING)
@@ -70,6 +72,13 @@ def claim_sql(*, single: bool, among: bool = False) -> str:
     which = "AND j.id = %(job_id)s" if single else ""
     if among and not single:
         which = f"AND EXISTS (SELECT 1 FROM {jobs} x WHERE x.id = ANY(%(among)s) AND {claimable.format(t='x')})"
+    if bounded:
+        # Counted up to the bound, from the small index of leased jobs (its condition needs the
+        # link set, which this states).
+        which += (
+            f" AND (SELECT count(*) FROM (SELECT 1 FROM {jobs} b WHERE b.locked_until > %(now)s"
+            f" AND b.link_id IS NOT NULL LIMIT %(max_out)s) out) < %(max_out)s"
+        )
     order = "" if single else "ORDER BY j.next_attempt_at, j.id LIMIT %(limit)s"
     return f"""
 WITH picked AS (

@@ -10,7 +10,9 @@ published by name, so this app does not import the sync package that runs them.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
@@ -29,6 +31,9 @@ logger = logging.getLogger("phones.sync")
 # tasks lived in this app, so messages already queued by an older release still find them.
 DELIVER_JOB_TASK = "phones.deliver_sync_job"
 DELIVER_JOBS_TASK = "phones.deliver_sync_jobs"
+# A job its change claimed before committing (``UnitOfWork.claim_lone_job``): the message carries
+# the claim (``claimed_message``), and the worker pushes without claiming.
+PUSH_CLAIMED_JOB_TASK = "phones.push_claimed_sync_job"
 
 # Fields of each provider's settings that attach the number to a service: an inactivated phone or
 # a removed link releases them (DESIGN.md section 4: inactivation unlinks SMS and voice).
@@ -178,6 +183,50 @@ class CommitBatch:
             if isinstance(hook, cls) and not hook.done:
                 return hook
         return cls()
+
+
+def claimed_message(job: dict[str, Any], *, token: uuid.UUID, lease_until: datetime) -> dict[str, Any]:
+    """The message of a job claimed at commit: the claimed row as the claim statement returned it
+    (``phones.claim_statement.COLUMNS``), the claim's token and its lease. Read back by
+    ``provider_sync.claims.claim_from_message``."""
+    return {"job": job, "token": token.hex, "lease_until": lease_until.isoformat()}
+
+
+class ClaimedPush:
+    """On commit, publish a job claimed in the transaction (its own hook: a savepoint that rolls
+    back drops it with the job).
+
+    A message that is not published leaves the job claimed until its lease lapses; the sweeper
+    then delivers it as any job whose message was lost. The claim is not given back here: a
+    publish that failed may still have reached the broker, and a worker that got it pushes while
+    the lease holds (it checks the lease, not the database, while the lease has time left).
+    """
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+
+    def __call__(self) -> None:
+        job_id = self.message["job"]["id"]
+        try:
+            _publish(PUSH_CLAIMED_JOB_TASK, (self.message,))
+        except Exception as exc:
+            logger.warning(
+                "could not queue claimed sync job %s (%s: %s): the sweeper will deliver it when its lease lapses",
+                job_id,
+                type(exc).__name__,
+                exc,
+            )
+
+
+def publish_claimed_on_commit(job: dict[str, Any], *, token: uuid.UUID, lease_until: datetime) -> None:
+    """Publish the claimed ``job`` (a row of the claim statement) once the transaction commits,
+    instead of its unclaimed delivery (``publish_on_commit``)."""
+    batch = CommitBatch.current()
+    if job["id"] in batch.job_ids:
+        batch.job_ids.remove(job["id"])
+    transaction.on_commit(ClaimedPush(claimed_message(job, token=token, lease_until=lease_until)))
 
 
 def publish_on_commit(job_id: int) -> None:

@@ -108,23 +108,31 @@ def claim_jobs(job_id: int, *, limit: int = 1, among: Sequence[int] | None = Non
         )
     else:
         rows = _claim_plain(job_id, limit=limit, now=now, lease_until=lease_until, token=token, among=among)
-    return [
-        Claim(
-            job_id=row["id"],
-            token=token,
-            mode="poll" if row["status"] == SyncJobStatus.PROVISIONING else "push",
-            provider=row["provider"],
-            number=row["number"],
-            reason=row["reason"],
-            desired=dict(row["desired"]),
-            previous=row["previous"],
-            try_number=row["attempts"],  # as the claim counted it: this push's attempt, or the polls' push
-            phone_id=row["phone_id"],
-            link_id=row["link_id"],
-            lease_until=lease_until,
-        )
-        for row in rows
-    ]
+    return [_claim(row, token, lease_until) for row in rows]
+
+
+def _claim(row: dict[str, Any], token: uuid.UUID, lease_until: datetime) -> Claim:
+    """A claimed job as the claim statement returned it (``phones.claim_statement.COLUMNS``)."""
+    return Claim(
+        job_id=row["id"],
+        token=token,
+        mode="poll" if row["status"] == SyncJobStatus.PROVISIONING else "push",
+        provider=row["provider"],
+        number=row["number"],
+        reason=row["reason"],
+        desired=dict(row["desired"]),
+        previous=row["previous"],
+        try_number=row["attempts"],  # as the claim counted it: this push's attempt, or the polls' push
+        phone_id=row["phone_id"],
+        link_id=row["link_id"],
+        lease_until=lease_until,
+    )
+
+
+def claim_from_message(message: dict[str, Any]) -> Claim:
+    """The claim a change took on its job before committing, as its message carries it
+    (``phones.outbox.claimed_message``)."""
+    return _claim(message["job"], uuid.UUID(hex=message["token"]), datetime.fromisoformat(message["lease_until"]))
 
 
 def _claim_plain(

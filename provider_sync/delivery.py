@@ -111,6 +111,13 @@ def push(claims: Sequence[Claim]) -> list[Outcome]:
         return list(_pusher.map(lambda claim: _push_one(claim, fence.call(claim)), claims))
 
 
+def deliver_claimed(claim: Claim) -> str:
+    """What the task of a job claimed at commit runs: push it under that claim and record it;
+    its new status, or ``"stale"`` when the claim was lost meanwhile (its lease lapsed and the job
+    was claimed again). No statement before the provider call."""
+    return record(push([claim]))[0]
+
+
 def deliver(job_ids: Sequence[int], *, max_batches: int = 64) -> dict[int, str]:
     """What the delivery tasks run: while any of ``job_ids`` waits, claim the oldest due jobs in
     batches of ``SYNC_BATCH_SIZE``, push each batch outside any transaction and record it.

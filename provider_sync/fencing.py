@@ -9,9 +9,12 @@ job of its link or number may have gone ahead) or when a newer job superseded it
 raises ``CallWithdrawn`` before the request, and the recording stores its attempts only.
 
 Why this holds: a job is claimable only when no other claim of its link or number holds a lease
-(``claims._blocked``); a lease, just renewed before a request, outlasts the request (the lease is
-at least four provider timeouts). So two pushes to one provider number never overlap, and no job
-writes once a newer job of its link has been claimed.
+(``claims._blocked``); a request is sent only with more than two provider timeouts of lease left
+(or just renewed to a full lease), and it lasts at most one timeout, so the lease outlasts it.
+That holds for a claim a change took at commit too (``UnitOfWork.claim_lone_job``: three
+timeouts, so its first request goes without a renewal when its message arrives within one). So
+two pushes to one provider number never overlap, and no job writes once a newer job of its link
+has been claimed.
 """
 
 from __future__ import annotations

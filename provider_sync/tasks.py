@@ -9,10 +9,13 @@ the phones app, so messages queued by an older release still run.
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
 
-from phones.outbox import DELIVER_JOB_TASK, DELIVER_JOBS_TASK
+from celery import Task, shared_task
+
+from phones.outbox import DELIVER_JOB_TASK, DELIVER_JOBS_TASK, PUSH_CLAIMED_JOB_TASK
 from provider_sync import delivery, reconcile, sweeper
+from provider_sync.claims import claim_from_message
 
 
 @shared_task(name=DELIVER_JOB_TASK, ignore_result=True)
@@ -25,6 +28,21 @@ def deliver_sync_job(job_id: int) -> str:
 def deliver_sync_jobs(job_ids: list[int]) -> dict[int, str]:
     """The jobs one transaction queued (up to ``SYNC_BATCH_SIZE``), delivered in batches."""
     return delivery.deliver(job_ids)
+
+
+@shared_task(name=PUSH_CLAIMED_JOB_TASK, ignore_result=True, bind=True)
+def push_claimed_sync_job(self: Task, message: dict[str, Any]) -> str:
+    """Push and record a job its change claimed before committing (``phones.outbox``).
+
+    A message delivered again (its worker died holding it, or the broker gave it back after a
+    lost connection) may be one that another worker is still pushing under the same claim: it
+    goes the usual way instead, a claim of its own, which waits until that lease is released or
+    lapses (the sweeper delivers the job then if this claim finds it taken).
+    """
+    job_id = message["job"]["id"]
+    if (self.request.delivery_info or {}).get("redelivered"):
+        return delivery.deliver([job_id])[job_id]
+    return delivery.deliver_claimed(claim_from_message(message))
 
 
 @shared_task(name="phones.sync_sweep", ignore_result=True)

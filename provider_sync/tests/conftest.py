@@ -70,6 +70,14 @@ def sync_settings(settings: Any, sim: ProviderSimulator) -> Any:
 
 
 @pytest.fixture
+def claim_in_worker(settings: Any) -> None:
+    """Jobs stay pending at commit and are claimed by whoever delivers them: for tests of the
+    worker's own claim (its rules, batches, plans, fencing), which a change claiming its job at
+    commit (``SYNC_CLAIM_AT_COMMIT``, the default) would otherwise take first."""
+    settings.SYNC_CLAIM_AT_COMMIT = False
+
+
+@pytest.fixture
 def roles_seeded(transactional_db: None) -> None:
     # Transactional tests flush every table, the roles the migration seeded included.
     from backoffice.roles import seed_role_matrix
@@ -77,9 +85,15 @@ def roles_seeded(transactional_db: None) -> None:
     seed_role_matrix()
 
 
+# The messages of jobs claimed at commit that ``queued`` captured, by job id: ``claim_one`` takes
+# a job's claim from there, as the worker takes it from the message.
+CLAIMED_AT_COMMIT: dict[int, dict[str, Any]] = {}
+
+
 @pytest.fixture
-def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]:
-    """Capture what would be published to the broker (in-process delivery tests)."""
+def queued(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, float | None]]]:
+    """Capture what would be published to the broker (in-process delivery tests); a job its
+    change claimed before committing is captured with its claim (``CLAIMED_AT_COMMIT``)."""
     from phones import outbox
 
     calls: list[tuple[int, float | None]] = []
@@ -92,9 +106,16 @@ def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float | None]]:
         calls.extend((job_id, None) for job_id in job_ids)
         return len(job_ids)
 
+    def record_claimed(self: outbox.ClaimedPush) -> None:
+        CLAIMED_AT_COMMIT[self.message["job"]["id"]] = self.message
+        calls.append((self.message["job"]["id"], None))
+
+    CLAIMED_AT_COMMIT.clear()
     monkeypatch.setattr(outbox, "queue_delivery", record)
     monkeypatch.setattr(outbox, "queue_deliveries", record_many)
-    return calls
+    monkeypatch.setattr(outbox.ClaimedPush, "__call__", record_claimed)
+    yield calls
+    CLAIMED_AT_COMMIT.clear()
 
 
 @pytest.fixture
@@ -163,9 +184,12 @@ def linked_plivo_phones(
 
 
 def claim_one(job_id: int) -> Any:
-    """Claim this job alone; None when it is not due, not free or final."""
-    from provider_sync.claims import claim_jobs
+    """The claim its change took on this job as it committed (once, as its message would give
+    it), else claim it alone; None when it is not due, not free or final."""
+    from provider_sync.claims import claim_from_message, claim_jobs
 
+    if job_id in CLAIMED_AT_COMMIT:
+        return claim_from_message(CLAIMED_AT_COMMIT.pop(job_id))
     claims = claim_jobs(job_id)
     return claims[0] if claims else None
 

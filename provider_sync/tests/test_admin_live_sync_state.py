@@ -234,9 +234,10 @@ def test_the_phone_page_shows_the_sync_end_without_a_reload(
     queued,
     operator,
 ):
-    """The page opens on "Pending"; the job is then delivered to the provider simulator by the real
-    delivery code (as a worker would); the block turns "Synced" by itself, the page not reloaded,
-    with no console error (a CSP violation would be one) and no polling left."""
+    """The page opens on "In progress" (the change claimed its job as it committed); the job is
+    then delivered to the provider simulator by the real delivery code (as a worker would); the
+    block turns "Synced" by itself, the page not reloaded, with no console error (a CSP violation
+    would be one) and no polling left."""
     from playwright.sync_api import expect
 
     from provider_sync.tests.conftest import run_due
@@ -249,10 +250,10 @@ def test_the_phone_page_shows_the_sync_end_without_a_reload(
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.goto(f"/admin/phones/phone/{phone.pk}/change/")
     block = page.locator("#sync-state")
-    expect(block).to_have_attribute("data-sync-state", "pending")
-    expect(block.locator(".sync-state-text")).to_contain_text("Pending since ")
+    expect(block).to_have_attribute("data-sync-state", "in_progress")
+    expect(block.locator(".sync-state-text")).to_contain_text("In progress at Plivo, attempt 1 of 3, since ")
     page.evaluate("window.__notReloaded = true")
-    shot(page, "live-sync-01-pending")
+    shot(page, "live-sync-01-in-progress")
 
     assert run_due() == [SyncJobStatus.SYNCED]
 

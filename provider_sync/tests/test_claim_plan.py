@@ -25,7 +25,8 @@ from phones.claim_statement import claim_sql
 from phones.models import SyncJob, SyncJobStatus
 from provider_sync.tests.conftest import linked_plivo_phones
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# The worker's own claim: jobs stay pending at commit (``claim_in_worker``).
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("claim_in_worker")]
 
 BACKLOG = 300
 LINKS = 30
@@ -232,3 +233,25 @@ def test_the_records_job_lock_does_not_read_its_links_history(sim, make_linked_p
         sql, params = _jobs_for_record(SyncJob.objects.filter(pk__in=[job.pk])).query.sql_with_params()
     thrown = _thrown_away(_explain(sql, params, seqscan=False)["Plan"])
     assert thrown < 20, f"the record's lock read {thrown} rows of the link's {HISTORY} finished jobs"
+
+
+def test_the_claim_at_commit_counts_the_claims_out_from_the_leased_jobs_only(sim, make_linked_phone):
+    """A change's claim at commit asks first whether fewer than ``max_out`` claims hold a lease:
+    from the small index of leased jobs, never the table (jobs are kept, leases are few)."""
+    job = _long_history(sim, make_linked_phone)
+    now = timezone.now()
+    params = {
+        "job_id": job.pk,
+        "limit": 1,
+        "among": [],
+        "now": now,
+        "due_by": now + timedelta(seconds=0.5),
+        "lease_until": now + timedelta(seconds=30),
+        "token": uuid.uuid4(),
+        "max_out": 4,
+    }
+    plan = _explain(claim_sql(single=True, bounded=True), params)
+    scans = json.dumps(plan)
+    assert '"Seq Scan"' not in scans, "the count of claims out read the job table"
+    thrown = _thrown_away(plan["Plan"])
+    assert thrown < 20, f"the claim at commit read {thrown} rows of the jobs' history"

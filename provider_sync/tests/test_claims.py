@@ -18,7 +18,8 @@ from phones.services import phone_update
 from provider_sync import claims
 from provider_sync.tests.conftest import CTX, linked_plivo_phones
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# The worker's own claim: jobs stay pending at commit (``claim_in_worker``).
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("claim_in_worker")]
 
 NOW = timezone.now()
 TOKEN = uuid.UUID("12345678-1234-5678-1234-567812345678")

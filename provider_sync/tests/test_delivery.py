@@ -31,7 +31,8 @@ from provider_sync.tests.conftest import (
     writes,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The worker's own claim: jobs stay pending at commit (``claim_in_worker``).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("claim_in_worker")]
 
 SINCH_FULL = {"display_name": "Acme", "sms_service_plan_id": "plan-a", "voice_type": "RTC", "voice_target_id": "app-1"}
 

@@ -26,7 +26,8 @@ from provider_sync.adapters.sinch import sign_callback
 from provider_sync.fencing import CLAIM_HEADER, JOB_HEADER
 from provider_sync.tests.conftest import BR_E164, CTX, US_E164, US_NUMBER, claim_one, push_one, record_one
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The worker's own claim: jobs stay pending at commit (``claim_in_worker``).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("claim_in_worker")]
 
 
 @pytest.fixture(autouse=True)

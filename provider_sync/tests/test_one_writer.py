@@ -79,7 +79,7 @@ def writers(monkeypatch) -> list[tuple[str, str]]:
     return seen
 
 
-def test_every_service_writes_through_the_unit_of_work(make_operator, writers, monkeypatch):
+def test_every_service_writes_through_the_unit_of_work(make_operator, writers, monkeypatch, claim_in_worker):
     monkeypatch.setattr("phones.outbox.queue_deliveries", lambda ids: len(ids))
     monkeypatch.setattr("phones.outbox.queue_delivery", lambda *a, **k: True)
     actor = Actor.of(make_operator("backoffice-operator"))

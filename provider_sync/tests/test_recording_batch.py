@@ -18,7 +18,8 @@ from provider_sync import claims, delivery, links, recording
 from provider_sync.adapters import PermanentProviderError, RetryableProviderError
 from provider_sync.tests.conftest import CTX, run_due
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The worker's own claim: jobs stay pending at commit (``claim_in_worker``).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("claim_in_worker")]
 
 SIZE = 5
 JOB_FIELDS = ("status", "attempts", "last_status", "last_error", "last_error_codes", "claim_token")

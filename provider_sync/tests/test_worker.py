@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
@@ -24,6 +24,7 @@ from urllib.parse import urlparse, urlunparse
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEntry, AuditEvent
 from backoffice.actor import Actor
@@ -390,16 +391,20 @@ def test_broker_down_at_commit_then_the_sweeper_delivers(
     )
     assert response.status_code == 200  # the change is not held up by the broker
     job = latest_job()
-    assert job.reason == "inactivation" and job.status == SyncJobStatus.PENDING
+    # Claimed as it committed (SYNC_CLAIM_AT_COMMIT); its message was lost with the broker.
+    assert job.reason == "inactivation" and job.status == SyncJobStatus.IN_PROGRESS and job.claim_token
     phone.refresh_from_db()
     assert phone.active is False and outcome_entry(phone, AuditEvent.PHONE_CHANGE)
     time.sleep(1)
-    assert queue.llen("celery") == 0 and latest_job().status == SyncJobStatus.PENDING
+    assert queue.llen("celery") == 0 and latest_job().status == SyncJobStatus.IN_PROGRESS
     assert writes(sim) == []
 
-    _use_broker(broker)  # Redis is back: the periodic sweep finds the job
+    _use_broker(broker)  # Redis is back: the periodic sweep finds the job once its claim lapsed
     from provider_sync.tasks import sync_sweep
 
+    # Not before: a message that reached the broker after all may be pushing on that claim.
+    assert job.locked_until > timezone.now() + timedelta(seconds=0.5) and sync_sweep() == 0
+    time.sleep((job.locked_until - timezone.now()).total_seconds() + 0.1)
     assert sync_sweep() == 1
     job = wait_for(job_done(job.pk), message="the swept job")
     assert job.status == SyncJobStatus.SYNCED
