@@ -70,6 +70,10 @@ def test_no_committed_change_is_lost_under_chaos(
     # The links' callback URL is the live server on loopback, called by the simulator.
     settings.PROVIDER_SIMULATOR = True
     cfg = chaos.ChaosConfig.from_env()
+    # The API commits with the workers' timings, as one deployment's processes share settings: a
+    # change's claim at commit takes its lease from them.
+    for name, value in cfg.worker_settings().items():
+        setattr(settings, name, value)
     print(f"chaos seed {cfg.seed} (replay with CHAOS_SEED={cfg.seed}); config {cfg}", flush=True)
     operators = {
         "chaos.operator@bank.example": make_operator("backoffice-operator", email="chaos.operator@bank.example"),

@@ -27,6 +27,7 @@ What is checked afterwards (``ChaosRun.check``), each as a named property:
                      chain verifies
 ``callbacks``        no Sinch callback answered 5xx, went unanswered, or met a database error
 ``processes``        no worker or beat exited by itself
+``paths``            both delivery paths ran: pushes on a claim taken at commit, the workers' claims
 ``convergence``      every job final within the bounded wait
 
 On failure the report names the property, the job or number, and the seed; the logs (workers,

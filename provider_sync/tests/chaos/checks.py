@@ -64,7 +64,16 @@ class ChecksMixin:
         self.check_outcomes()
         self.check_audit()
         self.check_callbacks_and_processes()
+        self.check_paths()
         return self.violations
+
+    def check_paths(self) -> None:
+        # A run that never took one of the two ways proved nothing about it.
+        at_commit, in_worker = self.delivery_paths()
+        if not at_commit:
+            self.fail("paths", "claim at commit", "no task pushed on a claim its change took at commit")
+        if not in_worker:
+            self.fail("paths", "claim in the worker", "no task claimed its jobs in the worker")
 
     def check_api(self) -> None:
         for call in self.api.calls:

@@ -84,7 +84,8 @@ class ChaosConfig:
         )
 
     def worker_settings(self) -> dict[str, Any]:
-        """The sync timings of the workers and beat (their environment)."""
+        """The sync timings of the workers and beat (their environment), and of the API (the test
+        process, where a change claims its job at commit)."""
         return {
             **SYNC_TEST_SETTINGS,
             "PROVIDER_TIMEOUT_SECONDS": self.provider_timeout,

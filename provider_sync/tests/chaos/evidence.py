@@ -18,6 +18,18 @@ class EvidenceMixin:
 
     # -- the report --------------------------------------------------------------------------
 
+    def delivery_paths(self) -> tuple[int, int]:
+        """Tasks that ran on the claim their change took at commit, and tasks that claimed in the
+        worker (the workers' logs: each task's success line)."""
+        at_commit = in_worker = 0
+        for log in self.logs.glob("worker-*.log"):
+            for line in log.read_text(errors="replace").splitlines():
+                if "succeeded in" not in line:
+                    continue
+                at_commit += "Task phones.push_claimed_sync_job[" in line
+                in_worker += "Task phones.deliver_sync_job" in line  # one job's and a batch's
+        return at_commit, in_worker
+
     def summary(self) -> str:
         jobs = self.collected.get("jobs", [])
         requests = self.collected.get("requests", [])
@@ -41,6 +53,7 @@ class EvidenceMixin:
             f"provider requests {len(requests)}; faults injected {len(self.injected)} "
             f"({dict(kinds)}); requests hit by a fault {dict(faults_hit)}; "
             f"deliveries that found their claim lost ('stale') {stale}",
+            "tasks on a claim taken at commit {}, tasks that claimed in the worker {}".format(*self.delivery_paths()),
             f"callbacks {len(callbacks)}: {dict(Counter(c.get('status') for c in callbacks))}",
             f"API call times: {'; '.join(timing)}",
             f"healing re-syncs {len(self.heal_calls)}; phases (s) "

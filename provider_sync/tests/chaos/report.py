@@ -38,6 +38,7 @@ PROPERTY_TEXT = {
     "audit": "one outcome audit entry per finished job, naming the job's operator; audit_verify clean",
     "callbacks": "no Sinch callback answered 5xx, went unanswered, or met a database error",
     "processes": "no worker or beat exited by itself",
+    "paths": "both delivery paths ran: pushes on a claim taken at commit, and the workers' own claims",
 }
 
 
