@@ -16,7 +16,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEntry, AuditEvent
 from backoffice.actor import Actor
 from phones.changes import claim_due_jobs
 from phones.models import ProviderLink, SyncJob, SyncJobStatus, SyncState
@@ -91,8 +91,6 @@ def test_the_worker_pushes_on_the_changes_claim_without_a_claim_of_its_own(sim, 
     assert (job.status, job.locked_until, job.claim_token) == (SyncJobStatus.SYNCED, None, None)
     link = ProviderLink.objects.get(pk=job.link_id)
     assert link.sync_state == SyncState.SYNCED
-    from audit.models import AuditEntry
-
     entry = AuditEntry.objects.filter(phone=phone).latest("id")
     assert entry.event == AuditEvent.PHONE_SYNC_SUCCEEDED and entry.payload["object"]["job_id"] == job.pk
     assert entry.payload["email"] == operator.email and entry.payload["origin"] == "TASK"
@@ -157,8 +155,12 @@ def test_a_claim_in_flight_on_an_older_job_is_seen_by_the_change(sim, make_linke
     assert claimed.wait(10)
     timer = threading.Timer(0.5, release.set)  # the claim commits while the change waits on it
     timer.start()
+    started = time.monotonic()
     change(operator, phone, "8")
+    waited = time.monotonic() - started
     thread.join(10)
+
+    assert waited > 0.3, "the change did not wait for the claim in flight: the race was not run"
 
     newer = SyncJob.objects.latest("id")
     older.refresh_from_db()
